@@ -1,0 +1,41 @@
+"""The port through which the pipeline reuses results: a version is analysed once, every later audit reuses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from auditor.core.findings import ProbeResult
+
+
+@dataclass(frozen=True)
+class ProbeKey:
+    """What makes a probe result reusable (DESIGN.md §8). `origin` keeps uploaded wheels apart from the index."""
+
+    name: str  # canonical (PEP 503) name
+    version: str
+    wheel_tag: str  # e.g. "py3-none-any"; "unknown" when the installer did not say
+    python: str  # e.g. "3.11.2"
+    platform: str  # e.g. "linux-x86_64"
+    probe_version: str
+    deep: bool  # public submodules probed too (the default) or top-level modules only (--shallow)
+    origin: str = "index"  # "index", or "upload:<owner>" for a distribution that came from an uploaded wheel
+
+
+class ResultStore(Protocol):
+    def get(self, key: ProbeKey) -> ProbeResult | None: ...
+
+    def put(self, key: ProbeKey, result: ProbeResult) -> None: ...
+
+
+class MemoryStore:
+    """A ResultStore in a dict: for one-off runs and tests of the pipeline without a database."""
+
+    def __init__(self) -> None:
+        self._results: dict[ProbeKey, ProbeResult] = {}
+
+    def get(self, key: ProbeKey) -> ProbeResult | None:
+        return self._results.get(key)
+
+    def put(self, key: ProbeKey, result: ProbeResult) -> None:
+        self._results[key] = result

@@ -1,0 +1,211 @@
+"""Audit environments: a fresh virtualenv per audit, filled by uv, and what was installed into it.
+
+The environment is built on an interpreter whose files the probe's unprivileged user can read (the sandbox binds the
+interpreter's prefix in read-only), its files are world-readable, and bytecode is compiled at install time because
+the probe sees the environment read-only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from packaging.utils import canonicalize_name
+
+from auditor.core.uv import run_uv
+
+# Path parts that mark a module as not public API (DESIGN.md §5); "_"-prefixed parts are private too.
+NON_PUBLIC_PARTS = frozenset(
+    {"test", "tests", "testing", "conftest", "__main__", "setup", "example", "examples", "benchmarks"}
+)
+_MODULE_SUFFIXES = (".py", ".so", ".pyd")
+MAX_RECORD_BYTES = 20 * 2**20
+
+
+class EnvironmentError_(RuntimeError):
+    """The audit environment could not be built or read."""
+
+
+@dataclass(frozen=True)
+class AuditEnvironment:
+    root: Path
+    python: Path
+    site_packages: Path
+    base_prefix: Path  # the interpreter's installation, bound read-only into the sandbox
+    python_version: str
+    platform: str
+
+    @property
+    def sandbox_binds(self) -> tuple[Path, ...]:
+        return (self.root, self.base_prefix)
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    name: str  # canonical
+    display_name: str
+    version: str
+    wheel_tag: str
+    files: tuple[str, ...]  # RECORD entries, relative to site-packages
+
+    def module_files(self) -> list[str]:
+        return [f for f in self.files if f.endswith(_MODULE_SUFFIXES) and ".dist-info/" not in f and not f.startswith("..")]
+
+
+def create_environment(root: Path, *, python: str) -> AuditEnvironment:
+    """A new, empty virtualenv at `root` on the interpreter `python`."""
+    run_uv(["venv", "--quiet", "--python", python, "--no-project", str(root)])
+    venv_python = root / "bin" / "python"
+    # Only the standard library runs here (-I -S), and nothing is installed yet.
+    info = subprocess.run(
+        [str(venv_python), "-I", "-S", "-c",
+         "import json, sys, sysconfig; print(json.dumps([sys.base_prefix, "
+         "'.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))"],
+        capture_output=True, text=True, check=True,
+    )
+    base_prefix, version, platform = json.loads(info.stdout)
+    # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
+    purelib = root / "lib" / f"python{'.'.join(version.split('.')[:2])}" / "site-packages"
+    return AuditEnvironment(
+        root=root,
+        python=venv_python,
+        site_packages=purelib,
+        base_prefix=Path(base_prefix).resolve(),
+        python_version=version,
+        platform=platform,
+    )
+
+
+def install(
+    env: AuditEnvironment,
+    *,
+    requirements: Sequence[str] = (),
+    wheels: Sequence[Path] = (),
+    find_links: Sequence[Path] = (),
+    use_index: bool = True,
+    allow_sdist: bool = False,
+    no_deps: bool = False,
+) -> None:
+    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`)."""
+    args = ["pip", "install", "--quiet", "--python", str(env.python), "--compile-bytecode"]
+    if not allow_sdist:
+        args += ["--only-binary", ":all:"]
+    if not use_index:
+        args.append("--no-index")
+    if no_deps:
+        args.append("--no-deps")
+    for directory in find_links:
+        args += ["--find-links", str(directory)]
+    requirement_text = "\n".join(requirements)
+    if requirement_text:
+        args += ["-r", "-"]
+    args += [str(w) for w in wheels]
+    run_uv(args, stdin=requirement_text or None)
+
+
+def installed_distributions(env: AuditEnvironment) -> list[InstalledDistribution]:
+    """Every distribution installed in `env`, read from its .dist-info (METADATA, WHEEL, RECORD)."""
+    found = []
+    for dist_info in sorted(env.site_packages.glob("*.dist-info")):
+        metadata = _read_headers(dist_info / "METADATA")
+        name = metadata.get("name")
+        version = metadata.get("version")
+        if not name or not version:
+            continue
+        wheel = _read_headers(dist_info / "WHEEL", multi=("tag",))
+        found.append(
+            InstalledDistribution(
+                name=canonicalize_name(name),
+                display_name=name,
+                version=version,
+                wheel_tag=".".join(wheel.get("tag", [])) or "unknown",
+                files=tuple(_record_paths(dist_info / "RECORD")),
+            )
+        )
+    return found
+
+
+def _read_headers(path: Path, multi: Sequence[str] = ()) -> dict:
+    headers: dict = {key: [] for key in multi}
+    try:
+        text = path.read_text(errors="replace")[:1_000_000]
+    except OSError:
+        return headers
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip().lower()
+        if key in multi:
+            headers[key].append(value.strip())
+        else:
+            headers.setdefault(key, value.strip())
+    return headers
+
+
+def _record_paths(record: Path) -> list[str]:
+    try:
+        with record.open("rb") as f:
+            text = f.read(MAX_RECORD_BYTES).decode(errors="replace")
+    except OSError:
+        return []
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row and row[0]]
+
+
+def file_owners(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> dict[str, str]:
+    """Absolute path of every installed file -> the canonical name of the distribution that owns it (RECORD)."""
+    owners = {}
+    for dist in distributions:
+        for relative in dist.files:
+            path = (env.site_packages / relative).resolve()
+            owners[str(path)] = dist.name
+    return owners
+
+
+def module_name(relative: str) -> str | None:
+    """`pkg/sub/mod.py` -> `pkg.sub.mod`; `pkg/__init__.py` -> `pkg`; `m.cpython-311-x86_64-linux-gnu.so` -> `m`."""
+    path = PurePosixPath(relative)
+    if path.suffix not in _MODULE_SUFFIXES:
+        return None
+    stem = path.name.split(".", 1)[0]
+    parts = list(path.parts[:-1])
+    if stem != "__init__":
+        parts.append(stem)
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None
+    return ".".join(parts)
+
+
+def import_names(dist: InstalledDistribution) -> tuple[list[str], list[str]]:
+    """The distribution's top-level import names and its public submodules, from its RECORD, not its name.
+
+    A top-level directory without `__init__` is a namespace package shared with other distributions (google, azure):
+    then the distribution's own packages one level down count as its top-level modules.
+    """
+    modules = {m for f in dist.module_files() if (m := module_name(f))}
+    packages = {module_name(f) for f in dist.module_files() if PurePosixPath(f).name.startswith("__init__.")}
+    top_level = set()
+    for module in modules:
+        parts = module.split(".")
+        # descend through namespace packages (no __init__ of their own) to the first real module
+        for depth in range(1, len(parts) + 1):
+            candidate = ".".join(parts[:depth])
+            if candidate in packages or candidate == module:
+                top_level.add(candidate)
+                break
+    top = sorted(top_level, key=lambda m: (m.count("."), m))
+    submodules = sorted(
+        (
+            m
+            for m in modules - top_level
+            if any(m.startswith(t + ".") for t in top_level)
+            and not any(p.startswith("_") or p in NON_PUBLIC_PARTS for p in m.split("."))
+        ),
+        key=lambda m: (m.count("."), m),
+    )
+    return top, submodules

@@ -1,0 +1,310 @@
+"""The domain's vocabulary: findings, module outcomes, probe results and verdicts.
+
+Everything here is a plain frozen dataclass that turns into the JSON of DESIGN.md §9 with `to_dict()` and back with
+`finding_from_dict()`, so that the database, the API and the CLI share one shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class Verdict(enum.StrEnum):
+    SAFE = "safe"
+    CAUTION = "caution"
+    ERROR = "error"
+    UNSAFE = "unsafe"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @classmethod
+    def worst(cls, verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
+        return max(verdicts, key=lambda v: v.severity, default=cls.SAFE)
+
+
+# DESIGN.md §8: unsafe > error > caution > safe.
+_SEVERITY = {Verdict.SAFE: 0, Verdict.CAUTION: 1, Verdict.ERROR: 2, Verdict.UNSAFE: 3}
+
+
+class ModuleStatus(enum.StrEnum):
+    OK = "ok"
+    IMPORT_ERROR = "import-error"  # the module raised; normal for optional extras
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASH = "crash"  # killed by a signal
+    EXIT = "exit"  # the interpreter exited during the import
+    SKIPPED = "skipped"  # the distribution's time budget ran out before this module
+
+    @property
+    def killed_probe(self) -> bool:
+        return self in (ModuleStatus.TIMEOUT, ModuleStatus.MEMORY, ModuleStatus.CRASH, ModuleStatus.EXIT)
+
+
+@dataclass(frozen=True)
+class Frame:
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+class Finding:
+    """Base of all findings; `kind` names the JSON `kind` field."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = [str(v) if isinstance(v, Frame) else v for v in value]
+            data[f.name] = value
+        return data
+
+
+@dataclass(frozen=True)
+class ThreadOnImport(Finding):
+    kind: ClassVar[str] = "thread-on-import"
+    thread: str
+    native: bool
+    alive_after_import: bool
+    module: str | None
+    daemon: bool | None = None
+    file: str | None = None
+    line: int | None = None
+    stack: tuple[str, ...] = ()
+    count: int = 1  # short-lived native threads are only counted, not named
+    mitigation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ProcessOnImport(Finding):
+    kind: ClassVar[str] = "process-on-import"
+    command: str
+    alive_after_import: bool
+    module: str | None
+    file: str | None = None
+    line: int | None = None
+    stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SocketOnImport(Finding):
+    kind: ClassVar[str] = "socket-on-import"
+    family: str
+    open_after_import: bool
+    module: str | None
+    address: str | None = None
+    file: str | None = None
+    line: int | None = None
+    stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AtforkHandler(Finding):
+    kind: ClassVar[str] = "atfork-handler"
+    module: str | None
+    hooks: tuple[str, ...] = ()  # before, after_in_child, after_in_parent
+    file: str | None = None
+    line: int | None = None
+    static: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeThread(Finding):
+    kind: ClassVar[str] = "runtime-thread"
+    call: str  # qualified name, e.g. threading.Thread
+    scope: str  # "module", "class" or "function"
+    module: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ForkCall(Finding):
+    kind: ClassVar[str] = "fork-call"
+    call: str  # os.fork, multiprocessing.set_start_method, ...
+    scope: str
+    module: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ImportFailure(Finding):
+    kind: ClassVar[str] = "import-error"
+    module: str | None
+    reason: str  # a ModuleStatus value, or "install" / "resolve"
+    message: str
+    top_level: bool = True
+
+
+@dataclass(frozen=True)
+class Vulnerability(Finding):
+    kind: ClassVar[str] = "vulnerability"
+    id: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    fix_versions: tuple[str, ...] = ()
+
+
+FINDING_TYPES: dict[str, type[Finding]] = {
+    cls.kind: cls
+    for cls in (
+        ThreadOnImport,
+        ProcessOnImport,
+        SocketOnImport,
+        AtforkHandler,
+        RuntimeThread,
+        ForkCall,
+        ImportFailure,
+        Vulnerability,
+    )
+}
+
+
+def finding_from_dict(data: dict[str, Any]) -> Finding:
+    """Rebuild a finding from its `to_dict()` form (unknown keys are ignored, for forward compatibility)."""
+    cls = FINDING_TYPES[data["kind"]]
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in data.items():
+        if key in names:
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ModuleOutcome:
+    name: str
+    status: ModuleStatus
+    import_seconds: float = 0.0
+    top_level: bool = True
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "import_seconds": round(self.import_seconds, 4),
+            "status": str(self.status),
+            "top_level": self.top_level,
+        }
+        if self.error:
+            data["error"] = self.error
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleOutcome:
+        return cls(
+            name=data["name"],
+            status=ModuleStatus(data["status"]),
+            import_seconds=data.get("import_seconds", 0.0),
+            top_level=data.get("top_level", True),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What probing one distribution found: its own findings (already attributed) and each module's outcome."""
+
+    distribution: str
+    version: str
+    sandbox: str
+    modules: tuple[ModuleOutcome, ...]
+    findings: tuple[Finding, ...]
+    fork_aware: bool = False
+    seconds: float = 0.0
+    error: str | None = None  # the distribution could not be probed at all (nothing to import, install failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "distribution": self.distribution,
+            "version": self.version,
+            "sandbox": self.sandbox,
+            "modules": [m.to_dict() for m in self.modules],
+            "findings": [f.to_dict() for f in self.findings],
+            "fork_aware": self.fork_aware,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        return cls(
+            distribution=data["distribution"],
+            version=data["version"],
+            sandbox=data["sandbox"],
+            modules=tuple(ModuleOutcome.from_dict(m) for m in data["modules"]),
+            findings=tuple(finding_from_dict(f) for f in data["findings"]),
+            fork_aware=data.get("fork_aware", False),
+            seconds=data.get("seconds", 0.0),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class DistributionReport:
+    name: str
+    version: str
+    direct: bool
+    verdict: Verdict
+    fork_aware: bool
+    paths: tuple[tuple[str, ...], ...]
+    modules: tuple[ModuleOutcome, ...]
+    findings: tuple[Finding, ...]
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "direct": self.direct,
+            "verdict": str(self.verdict),
+            "fork_aware": self.fork_aware,
+            "paths": [list(p) for p in self.paths],
+            "modules": [m.to_dict() for m in self.modules],
+            "findings": [f.to_dict() for f in self.findings],
+            "cached": self.cached,
+        }
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    platform: str
+    sandbox: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    verdict: Verdict
+    environment: Environment
+    distributions: tuple[DistributionReport, ...]
+    errors: tuple[str, ...] = field(default=())  # audit-level problems that did not stop it
+
+    SCHEMA: ClassVar[str] = "forkaudit-report/1"
+
+    def summary(self) -> dict[str, int]:
+        counts = {"distributions": len(self.distributions)}
+        for verdict in (Verdict.UNSAFE, Verdict.CAUTION, Verdict.SAFE, Verdict.ERROR):
+            counts[str(verdict)] = sum(1 for d in self.distributions if d.verdict == verdict)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.SCHEMA,
+            "verdict": str(self.verdict),
+            "environment": dataclasses.asdict(self.environment),
+            "summary": self.summary(),
+            "distributions": [d.to_dict() for d in self.distributions],
+            "errors": list(self.errors),
+        }

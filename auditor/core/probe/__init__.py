@@ -1,0 +1,129 @@
+"""The probe: what a distribution does when it is imported, measured in a fresh sandboxed interpreter."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
+from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult, ThreadOnImport
+from auditor.core.probe.evidence import Attributor, findings_from_report
+from auditor.core.probe.runner import ModuleSpec, probe_modules
+from auditor.core.probe.sandbox import Limits, Sandbox
+
+PROBE_VERSION = "1"  # bump when the probe would find something different for the same distribution
+
+# Switches that, set to these values, make well-known libraries start fewer threads. Each is tried alone, and one
+# is reported only when a re-run shows that it removes the thread: a verified mitigation, not a guess.
+NATIVE_KNOBS: tuple[dict[str, str], ...] = (
+    {"OPENBLAS_NUM_THREADS": "1"},
+    {"OMP_NUM_THREADS": "1"},
+    {"MKL_NUM_THREADS": "1"},
+    {"NUMEXPR_NUM_THREADS": "1"},
+    {"VECLIB_MAXIMUM_THREADS": "1"},
+    {"BLIS_NUM_THREADS": "1"},
+    {"RAYON_NUM_THREADS": "1"},
+)
+TELEMETRY_KNOBS: tuple[dict[str, str], ...] = ({"CI": "true"}, {"DO_NOT_TRACK": "1"})
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    timeout: float = 60.0  # wall-clock limit of one interpreter
+    shallow: bool = False  # top-level modules only
+    settle: float = 0.2  # seconds to wait after the imports before deciding what is still alive
+    extra_modules: Sequence[str] = ()  # private modules the static scan saw starting threads at module level
+    verify_mitigations: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+
+def probe_distribution(
+    dist: InstalledDistribution,
+    *,
+    env: AuditEnvironment,
+    attributor: Attributor,
+    sandbox: Sandbox,
+    options: ProbeOptions = ProbeOptions(),
+) -> ProbeResult:
+    """Import `dist`'s modules in a fresh sandboxed interpreter of `env` and report what its own code started."""
+    started = time.monotonic()
+    top_level, submodules = import_names(dist)
+    if not top_level:
+        return ProbeResult(dist.name, dist.version, sandbox.name, (), (), seconds=time.monotonic() - started)
+    specs = [ModuleSpec(m, True) for m in top_level]
+    if not options.shallow:
+        specs += [ModuleSpec(m, False) for m in submodules]
+    known = {s.name for s in specs}
+    specs += [ModuleSpec(m, False) for m in options.extra_modules if m not in known]
+
+    def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None):
+        outcomes, report = probe_modules(
+            modules,
+            python=env.python,
+            sandbox=sandbox,
+            binds=env.sandbox_binds,
+            limits=dataclasses.replace(options.limits, wall_seconds=options.timeout),
+            env=env_vars,
+            budget=None if options.shallow else options.timeout * 0.6,
+            settle=options.settle,
+        )
+        findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
+        return outcomes, findings, fork_aware
+
+    outcomes, findings, fork_aware = run(specs)
+    modules = tuple(outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs)
+    findings += _import_failures(modules)
+    if options.verify_mitigations:
+        findings = _with_mitigations(findings, run)
+    return ProbeResult(
+        distribution=dist.name,
+        version=dist.version,
+        sandbox=sandbox.name,
+        modules=modules,
+        findings=tuple(findings),
+        fork_aware=fork_aware,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _import_failures(modules: Sequence[ModuleOutcome]) -> list[Finding]:
+    # A submodule that raises is normal (optional extras) and stays on its module; one that kills the probe is not.
+    return [
+        ImportFailure(module=m.name, reason=str(m.status), message=m.error or str(m.status), top_level=m.top_level)
+        for m in modules
+        if m.status.killed_probe or (m.top_level and m.status == ModuleStatus.IMPORT_ERROR)
+    ]
+
+
+def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
+    return (
+        isinstance(b, ThreadOnImport)
+        and b.alive_after_import
+        and b.native == a.native
+        and b.module == a.module
+    )
+
+
+def _with_mitigations(findings: list[Finding], run) -> list[Finding]:
+    """Re-run the imports that left threads alive with each knob; attach the first knob that removes the thread."""
+    targets = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
+    if not targets:
+        return findings
+    modules = [ModuleSpec(m, True) for m in sorted({t.module for t in targets if t.module})]
+    found: dict[int, dict[str, str]] = {}
+    knobs = TELEMETRY_KNOBS
+    if any(t.native for t in targets):
+        knobs = NATIVE_KNOBS + TELEMETRY_KNOBS
+    for knob in knobs:
+        outcomes, again, _ = run(modules, knob)
+        if any(o.status != ModuleStatus.OK for o in outcomes.values()):
+            continue  # a knob that breaks the import proves nothing
+        for index, target in enumerate(targets):
+            if index not in found and not any(_is_same_thread(target, g) for g in again):
+                found[index] = knob
+        if len(found) == len(targets):
+            break
+    mitigated = {id(t): {"env": found[i], "verified": True} for i, t in enumerate(targets) if i in found}
+    return [dataclasses.replace(f, mitigation=mitigated[id(f)]) if id(f) in mitigated else f for f in findings]

@@ -1,0 +1,441 @@
+"""forkaudit's probe bootstrap: the first code that runs inside the audited interpreter.
+
+Started as `python -I -S -B bootstrap.py CONFIG_JSON` in a fresh, sandboxed interpreter of the audit environment.
+Standard library only, and it knows nothing of the service: it installs its instruments, enables `site` itself (so
+that even code run by `.pth` files is watched), imports the requested modules one by one, waits briefly, and writes
+what it saw as JSON lines to the file descriptor named in the config (never stdout, which the package may flood):
+
+    {"event": "begin", "module": M}          before each import (so a crash can be pinned on M)
+    {"event": "module", "module": M, ...}     after each import: status, seconds, error
+    {"event": "done", ...}                    everything it saw, and what is still alive
+
+then leaves with `os._exit`, so that a non-daemon thread cannot keep the interpreter alive.
+
+Instruments: `threading.Thread.start` and `_thread.start_new_thread` are wrapped (stack at creation, so a thread that
+starts and ends during the import is still seen); the loaders' `create_module`/`exec_module` are wrapped on their
+classes (so import hooks installed by packages keep working) to sample the OS threads in `/proc/self/task` and, in a
+private PID namespace, the last PID handed out, around each module's own loading; `os.register_at_fork` is wrapped;
+an audit hook records processes spawned and sockets opened.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+_thread = sys.modules.get("_thread") or __import__("_thread")
+
+MAX_FRAMES = 40
+MAX_TEXT = 500
+
+_out_fd = -1
+_pidns = False
+_loads = []  # stack of the module loads in progress (main thread)
+_python_threads = []
+_python_tids = set()
+_native_threads = []  # threads that appeared in /proc/self/task while a module loaded, without Python knowing
+_transient_native = []
+_spawns = []
+_sockets = {}
+_atfork = []
+_counts = {"python": 0, "spawn": 0}
+
+
+def _emit(event):
+    data = (json.dumps(event, default=str) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        written = os.write(_out_fd, view)
+        view = view[written:]
+
+
+def _short(text):
+    text = str(text)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def _stack(frame):
+    frames = []
+    while frame is not None and len(frames) < MAX_FRAMES:
+        code = frame.f_code
+        if code.co_filename != __file__:
+            frames.append([code.co_filename, frame.f_lineno, code.co_name])
+        frame = frame.f_back
+    return frames  # innermost first
+
+
+def _current_module():
+    return _loads[-1]["module"] if _loads else None
+
+
+def _current_origin():
+    return _loads[-1]["origin"] if _loads else None
+
+
+def _task_ids():
+    try:
+        return {int(tid) for tid in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _thread_name(tid):
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None
+
+
+def _last_pid():
+    if not _pidns:
+        return None
+    try:
+        with open("/proc/sys/kernel/ns_last_pid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+# --- Python threads -------------------------------------------------------------------------------------------
+
+_original_thread_start = threading.Thread.start
+_original_start_new_thread = _thread.start_new_thread
+
+
+def _thread_start(self):
+    record = {
+        "api": "threading",
+        "name": self.name,
+        "daemon": self.daemon,
+        "module": _current_module(),
+        "origin": _current_origin(),
+        "stack": _stack(sys._getframe(1)),
+        "thread": self,
+    }
+    _original_thread_start(self)
+    _counts["python"] += 1
+    record["native_id"] = self.native_id
+    _python_tids.add(self.native_id)
+    _python_threads.append(record)
+
+
+def _start_new_thread(function, args, kwargs=None):
+    started = threading.Event()
+    record = {
+        "api": "_thread",
+        "name": getattr(function, "__qualname__", repr(function)),
+        "daemon": True,  # _thread threads never block interpreter exit
+        "module": _current_module(),
+        "origin": _current_origin(),
+        "stack": _stack(sys._getframe(1)),
+        "finished": False,
+        "native_id": None,
+    }
+
+    def run(*a, **kw):
+        record["native_id"] = threading.get_native_id()
+        _python_tids.add(record["native_id"])
+        started.set()
+        try:
+            return function(*a, **kw)
+        finally:
+            record["finished"] = True
+
+    ident = _original_start_new_thread(run, args, kwargs or {})
+    _counts["python"] += 1
+    _python_threads.append(record)
+    # Wait until it knows its native id, as Thread.start does, so the native-thread accounting can tell it apart.
+    started.wait(1.0)
+    return ident
+
+
+# --- module loading: native threads ---------------------------------------------------------------------------
+
+
+def _tracked(module, origin, call, *args):
+    """Run `call(*args)` as the loading of `module` (from file `origin`), measuring the threads it creates."""
+    load = {
+        "module": module,
+        "origin": origin,
+        "tids": _task_ids(),
+        "last_pid": _last_pid(),
+        "python": _counts["python"],
+        "spawn": _counts["spawn"],
+        "child_tids": set(),
+        "child_pids": 0,
+        "child_python": 0,
+        "child_spawn": 0,
+    }
+    _loads.append(load)
+    try:
+        return call(*args)
+    finally:
+        _loads.pop()
+        try:
+            _account(load)
+        except Exception:  # the measurement must never break an import
+            pass
+
+
+def _measured(original):
+    """Wrap a loader's create_module(spec) or exec_module(module)."""
+
+    def wrapper(self, arg):
+        name = getattr(arg, "__name__", None) or getattr(arg, "name", None)
+        origin = getattr(arg, "__file__", None) or getattr(arg, "origin", None)
+        return _tracked(name, origin, original, self, arg)
+
+    wrapper.__wrapped__ = original
+    return wrapper
+
+
+def _measured_pth(original):
+    """Code in a `.pth` file runs while `site` reads it: blame what it starts on the `.pth` file."""
+
+    def wrapper(sitedir, name, known_paths):
+        return _tracked(None, os.path.join(sitedir, name), original, sitedir, name, known_paths)
+
+    return wrapper
+
+
+def _account(load):
+    """Blame the threads that appeared during this load, minus those of nested loads, on this module."""
+    tids = _task_ids()
+    new_tids = tids - load["tids"]
+    last_pid = _last_pid()
+    pid_delta = last_pid - load["last_pid"] if last_pid is not None and load["last_pid"] is not None else None
+    python = _counts["python"] - load["python"]
+    spawn = _counts["spawn"] - load["spawn"]
+    own_tids = new_tids - load["child_tids"] - _python_tids
+    for tid in sorted(own_tids):
+        _native_threads.append(
+            {"tid": tid, "name": _thread_name(tid), "module": load["module"], "origin": load["origin"]}
+        )
+    if pid_delta is not None and spawn - load["child_spawn"] == 0:
+        # In a private PID namespace every thread and process takes the next PID, so PIDs used minus the threads
+        # and processes accounted for are native threads that started and ended while this module loaded.
+        own_pids = pid_delta - load["child_pids"]
+        transient = own_pids - (python - load["child_python"]) - len(own_tids)
+        if transient > 0:
+            _transient_native.append({"module": load["module"], "origin": load["origin"], "count": transient})
+    if _loads:
+        parent = _loads[-1]
+        parent["child_tids"] |= new_tids
+        parent["child_pids"] += pid_delta or 0
+        parent["child_python"] += python
+        parent["child_spawn"] += spawn
+
+
+def _instrument_loaders():
+    from importlib import _bootstrap_external as external
+
+    external._LoaderBasics.exec_module = _measured(external._LoaderBasics.exec_module)
+    external.ExtensionFileLoader.create_module = _measured(external.ExtensionFileLoader.create_module)
+    external.ExtensionFileLoader.exec_module = _measured(external.ExtensionFileLoader.exec_module)
+    try:
+        import zipimport
+
+        zipimport.zipimporter.exec_module = _measured(zipimport.zipimporter.exec_module)
+    except (ImportError, AttributeError):
+        pass
+
+
+# --- processes, sockets, at-fork handlers ---------------------------------------------------------------------
+
+_SPAWN_EVENTS = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.exec"}
+_SOCKET_EVENTS = {"socket.__new__", "socket.connect", "socket.bind"}
+
+
+def _audit(event, args):
+    if event not in _SPAWN_EVENTS and event not in _SOCKET_EVENTS:
+        return
+    try:
+        if event in _SPAWN_EVENTS:
+            _counts["spawn"] += 1
+            command = args[1] if event in ("subprocess.Popen", "os.posix_spawn", "os.exec") else args
+            if event == "os.spawn":
+                command = args[2]
+            if isinstance(command, (list, tuple)):
+                command = " ".join(os.fsdecode(c) if isinstance(c, bytes) else str(c) for c in command)
+            _spawns.append(
+                {
+                    "event": event,
+                    "command": _short(command),
+                    "module": _current_module(),
+                    "origin": _current_origin(),
+                    "stack": _stack(sys._getframe(1)),
+                }
+            )
+        elif event == "socket.__new__":
+            sock = args[0]
+            _sockets[id(sock)] = {
+                "socket": sock,
+                "family": str(args[1]),
+                "address": None,
+                "module": _current_module(),
+                "origin": _current_origin(),
+                "stack": _stack(sys._getframe(1)),
+            }
+        else:
+            record = _sockets.get(id(args[0]))
+            if record is not None and record["address"] is None:
+                record["address"] = _short(args[1])
+    except Exception:
+        pass
+
+
+_original_register_at_fork = os.register_at_fork
+
+
+def _register_at_fork(**hooks):
+    _atfork.append(
+        {
+            "hooks": sorted(k for k, v in hooks.items() if v is not None),
+            "module": _current_module(),
+            "origin": _current_origin(),
+            "stack": _stack(sys._getframe(1)),
+        }
+    )
+    return _original_register_at_fork(**hooks)
+
+
+def _set_subreaper():
+    # Orphans of the package's detached children become ours, so we can see and end them.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
+def _descendants():
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
+        found.extend(children)
+        frontier.extend(children)
+    result = []
+    for pid in found:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            command = ""
+        result.append({"pid": pid, "command": _short(command)})
+    return result
+
+
+def _is_open(sock):
+    try:
+        return sock.fileno() != -1
+    except Exception:
+        return False
+
+
+# --- the probe ------------------------------------------------------------------------------------------------
+
+
+def _import(name):
+    import importlib
+
+    started = time.perf_counter()
+    status, error = "ok", None
+    try:
+        importlib.import_module(name)
+    except MemoryError as exc:
+        status, error = "memory", _short(f"MemoryError: {exc}")
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the import failed, the probe goes on
+        status, error = "import-error", _short(f"{type(exc).__name__}: {exc}")
+    return status, error, time.perf_counter() - started
+
+
+def _report():
+    tids = _task_ids()
+    python_threads = []
+    for record in _python_threads:
+        thread = record.pop("thread", None)
+        if thread is not None:
+            alive = thread.is_alive()
+            record["name"] = thread.name
+        else:
+            alive = not record.pop("finished") and record["native_id"] in tids
+        python_threads.append(dict(record, alive=alive))
+    native = []
+    for record in _native_threads:
+        alive = record["tid"] in tids
+        native.append(dict(record, alive=alive, name=(_thread_name(record["tid"]) if alive else None) or record["name"]))
+    sockets = []
+    for record in _sockets.values():
+        sock = record.pop("socket")
+        sockets.append(dict(record, open=_is_open(sock)))
+    return {
+        "event": "done",
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "threads": python_threads,
+        "native_threads": native,
+        "transient_native": _transient_native,
+        "spawns": _spawns,
+        "processes": _descendants(),
+        "sockets": sockets,
+        "atfork": _atfork,
+    }
+
+
+def main():
+    global _out_fd, _pidns
+    config = json.loads(sys.argv[1])
+    _out_fd = config["fd"]
+    _pidns = bool(config.get("pidns"))
+    sys.argv[:] = [sys.argv[0]]  # the package sees an ordinary command line
+
+    threading.Thread.start = _thread_start
+    _thread.start_new_thread = _thread.start_new = _start_new_thread
+    os.register_at_fork = _register_at_fork
+    sys.addaudithook(_audit)
+    _instrument_loaders()
+    _set_subreaper()
+
+    import site
+
+    site.addpackage = _measured_pth(site.addpackage)
+    site.main()  # .pth files run here, watched
+
+    started = time.monotonic()
+    budget = config.get("budget")
+    for entry in config["modules"]:
+        name, top_level = entry["name"], entry["top_level"]
+        if not top_level and budget is not None and time.monotonic() - started > budget:
+            _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": None})
+            continue
+        _emit({"event": "begin", "module": name})
+        status, error, seconds = _import(name)
+        _emit({"event": "module", "module": name, "status": status, "seconds": seconds, "error": error})
+
+    if _python_threads or _native_threads or _spawns or _sockets:
+        time.sleep(config.get("settle", 0.2))  # only then is there anything whose liveness to judge
+    report = _report()
+    _emit(report)
+    for process in report["processes"]:
+        try:
+            os.kill(process["pid"], 9)
+        except OSError:
+            pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Turns the bootstrap's report into findings, each blamed on the distribution whose code caused it.
+
+Blame follows DESIGN.md §1: "the package whose code started the thread, not every package that imports it".
+For an event with a stack (Python threads, processes, sockets, at-fork handlers) the blamed code is the innermost
+*module body* that is running, since that is the import that started it: numpy's module when pandas imports numpy,
+but app's module when app's module body calls `sentry_sdk.init()`. Without a module body on the stack (a thread
+started by a thread), the innermost frame of package code is blamed. Standard-library frames never count: they belong
+to no distribution's RECORD. Native threads are blamed on the module whose own loading created them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.core.environments import module_name
+from auditor.core.findings import (
+    AtforkHandler,
+    Finding,
+    ProcessOnImport,
+    SocketOnImport,
+    ThreadOnImport,
+)
+
+MAX_STACK = 12
+
+
+@dataclass(frozen=True)
+class Blame:
+    distribution: str | None
+    module: str | None
+    file: str | None
+    line: int | None
+
+
+class Attributor:
+    def __init__(self, owners: Mapping[str, str], site_packages: Path) -> None:
+        self.owners = owners
+        self.site_packages = str(site_packages.resolve())
+
+    def owner(self, path: str | None) -> str | None:
+        if not path or path.startswith("<"):
+            return None
+        return self.owners.get(path) or self.owners.get(os.path.realpath(path))
+
+    def relative(self, path: str) -> str:
+        return os.path.relpath(path, self.site_packages) if path.startswith(self.site_packages) else path
+
+    def module_of(self, path: str) -> str | None:
+        if not path.startswith(self.site_packages):
+            return None
+        return module_name(self.relative(path).replace(os.sep, "/"))
+
+    def blame_stack(self, stack: list[list[Any]], *, origin: str | None, module: str | None) -> Blame:
+        owned = [(frame, self.owner(frame[0])) for frame in stack]
+        blamed = next((d for f, d in owned if d and f[2] == "<module>"), None)
+        blamed = blamed or next((d for _, d in owned if d), None)
+        if blamed is None:
+            # No package frame (code run by exec, or from a `.pth` file): blame whatever was being loaded.
+            return Blame(self.owner(origin), module, None, None)
+        frame = next(f for f, d in owned if d == blamed)
+        return Blame(blamed, self.module_of(frame[0]) or module, self.relative(frame[0]), int(frame[1]))
+
+    def blame_module(self, module: str | None, origin: str | None) -> Blame:
+        return Blame(self.owner(origin), module, self.relative(origin) if origin else None, None)
+
+    def format_stack(self, stack: list[list[Any]]) -> tuple[str, ...]:
+        frames = [f for f in stack if not str(f[0]).startswith("<frozen importlib")]
+        return tuple(f"{self.relative(f[0])}:{f[1]} in {f[2]}" for f in frames[:MAX_STACK])
+
+
+def findings_from_report(
+    report: Mapping[str, Any], *, attributor: Attributor, distribution: str
+) -> tuple[list[Finding], bool]:
+    """The findings that belong to `distribution` (blamed on its own code), and whether it is fork-aware.
+
+    Events no distribution can be blamed for, but that happened while one of `distribution`'s modules was being
+    imported, are kept: the probe imported nothing else.
+    """
+
+    def mine(blame: Blame, event: Mapping[str, Any]) -> bool:
+        if blame.distribution is not None:
+            return blame.distribution == distribution
+        return event.get("module") is not None
+
+    findings: list[Finding] = []
+    for event in _records(report, "threads"):
+        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+        if mine(blame, event):
+            findings.append(
+                ThreadOnImport(
+                    thread=str(event.get("name")),
+                    native=False,
+                    alive_after_import=bool(event.get("alive")),
+                    module=blame.module,
+                    daemon=event.get("daemon"),
+                    file=blame.file,
+                    line=blame.line,
+                    stack=attributor.format_stack(event.get("stack") or []),
+                )
+            )
+    for event in _records(report, "native_threads"):
+        blame = attributor.blame_module(event.get("module"), event.get("origin"))
+        if mine(blame, event):
+            findings.append(
+                ThreadOnImport(
+                    thread=str(event.get("name") or "?"),
+                    native=True,
+                    alive_after_import=bool(event.get("alive")),
+                    module=blame.module,
+                    file=blame.file,
+                )
+            )
+    for event in _records(report, "transient_native"):
+        blame = attributor.blame_module(event.get("module"), event.get("origin"))
+        if mine(blame, event):
+            findings.append(
+                ThreadOnImport(
+                    thread="(short-lived native thread)",
+                    native=True,
+                    alive_after_import=False,
+                    module=blame.module,
+                    file=blame.file,
+                    count=int(event.get("count") or 1),
+                )
+            )
+    findings.extend(_process_findings(report, attributor, mine))
+    for event in _records(report, "sockets"):
+        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+        if mine(blame, event):
+            findings.append(
+                SocketOnImport(
+                    family=str(event.get("family")),
+                    open_after_import=bool(event.get("open")),
+                    module=blame.module,
+                    address=event.get("address"),
+                    file=blame.file,
+                    line=blame.line,
+                    stack=attributor.format_stack(event.get("stack") or []),
+                )
+            )
+    fork_aware = False
+    for event in _records(report, "atfork"):
+        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+        if mine(blame, event):
+            fork_aware = True
+            findings.append(
+                AtforkHandler(
+                    module=blame.module,
+                    hooks=tuple(event.get("hooks") or ()),
+                    file=blame.file,
+                    line=blame.line,
+                )
+            )
+    return findings, fork_aware
+
+
+def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: Any) -> Iterable[Finding]:
+    """One finding per spawn, alive if a process still running after the import looks like what it started.
+
+    A process still running that no recorded spawn explains (started from native code) is the probed
+    distribution's: the probe imported nothing but its modules and their dependencies.
+    """
+    alive = [str(p.get("command") or "") for p in _records(report, "processes")]
+    for event in _records(report, "spawns"):
+        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+        command = str(event.get("command") or "")
+        matches = [c for c in alive if c and command and (c == command or c in command or command in c)]
+        if event.get("event") in ("os.fork", "os.forkpty") and alive and not matches:
+            matches = alive[:1]  # a forked child runs the same program: it has no command of its own
+        for c in matches:
+            alive.remove(c)
+        if mine(blame, event):
+            yield ProcessOnImport(
+                command=command or str(event.get("event")),
+                alive_after_import=bool(matches),
+                module=blame.module,
+                file=blame.file,
+                line=blame.line,
+                stack=attributor.format_stack(event.get("stack") or []),
+            )
+    for command in alive:
+        yield ProcessOnImport(command=command, alive_after_import=True, module=None)
+
+
+def _records(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = report.get(key)
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []

@@ -1,0 +1,255 @@
+"""Runs the bootstrap in a fresh, sandboxed interpreter and turns what comes back into module outcomes.
+
+The interpreter is started by spawn (subprocess: fork+exec in C, never a fork of a threaded Python process that goes
+on running Python). Its stdout and stderr are drained and capped, its result arrives on a pipe of its own, and it is
+killed at the wall-clock limit. When a module hangs or kills the interpreter, that module is recorded and the
+others are probed again in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.core.findings import ModuleOutcome, ModuleStatus
+from auditor.core.probe.sandbox import Limits, Sandbox, probe_environment
+
+BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
+MAX_RUNS = 4  # one run, plus a fresh interpreter after each of up to three modules that killed one
+_EXIT_GRACE = 1.0  # seconds to wait for the pipes to close after the interpreter exited
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    top_level: bool = True
+
+
+@dataclass
+class Run:
+    """One interpreter's run of the bootstrap: its events, and how it ended."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    returncode: int | None = None
+    timed_out: bool = False
+    overflowed: bool = False
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+    @property
+    def done(self) -> dict[str, Any] | None:
+        return next((e for e in self.events if e.get("event") == "done"), None)
+
+    def unfinished_module(self) -> str | None:
+        """The module whose import was under way when the interpreter died."""
+        finished = {e.get("module") for e in self.events if e.get("event") == "module"}
+        begun = [e.get("module") for e in self.events if e.get("event") == "begin"]
+        return next((m for m in reversed(begun) if m not in finished), None)
+
+    def failure(self) -> tuple[ModuleStatus, str]:
+        """Why the interpreter ended without a report."""
+        stderr = self.stderr.decode(errors="replace")
+        tail = stderr.strip().splitlines()[-1:] or [""]
+        if self.timed_out:
+            return ModuleStatus.TIMEOUT, "wall-clock time limit reached"
+        if self.overflowed:
+            return ModuleStatus.CRASH, "the probe wrote more than the result size limit"
+        code = self.returncode if self.returncode is not None else -1
+        # bwrap reports a child killed by signal N as 128+N; subprocess reports it as -N.
+        signum = -code if code < 0 else code - 128 if code > 128 else 0
+        if signum == signal.SIGXCPU:
+            return ModuleStatus.TIMEOUT, "CPU time limit reached"
+        if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "bad_alloc" in stderr:
+            return ModuleStatus.MEMORY, f"memory limit reached: {tail[0][:300]}"
+        if signum:
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            return ModuleStatus.CRASH, f"killed by {name}"
+        return ModuleStatus.EXIT, f"the interpreter exited with status {code} during the import"
+
+
+def run_bootstrap(
+    *,
+    python: Path,
+    modules: Sequence[ModuleSpec],
+    sandbox: Sandbox,
+    binds: Sequence[Path],
+    limits: Limits,
+    env: Mapping[str, str] | None = None,
+    budget: float | None = None,
+    settle: float = 0.2,
+) -> Run:
+    """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit."""
+    read_end, write_end = os.pipe()
+    config = {
+        "fd": write_end,
+        "modules": [{"name": m.name, "top_level": m.top_level} for m in modules],
+        "pidns": sandbox.private_pids,
+        "budget": budget,
+        "settle": settle,
+    }
+    argv = [str(python), "-I", "-S", "-B", str(BOOTSTRAP), json.dumps(config)]
+    environment = probe_environment(env)
+    command = sandbox.wrap(argv, binds=[*binds, BOOTSTRAP], env=environment, limits=limits)
+    run = Run()
+    with tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir:
+        os.chmod(workdir, 0o1777)
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_end,),
+                start_new_session=True,  # one process group to kill, whatever it ignores
+                env=environment,
+                cwd=workdir,
+            )
+        finally:
+            os.close(write_end)
+        try:
+            result = _drain(process, read_end, run, limits)
+        finally:
+            _kill(process)
+            os.close(read_end)
+            for stream in (process.stdout, process.stderr):
+                if stream:
+                    stream.close()
+    run.returncode = process.returncode
+    for line in result.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the package may write junk to our descriptor: it cannot make us fail
+        if isinstance(event, dict):
+            run.events.append(event)
+    return run
+
+
+def _drain(process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Limits) -> bytes:
+    assert process.stdout and process.stderr
+    streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr", read_end: "result"}
+    kept = {"stdout": bytearray(), "stderr": bytearray(), "result": bytearray()}
+    deadline = time.monotonic() + limits.wall_seconds
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                run.timed_out = process.poll() is None
+                break
+            if exited_at is None and process.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > _EXIT_GRACE:
+                break  # something that escaped the process group still holds a pipe open
+            for key, _ in selector.select(min(deadline - now, 0.25)):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                name = streams[key.fd]
+                if name == "result":
+                    kept["result"] += chunk
+                    if len(kept["result"]) > limits.result_bytes:
+                        run.overflowed = True
+                        return bytes(kept["result"])
+                elif len(kept[name]) < limits.output_bytes:
+                    kept[name] += chunk[: limits.output_bytes - len(kept[name])]
+    run.stdout, run.stderr = bytes(kept["stdout"]), bytes(kept["stderr"])
+    return bytes(kept["result"])
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            process.kill()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def probe_modules(
+    modules: Sequence[ModuleSpec],
+    *,
+    python: Path,
+    sandbox: Sandbox,
+    binds: Sequence[Path],
+    limits: Limits,
+    env: Mapping[str, str] | None = None,
+    budget: float | None = None,
+    settle: float = 0.2,
+) -> tuple[dict[str, ModuleOutcome], dict[str, Any] | None]:
+    """Import `modules` in order; each outcome, and the report of the last interpreter that finished.
+
+    A module that kills its interpreter is recorded with the reason, and the others (except its own submodules,
+    which would only import it again) are probed in a fresh interpreter, at most MAX_RUNS interpreters in all.
+    `budget` is the time each interpreter may spend before it skips the remaining submodules.
+    """
+    outcomes: dict[str, ModuleOutcome] = {}
+    pending = list(modules)
+    for _ in range(MAX_RUNS):
+        run = run_bootstrap(
+            python=python, modules=pending, sandbox=sandbox, binds=binds, limits=limits, env=env,
+            budget=budget, settle=settle,
+        )
+        top_level = {m.name: m.top_level for m in pending}
+        for event in run.events:
+            if event.get("event") == "module" and event.get("module") in top_level:
+                name = event["module"]
+                outcomes[name] = ModuleOutcome(
+                    name=name,
+                    status=_status(event.get("status")),
+                    import_seconds=float(event.get("seconds") or 0.0),
+                    top_level=top_level[name],
+                    error=event.get("error"),
+                )
+        if run.done is not None:
+            return outcomes, run.done
+        status, reason = run.failure()
+        culprit = run.unfinished_module()
+        if culprit is None:
+            # It died before importing anything (a `.pth` file, or the interpreter itself): all of it failed.
+            for module in pending:
+                outcomes.setdefault(module.name, ModuleOutcome(module.name, status, 0.0, module.top_level, reason))
+            return outcomes, None
+        outcomes[culprit] = ModuleOutcome(culprit, status, limits.wall_seconds if run.timed_out else 0.0,
+                                          top_level[culprit], reason)
+        survivors = []
+        for module in pending:
+            if module.name == culprit:
+                continue
+            if module.name.startswith(culprit + "."):
+                outcomes[module.name] = ModuleOutcome(
+                    module.name, ModuleStatus.SKIPPED, 0.0, module.top_level, f"{culprit} killed the probe"
+                )
+            else:
+                survivors.append(module)
+        pending = survivors
+        if not pending:
+            return outcomes, None
+    for module in pending:
+        outcomes.setdefault(
+            module.name,
+            ModuleOutcome(module.name, ModuleStatus.SKIPPED, 0.0, module.top_level, "too many modules killed the probe"),
+        )
+    return outcomes, None
+
+
+def _status(value: Any) -> ModuleStatus:
+    try:
+        return ModuleStatus(value)
+    except ValueError:
+        return ModuleStatus.IMPORT_ERROR

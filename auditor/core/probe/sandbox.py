@@ -1,0 +1,206 @@
+"""Where untrusted package code runs: bubblewrap, or (only when the operator says so) a weaker mode.
+
+A sandbox turns a command into the command that runs it confined. bwrap gives the probe no network (new network
+namespace), its own PID namespace (everything it starts dies with it), a read-only view of only what it needs (the
+system's /usr, the audit environment, the interpreter, the bootstrap), a private /tmp, a scrubbed environment, and,
+when we are root, a real unprivileged user (setpriv, after bwrap has bound in what root can read). prlimit applies
+the resource limits before the interpreter starts, so they hold even for code run by `.pth` files.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+NOBODY = 65534
+
+# Read-only system files a Python process may reasonably need; nothing else of /etc is visible.
+_ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/mime.types",
+)
+# Host settings that only describe this machine's processor; older OpenBLAS builds crash without them here.
+_PASSTHROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The configured sandbox cannot run here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float = 60.0
+    cpu_seconds: int = 180
+    memory_bytes: int = 8 * 2**30  # address space: thread stacks and allocator arenas reserve a lot
+    file_bytes: int = 64 * 2**20
+    open_files: int = 1024
+    processes: int = 512  # per user: threads count too
+    tmp_bytes: int = 256 * 2**20
+    output_bytes: int = 64 * 2**10  # of stdout and of stderr each kept; the rest is drained and dropped
+    result_bytes: int = 32 * 2**20
+
+
+def probe_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment a probe sees: nothing of the service's (no secrets), plus `extra`."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+    env.update({name: os.environ[name] for name in _PASSTHROUGH if name in os.environ})
+    env.update(extra or {})
+    return env
+
+
+def _prlimit(limits: Limits) -> list[str]:
+    return [
+        "prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--fsize={limits.file_bytes}",
+        f"--nofile={limits.open_files}",
+        f"--nproc={limits.processes}",
+        "--core=0",
+        "--",
+    ]
+
+
+class Sandbox(Protocol):
+    name: str
+    private_pids: bool  # the probe has a PID namespace of its own
+
+    def wrap(
+        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
+    ) -> list[str]: ...
+
+
+class Bubblewrap:
+    name = "bwrap"
+    private_pids = True
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def wrap(
+        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
+    ) -> list[str]:
+        cmd = [
+            self.executable,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(top):
+                cmd += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                cmd += ["--ro-bind", top, top]
+        for path in _ETC_FILES:
+            cmd += ["--ro-bind-try", path, path]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+        mounted = [Path("/usr")]  # bound trees: their directories are the host's own
+        created: set[Path] = set()
+        for path in map(Path, binds):
+            # bwrap would create the mount point's parents readable by root only; nobody must pass through them.
+            for parent in reversed(path.parents[:-1]):
+                inside_mount = any(parent == m or m in parent.parents for m in mounted)
+                if not inside_mount and parent not in created:
+                    cmd += ["--perms", "0755", "--dir", str(parent)]
+                    created.add(parent)
+            cmd += ["--ro-bind", str(path), str(path)]
+            mounted.append(path)
+        cmd += ["--chdir", "/tmp", "--clearenv"]
+        for name, value in env.items():
+            cmd += ["--setenv", name, value]
+        if os.geteuid() == 0:
+            # bwrap has bound in what only root can read; from here on the probe is really nobody, with no
+            # capabilities and no way back (a user namespace would map "nobody" onto root's files).
+            cmd += [
+                "--",
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+            ]
+        else:
+            cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--"]
+        return cmd + _prlimit(limits) + list(argv)
+
+
+class Unconfined:
+    """No isolation but the limits and a scrubbed environment: only when the operator explicitly allows it."""
+
+    name = "none"
+    private_pids = False
+
+    def wrap(
+        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
+    ) -> list[str]:
+        return _prlimit(limits) + list(argv)
+
+
+@functools.cache
+def _bwrap_works(executable: str) -> str | None:
+    """None if bwrap can create its namespaces here, else why not."""
+    try:
+        done = subprocess.run(
+            [executable, "--unshare-net", "--unshare-pid", "--ro-bind", "/usr", "/usr", "--dev", "/dev",
+             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+             "--", "/usr/bin/true"],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else done.stderr.decode(errors="replace").strip()
+
+
+def sandbox_for(name: str) -> Sandbox:
+    """The sandbox named by the operator's setting ("bwrap" or "none"); refuses a bwrap that cannot work."""
+    if name == "none":
+        return Unconfined()
+    if name != "bwrap":
+        raise SandboxUnavailable(f"unknown sandbox {name!r}: use 'bwrap' (the default) or 'none'")
+    executable = shutil.which("bwrap")
+    if executable is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed, and forkaudit will not run package code without a sandbox: "
+            "install it (apt-get install bubblewrap), or set FORKAUDIT_SANDBOX=none to accept a weaker one"
+        )
+    for tool in ("setpriv", "prlimit"):
+        if shutil.which(tool) is None:
+            raise SandboxUnavailable(f"{tool} (Debian package util-linux) is not installed")
+    problem = _bwrap_works(executable)
+    if problem:
+        raise SandboxUnavailable(
+            f"bubblewrap cannot create its namespaces here ({problem}); allow user namespaces, "
+            "or set FORKAUDIT_SANDBOX=none to accept a weaker sandbox"
+        )
+    return Bubblewrap(executable)

@@ -1,0 +1,132 @@
+"""The probe against real wheels built by the tests: what each package does on import, and whom it is blamed on."""
+
+from __future__ import annotations
+
+from auditor.core.findings import (
+    AtforkHandler,
+    ImportFailure,
+    ModuleStatus,
+    ProbeResult,
+    ThreadOnImport,
+    Verdict,
+)
+from auditor.core.verdicts import probe_verdict
+
+
+def threads(result: ProbeResult) -> list[ThreadOnImport]:
+    return [f for f in result.findings if isinstance(f, ThreadOnImport)]
+
+
+def test_probe_finds_a_daemon_python_thread_alive_after_import(bench):
+    result = bench.probe("fa-daemon")
+
+    assert probe_verdict(result) == Verdict.UNSAFE
+    [thread] = threads(result)
+    assert (thread.thread, thread.native, thread.daemon, thread.alive_after_import) == ("fa-flusher", False, True, True)
+    assert (thread.module, thread.file, thread.line) == ("fa_daemon", "fa_daemon/__init__.py", 3)
+    assert thread.stack[0] == "fa_daemon/__init__.py:3 in <module>"
+    assert result.sandbox == "bwrap"
+
+
+def test_probe_finds_a_thread_started_in_a_public_submodule(bench):
+    result = bench.probe("fa-sub")
+
+    assert probe_verdict(result) == Verdict.UNSAFE
+    assert [(t.thread, t.module, t.daemon) for t in threads(result)] == [("fa-sub-worker", "fa_sub.worker", False)]
+    assert [(m.name, m.status, m.top_level) for m in result.modules] == [
+        ("fa_sub", ModuleStatus.OK, True),
+        ("fa_sub.worker", ModuleStatus.OK, False),
+    ]
+
+
+def test_probe_shallow_imports_top_level_modules_only(bench):
+    result = bench.probe("fa-sub", shallow=True)
+
+    assert probe_verdict(result) == Verdict.SAFE
+    assert [m.name for m in result.modules] == ["fa_sub"]
+
+
+def test_probe_imports_private_modules_the_static_scan_points_at(bench):
+    result = bench.probe("fa-sub", shallow=True, extra_modules=["fa_sub._private"])
+
+    assert [(t.module, t.alive_after_import) for t in threads(result)] == [("fa_sub._private", True)]
+
+
+def test_probe_sees_a_native_thread_that_python_does_not_know(bench):
+    result = bench.probe("fa-native")
+
+    assert probe_verdict(result) == Verdict.UNSAFE
+    [thread] = threads(result)
+    assert (thread.thread, thread.native, thread.alive_after_import, thread.module) == (
+        "fa-native",
+        True,
+        True,
+        "fa_native",
+    )
+    assert thread.mitigation == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True}
+
+
+def test_probe_sees_threads_that_start_and_end_during_the_import(bench):
+    result = bench.probe("fa-transient")
+
+    assert probe_verdict(result) == Verdict.CAUTION
+    found = sorted((t.native, t.thread, t.alive_after_import, t.count) for t in threads(result))
+    assert found == [(False, "fa-short", False, 1), (True, "(short-lived native thread)", False, 1)]
+
+
+def test_probe_does_not_blame_a_function_that_would_start_a_thread(bench):
+    result = bench.probe("fa-runtime")
+
+    assert probe_verdict(result) == Verdict.SAFE
+    assert result.findings == ()
+
+
+def test_probe_blames_the_imported_package_not_the_importer(bench):
+    importer = bench.probe("fa-user")
+
+    assert probe_verdict(importer) == Verdict.SAFE
+    assert importer.findings == ()
+
+
+def test_probe_blames_the_importer_whose_module_body_calls_into_another_package(bench):
+    caller = bench.probe("fa-caller")
+
+    [thread] = threads(caller)
+    assert (thread.module, thread.file, thread.line) == ("fa_caller", "fa_caller/__init__.py", 2)
+    assert thread.stack[0] == "fa_runtime/__init__.py:4 in start_background"
+
+
+def test_probe_finds_every_top_level_module_from_the_record(bench):
+    result = bench.probe("multi-top")
+
+    assert probe_verdict(result) == Verdict.SAFE
+    assert [(m.name, m.top_level, m.status) for m in result.modules] == [
+        ("mt_one", True, ModuleStatus.OK),
+        ("mt_two", True, ModuleStatus.OK),
+        ("mt_two.helpers", False, ModuleStatus.OK),
+    ]
+
+
+def test_probe_records_at_fork_handlers(bench):
+    result = bench.probe("fa-atfork")
+
+    assert result.fork_aware is True
+    assert probe_verdict(result) == Verdict.SAFE
+    [handler] = [f for f in result.findings if isinstance(f, AtforkHandler)]
+    assert (handler.module, handler.hooks, handler.line) == ("fa_atfork", ("after_in_child",), 6)
+
+
+def test_probe_recovers_from_a_hanging_submodule_in_a_fresh_interpreter(bench):
+    result = bench.probe("fa-partial", timeout=3)
+
+    statuses = {m.name: m.status for m in result.modules}
+    assert statuses == {
+        "fa_partial": ModuleStatus.OK,
+        "fa_partial.hang": ModuleStatus.TIMEOUT,
+        "fa_partial.zthread": ModuleStatus.OK,
+    }
+    assert [(t.thread, t.alive_after_import) for t in threads(result)] == [("fa-after-hang", True)]
+    assert [(f.module, f.reason) for f in result.findings if isinstance(f, ImportFailure)] == [
+        ("fa_partial.hang", "timeout")
+    ]
+    assert probe_verdict(result) == Verdict.UNSAFE
