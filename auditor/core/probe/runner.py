@@ -170,15 +170,37 @@ def _drain(process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Li
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill the sandbox and wait until everything in it is gone (the machine is left clean)."""
     if process.poll() is None:
+        children = _children(process.pid)
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except OSError:
             process.kill()
+        # bwrap's init in the PID namespace dies with bwrap and takes the namespace with it, but asynchronously:
+        # it turns into a zombie (or vanishes) only once every process in the namespace has been killed.
+        deadline = time.monotonic() + 10
+        while any(_is_running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.01)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def probe_modules(

@@ -27,13 +27,13 @@ AUDIT_PYTHON = "/usr/bin/python3.11"
 class ProbeBench:
     env: AuditEnvironment
 
-    def probe(self, name: str, **options) -> ProbeResult:
+    def probe(self, name: str, *, sandbox: str = "bwrap", **options) -> ProbeResult:
         dists = installed_distributions(self.env)
         attributor = Attributor(file_owners(self.env, dists), self.env.site_packages)
         dist = next(d for d in dists if d.name == name)
         options.setdefault("timeout", 10)
         return probe_distribution(
-            dist, env=self.env, attributor=attributor, sandbox=sandbox_for("bwrap"), options=ProbeOptions(**options)
+            dist, env=self.env, attributor=attributor, sandbox=sandbox_for(sandbox), options=ProbeOptions(**options)
         )
 
 
