@@ -1,0 +1,188 @@
+"""The database: probe results (reused by every audit) and audits (one team's dependency set, private to it).
+
+Writes go through auditor/services.py and reads through auditor/selectors.py; the models only hold data and the
+constraints that keep it consistent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from packaging.utils import canonicalize_name
+
+from auditor.core.cache import ProbeKey
+from auditor.core.findings import Verdict
+
+# The domain's verdicts are the single source; the migration records the list.
+VERDICT_CHOICES = [(verdict.value, verdict.value) for verdict in Verdict]
+INDEX_ORIGIN = "index"
+
+
+def probe_key_lookup(key: ProbeKey) -> dict[str, Any]:
+    """The ProbeRecord field values of `key` (the name canonicalized, as ProbeKey promises)."""
+    return {
+        "name": canonicalize_name(key.name),
+        "version": key.version,
+        "wheel_tag": key.wheel_tag,
+        "python": key.python,
+        "platform": key.platform,
+        "probe_version": key.probe_version,
+        "deep": key.deep,
+        "origin": key.origin,
+    }
+
+
+class ProbeRecord(models.Model):
+    """One probe result, keyed like `auditor.core.cache.ProbeKey`.
+
+    Results from the public index (`origin="index"`) are public and have no owner. A result for a distribution that
+    came from an uploaded wheel has its own origin (`upload:<owner>`) and an owner, so it is never mixed up with, and
+    never overwrites, the public result of a same-named package.
+    """
+
+    name = models.CharField(max_length=200, help_text="Canonical (PEP 503) distribution name.")
+    version = models.CharField(max_length=100)
+    wheel_tag = models.CharField(max_length=255)
+    python = models.CharField(max_length=32)
+    platform = models.CharField(max_length=100)
+    probe_version = models.CharField(max_length=32)
+    deep = models.BooleanField(help_text="Public submodules probed too (false: top-level modules only).")
+    origin = models.CharField(max_length=200, default=INDEX_ORIGIN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="probe_records",
+        help_text="Who uploaded the wheel; empty for index results, which are public.",
+    )
+    verdict = models.CharField(max_length=16, choices=VERDICT_CHOICES, db_index=True)
+    fork_aware = models.BooleanField(default=False)
+    sandbox = models.CharField(max_length=32)
+    result = models.JSONField(help_text="ProbeResult.to_dict().")
+    seconds = models.FloatField(default=0.0)
+    created = models.DateTimeField(default=timezone.now, help_text="When this result was stored.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "version", "wheel_tag", "python", "platform", "probe_version", "deep", "origin"],
+                name="probe_record_unique_key",
+            ),
+            # A public result must not belong to anybody: otherwise deleting a user would delete public knowledge,
+            # and visibility rules could not rely on the origin alone.
+            models.CheckConstraint(
+                condition=~Q(origin=INDEX_ORIGIN) | Q(owner__isnull=True),
+                name="probe_record_index_has_no_owner",
+            ),
+        ]
+        indexes = [models.Index(fields=["origin", "name"], name="probe_record_origin_name")]
+        ordering = ["name", "-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.verdict})"
+
+    @property
+    def is_public(self) -> bool:
+        return self.origin == INDEX_ORIGIN
+
+
+class FindingRecord(models.Model):
+    """One finding of a probe result, in columns so that package search can filter by kind and thread name."""
+
+    probe = models.ForeignKey(ProbeRecord, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=32, db_index=True)
+    module = models.CharField(max_length=300, blank=True)
+    thread = models.CharField(max_length=200, blank=True, db_index=True, help_text="Thread name; blank for others.")
+    native = models.BooleanField(null=True, blank=True)
+    alive_after_import = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Left behind by the import: thread or process still alive, socket still open.",
+    )
+    data = models.JSONField(help_text="The finding's to_dict().")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.thread or self.module}"
+
+
+class Audit(models.Model):
+    """One audit request and, once done, its report. Private to its owner (and staff)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class InputKind(models.TextChoices):
+        REQUIREMENTS = "requirements"
+        WHEELS = "wheels"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="audits",
+        help_text="Empty for the CLI and the single-user local mode.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    input_kind = models.CharField(max_length=16, choices=InputKind.choices)
+    input_text = models.TextField(help_text="The requirements text, or a JSON list of wheel file names.")
+    options = models.JSONField(default=dict, blank=True, help_text="shallow, timeout, ...")
+    graph = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"direct": [...], "edges": [[requirer, required], ...], "pins": {name: version}}',
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    verdict = models.CharField(max_length=16, choices=VERDICT_CHOICES, null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created"], name="audit_owner_created")]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"audit {self.id} ({self.status})"
+
+
+class AuditDistribution(models.Model):
+    """One distribution of an audit: the unit of work that a task claims and completes."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="distributions")
+    name = models.CharField(max_length=200, help_text="Canonical (PEP 503) distribution name.")
+    version = models.CharField(max_length=100)
+    direct = models.BooleanField(default=False)
+    probe = models.ForeignKey(
+        ProbeRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_distributions"
+    )
+    cached = models.BooleanField(default=False, help_text="The result was reused, not probed for this audit.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["audit", "name"], name="audit_distribution_unique_name")]
+        indexes = [models.Index(fields=["audit", "status"], name="audit_distribution_status")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"

@@ -1,0 +1,148 @@
+"""Reads, with the visibility rules of DESIGN.md §9 applied in one place.
+
+- Probe results from the public index are public. A result for a distribution from an uploaded wheel is visible only
+  to its owner; such results sit beside public ones (a different origin), never in their place.
+- An audit is visible to its owner and to staff. An audit without an owner (CLI, single-user local mode) is visible
+  only in local mode.
+- `local_mode` (the embedded single-user service) also shows private results without an owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from auditor.core.cache import ProbeKey
+from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord, ProbeRecord, probe_key_lookup
+
+Viewer = AbstractBaseUser | AnonymousUser | None
+
+
+def _authenticated(viewer: Viewer) -> bool:
+    return viewer is not None and bool(viewer.is_authenticated)
+
+
+def probe_record_get(*, key: ProbeKey) -> ProbeRecord | None:
+    """The record stored under exactly `key`, whoever may see it (for the pipeline's cache, not for display)."""
+    return ProbeRecord.objects.filter(**probe_key_lookup(key)).first()
+
+
+def _visible_probe_records(*, viewer: Viewer, local_mode: bool) -> QuerySet[ProbeRecord]:
+    visible = Q(origin=INDEX_ORIGIN)
+    if _authenticated(viewer):
+        visible |= Q(owner_id=viewer.pk)  # type: ignore[union-attr]
+    if local_mode:
+        visible |= Q(owner__isnull=True)
+    # Public first wherever records of one name are listed together, so a private result never hides the public one.
+    return ProbeRecord.objects.filter(visible).annotate(
+        public=Case(When(origin=INDEX_ORIGIN, then=Value(True)), default=Value(False))
+    )
+
+
+def package_search(
+    *,
+    q: str = "",
+    verdict: str | None = None,
+    thread: str | None = None,
+    kind: str | None = None,
+    viewer: Viewer = None,
+    local_mode: bool = False,
+) -> QuerySet[ProbeRecord]:
+    """Probe records the viewer may see, one per stored result, ordered by name, public first, newest first.
+
+    `q` matches part of the (canonicalized) name; `thread` part of a thread name (case-insensitive); `kind` a
+    finding kind. `thread` and `kind` must hold for the same finding.
+    """
+    records = _visible_probe_records(viewer=viewer, local_mode=local_mode)
+    if q.strip():
+        records = records.filter(name__contains=canonicalize_name(q.strip()))
+    if verdict:
+        records = records.filter(verdict=verdict)
+    if thread or kind:
+        findings = FindingRecord.objects.filter(probe=OuterRef("pk"))
+        if thread:
+            findings = findings.filter(thread__icontains=thread)
+        if kind:
+            findings = findings.filter(kind=kind)
+        records = records.filter(Exists(findings))
+    return records.select_related("owner").order_by("name", "-public", "-created", "-id")
+
+
+def package_versions(*, name: str, viewer: Viewer = None, local_mode: bool = False) -> list[ProbeRecord]:
+    """Every visible record of one distribution: newest version first, then public first, then newest result."""
+    records = list(
+        _visible_probe_records(viewer=viewer, local_mode=local_mode)
+        .filter(name=canonicalize_name(name))
+        .order_by("-public", "-created", "-id")
+    )
+    # Stable sort: within a version the database's order (public first, newest) is kept.
+    records.sort(key=lambda record: _version_order(record.version), reverse=True)
+    return records
+
+
+def _version_order(version: str) -> tuple[int, Any]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # legacy version strings sort below every valid one
+        return (0, version)
+
+
+def package_version_detail(
+    *, name: str, version: str, viewer: Viewer = None, local_mode: bool = False
+) -> list[ProbeRecord]:
+    """The visible records of one version (one per Python, platform, depth, origin), findings prefetched.
+
+    Public first, then newest; empty if the viewer may see none.
+    """
+    return list(
+        _visible_probe_records(viewer=viewer, local_mode=local_mode)
+        .filter(name=canonicalize_name(name), version=version)
+        .prefetch_related("findings")
+        .order_by("-public", "-created", "-id")
+    )
+
+
+def _audit_visible(audit: Audit, *, viewer: Viewer, local_mode: bool) -> bool:
+    if audit.owner_id is None:
+        return local_mode
+    if not _authenticated(viewer):
+        return False
+    return audit.owner_id == viewer.pk or bool(getattr(viewer, "is_staff", False))  # type: ignore[union-attr]
+
+
+def audit_get_for_viewer(*, audit_id: uuid.UUID | str, viewer: Viewer, local_mode: bool) -> Audit | None:
+    """The audit if the viewer may see it; None if it does not exist or may not be seen (callers answer 404 to both,
+    so that an audit's existence is not revealed)."""
+    try:
+        audit_uuid = audit_id if isinstance(audit_id, uuid.UUID) else uuid.UUID(str(audit_id))
+    except ValueError:
+        return None
+    audit = Audit.objects.filter(pk=audit_uuid).first()
+    if audit is None or not _audit_visible(audit, viewer=viewer, local_mode=local_mode):
+        return None
+    return audit
+
+
+def audit_list_for_viewer(*, viewer: Viewer, local_mode: bool) -> QuerySet[Audit]:
+    """The audits the viewer may see, newest first (staff see every owned audit)."""
+    if _authenticated(viewer):
+        is_staff = bool(getattr(viewer, "is_staff", False))
+        visible = Q(owner__isnull=False) if is_staff else Q(owner_id=viewer.pk)  # type: ignore[union-attr]
+    else:
+        visible = Q(pk__in=[])
+    if local_mode:
+        visible |= Q(owner__isnull=True)
+    return Audit.objects.filter(visible).order_by("-created")
+
+
+def audit_distribution_list(*, audit_id: uuid.UUID | str, status: str | None = None) -> QuerySet[AuditDistribution]:
+    """An audit's distributions by name, with their probe records (for tasks and for building the report)."""
+    distributions = AuditDistribution.objects.filter(audit_id=audit_id).select_related("probe")
+    if status is not None:
+        distributions = distributions.filter(status=status)
+    return distributions.order_by("name")

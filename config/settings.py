@@ -1,0 +1,181 @@
+"""forkaudit's one settings module: everything is read from environment variables, with embedded-mode defaults.
+
+Unset or empty means "use the default". A value that cannot be used (not a boolean, not an integer, an unknown choice,
+an unreadable `*_FILE`, a bad `DATABASE_URL`) stops start-up with an `ImproperlyConfigured` error naming the variable.
+
+Environment variables:
+
+FORKAUDIT_DATA_DIR
+    Where forkaudit keeps its database, secret key, environments and caches; created (0700) on start.
+    Default: the per-user data directory (`platformdirs.user_data_dir("forkaudit")`, e.g. ~/.local/share/forkaudit).
+DATABASE_URL
+    The database, as a URL (dj-database-url syntax): `postgres://USER:PASSWORD@HOST:PORT/NAME` for PostgreSQL
+    (psycopg 3), `sqlite:////absolute/path.sqlite3` for SQLite. Default: SQLite file `forkaudit.sqlite3` in the data
+    directory. SQLite runs in WAL mode with IMMEDIATE transactions and a busy timeout, since web and worker processes
+    write to it at the same time.
+SECRET_KEY, SECRET_KEY_FILE
+    Django's secret key, or a file that holds it (not both). Default: a random key generated on first start and
+    kept in `<data dir>/secret_key` (mode 0600), so that sessions and tokens survive restarts.
+DEBUG
+    Django's debug mode (true/false). Default: false.
+ALLOWED_HOSTS
+    Comma-separated host names the service answers to. Default: localhost,127.0.0.1,[::1].
+FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
+    Accept requirement options that reach outside the configured indexes (-e, --index-url, --extra-index-url,
+    --find-links, file: URLs, local paths, VCS URLs). Default: false.
+FORKAUDIT_ALLOW_SDIST
+    Allow building source distributions (runs their build code, inside the sandbox). Default: false.
+FORKAUDIT_PROBE_TIMEOUT
+    Wall-clock limit of one probe, in seconds (at least 1). Default: 60.
+FORKAUDIT_SANDBOX
+    The sandbox that runs package code: `bwrap` (bubblewrap), or `none` (no isolation; only when set explicitly).
+    Default: bwrap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+import platformdirs
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    ensure_directory,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    persistent_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- forkaudit ---------------------------------------------------------------------------------------------------
+
+FORKAUDIT_DATA_DIR = ensure_directory(
+    "FORKAUDIT_DATA_DIR",
+    Path(env_str("FORKAUDIT_DATA_DIR", platformdirs.user_data_dir("forkaudit"))).expanduser(),
+)
+FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS = env_bool("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", False)
+FORKAUDIT_ALLOW_SDIST = env_bool("FORKAUDIT_ALLOW_SDIST", False)
+FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)
+FORKAUDIT_SANDBOX = env_str("FORKAUDIT_SANDBOX", "bwrap", choices=("bwrap", "none"))
+
+# --- Django core -------------------------------------------------------------------------------------------------
+
+SECRET_KEY = env_secret("SECRET_KEY") or persistent_secret(FORKAUDIT_DATA_DIR / "secret_key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "auditor",
+    "webui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, as whitenoise asks: static files skip the rest of the stack.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------------------------
+
+
+def _database(url: str | None) -> dict[str, Any]:
+    config: dict[str, Any]
+    if url is None:
+        # Not through a URL: a data directory path may hold characters that URLs treat specially (%, ?, #).
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(FORKAUDIT_DATA_DIR / "forkaudit.sqlite3")}
+    else:
+        try:
+            config = dict(dj_database_url.parse(url, conn_health_checks=True))
+        except ValueError as exc:  # dj-database-url's ParseError and UnknownSchemeError
+            raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        options = config.setdefault("OPTIONS", {})
+        # Web, worker and CLI processes write at once: WAL lets readers run beside the writer, IMMEDIATE takes the
+        # write lock when a transaction starts (so waiting uses the busy timeout instead of failing on upgrade).
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault(
+            "init_command",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        )
+        # Tests run on a file too, not Django's shared-cache in-memory database: that one answers concurrent
+        # writers with "table is locked" instead of waiting, so it would not test the mode used in production.
+        config.setdefault("TEST", {}).setdefault("NAME", str(FORKAUDIT_DATA_DIR / "test-forkaudit.sqlite3"))
+    return config
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL", "") or None)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Authentication, internationalisation ------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ------------------------------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+# Created up front: whitenoise warns at every start about a missing STATIC_ROOT.
+STATIC_ROOT = ensure_directory("FORKAUDIT_DATA_DIR", FORKAUDIT_DATA_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Not the manifest storage: the embedded mode runs without `collectstatic`, where a missing manifest entry
+    # would turn every page into a 500.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# The embedded mode serves the apps' static folders directly; `collectstatic` into STATIC_ROOT is optional.
+WHITENOISE_USE_FINDERS = True
+
+# --- API ---------------------------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}

@@ -1,0 +1,62 @@
+"""Test session set-up: Django with config.settings on a throw-away data directory.
+
+Everything is configured here rather than in pyproject.toml: pytest-django would load the settings before this file
+runs, and they must never see (or write a secret key into) the developer's real data directory. `DATABASE_URL` is
+left alone, so `DATABASE_URL=postgres://... pytest -m django_db` runs the database tests against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+_DATA_DIR_KEY = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    data_dir = tempfile.mkdtemp(prefix="forkaudit-test-")
+    config.stash[_DATA_DIR_KEY] = data_dir
+    os.environ["FORKAUDIT_DATA_DIR"] = data_dir
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # pytest-django finishes its set-up in its own (later) pytest_configure only if Django is already set up.
+    import django
+
+    django.setup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    data_dir = config.stash.get(_DATA_DIR_KEY, None)
+    if data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def alice(django_user_model: type[User]) -> User:
+    """Owns audits and private wheel results."""
+    return django_user_model.objects.create_user(username="alice")
+
+
+@pytest.fixture
+def bob(django_user_model: type[User]) -> User:
+    """Another user, with private results of his own: must not see alice's."""
+    return django_user_model.objects.create_user(username="bob")
+
+
+@pytest.fixture
+def charlie(django_user_model: type[User]) -> User:
+    """Has nothing of his own and must see nothing private."""
+    return django_user_model.objects.create_user(username="charlie")
+
+
+@pytest.fixture
+def sam(django_user_model: type[User]) -> User:
+    """Staff: may see every owned audit."""
+    return django_user_model.objects.create_user(username="sam", is_staff=True)

@@ -1,0 +1,208 @@
+"""auditor/selectors.py: who sees which results and audits (DESIGN.md §9)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, User
+
+from auditor.core.findings import Finding, SocketOnImport
+from auditor.models import Audit, ProbeRecord
+from auditor.selectors import (
+    audit_distribution_list,
+    audit_get_for_viewer,
+    audit_list_for_viewer,
+    package_search,
+    package_version_detail,
+    package_versions,
+    probe_record_get,
+)
+from auditor.services import audit_create, audit_distribution_complete, audit_graph_store, probe_record_store
+from tests.probe_results import native_thread, probe_key, probe_result
+
+pytestmark = pytest.mark.django_db
+
+
+def _public(name: str, version: str, *findings: Finding, verdict: str = "safe") -> ProbeRecord:
+    return probe_record_store(
+        key=probe_key(name, version), result=probe_result(name, version, findings), verdict=verdict
+    )
+
+
+def _private(owner: User, name: str, version: str, *findings: Finding, verdict: str = "unsafe") -> ProbeRecord:
+    return probe_record_store(
+        key=probe_key(name, version, origin=f"upload:{owner.username}"),
+        result=probe_result(name, version, findings),
+        verdict=verdict,
+        owner=owner,
+    )
+
+
+@pytest.fixture
+def alice_private_requests(alice: User) -> ProbeRecord:
+    """Alice uploaded her own (patched) `requests` wheel; the public `requests` result is safe."""
+    _public("requests", "2.32.3")
+    return _private(alice, "requests", "2.32.3", native_thread("poller", module="requests"))
+
+
+def test_probe_record_get_finds_the_record_of_exactly_one_key() -> None:
+    record = _public("numpy", "2.4.6")
+
+    assert probe_record_get(key=probe_key("NumPy", "2.4.6")) == record
+    assert probe_record_get(key=probe_key("numpy", "2.4.6", deep=False)) is None
+
+
+def test_package_search_shows_public_results_to_anonymous() -> None:
+    _public("numpy", "2.4.6")
+
+    assert [r.name for r in package_search(q="num", viewer=AnonymousUser())] == ["numpy"]
+
+
+def test_package_search_matches_the_canonical_name() -> None:
+    _public("sentry-sdk", "2.0.0")
+
+    assert [r.name for r in package_search(q="Sentry_SDK")] == ["sentry-sdk"]
+
+
+def test_package_search_hides_alice_private_result_from_bob_charlie_and_anonymous(
+    alice_private_requests: ProbeRecord, bob: User, charlie: User
+) -> None:
+    for viewer in (bob, charlie, AnonymousUser(), None):
+        records = list(package_search(q="requests", viewer=viewer))
+        assert [(r.origin, r.verdict) for r in records] == [("index", "safe")]
+
+
+def test_package_search_shows_alice_her_private_result_after_the_public_one(
+    alice: User, alice_private_requests: ProbeRecord
+) -> None:
+    records = list(package_search(q="requests", viewer=alice))
+
+    assert [(r.origin, r.verdict) for r in records] == [("index", "safe"), ("upload:alice", "unsafe")]
+
+
+def test_package_search_shows_each_user_only_their_own_private_result(
+    alice: User, alice_private_requests: ProbeRecord, bob: User
+) -> None:
+    _private(bob, "requests", "2.32.3", verdict="caution")
+
+    assert [r.origin for r in package_search(q="requests", viewer=bob)] == ["index", "upload:bob"]
+    assert [r.origin for r in package_search(q="requests", viewer=alice)] == ["index", "upload:alice"]
+
+
+def test_package_search_by_verdict_does_not_leak_a_private_unsafe_result(
+    alice_private_requests: ProbeRecord, bob: User
+) -> None:
+    assert list(package_search(verdict="unsafe", viewer=bob)) == []
+    assert [r.origin for r in package_search(verdict="unsafe", viewer=alice_private_requests.owner)] == ["upload:alice"]
+
+
+def test_package_search_by_thread_name_matches_part_of_it_case_insensitively() -> None:
+    _public("pyarrow", "18.0.0", native_thread("jemalloc_bg_thd", module="pyarrow.lib"), verdict="unsafe")
+    _public("numpy", "2.4.6", native_thread("python"), verdict="unsafe")
+
+    assert [r.name for r in package_search(thread="JEMALLOC")] == ["pyarrow"]
+
+
+def test_package_search_by_thread_does_not_reveal_private_thread_names(
+    alice_private_requests: ProbeRecord, charlie: User
+) -> None:
+    assert list(package_search(thread="poller", viewer=charlie)) == []
+
+
+def test_package_search_by_kind_returns_each_record_once() -> None:
+    socket = SocketOnImport(family="AF_INET", open_after_import=False, module="telemetry")
+    _public("telemetry", "1.0", socket, socket, native_thread("t1"), verdict="caution")
+    _public("numpy", "2.4.6", native_thread("python"), verdict="unsafe")
+
+    assert [r.name for r in package_search(kind="socket-on-import")] == ["telemetry"]
+    assert [r.name for r in package_search(kind="thread-on-import")] == ["numpy", "telemetry"]
+
+
+def test_package_search_in_local_mode_shows_private_results_without_an_owner() -> None:
+    probe_record_store(key=probe_key("mylib", "1.0", origin="upload:local"), result=probe_result(), verdict="safe")
+
+    assert list(package_search(q="mylib")) == []
+    assert [r.origin for r in package_search(q="mylib", local_mode=True)] == ["upload:local"]
+
+
+def test_package_versions_lists_newest_version_first() -> None:
+    for version in ("1.9.0", "1.10.0", "1.2.0"):
+        _public("numpy", version)
+
+    assert [r.version for r in package_versions(name="NumPy")] == ["1.10.0", "1.9.0", "1.2.0"]
+
+
+def test_package_versions_hides_private_results_from_others_and_never_lets_them_shadow(
+    alice: User, alice_private_requests: ProbeRecord, bob: User
+) -> None:
+    assert [r.origin for r in package_versions(name="requests", viewer=bob)] == ["index"]
+    assert [r.origin for r in package_versions(name="requests", viewer=alice)] == ["index", "upload:alice"]
+
+
+def test_package_version_detail_shows_the_public_record_first_with_findings(
+    alice: User, alice_private_requests: ProbeRecord
+) -> None:
+    records = package_version_detail(name="requests", version="2.32.3", viewer=alice)
+
+    assert [(r.origin, r.verdict) for r in records] == [("index", "safe"), ("upload:alice", "unsafe")]
+    assert [f.thread for f in records[1].findings.all()] == ["poller"]
+
+
+def test_package_version_detail_of_only_a_private_record_is_empty_for_others(alice: User, bob: User) -> None:
+    _private(alice, "mylib", "1.0")
+
+    assert package_version_detail(name="mylib", version="1.0", viewer=bob) == []
+    assert package_version_detail(name="mylib", version="1.0", viewer=AnonymousUser()) == []
+    assert len(package_version_detail(name="mylib", version="1.0", viewer=alice)) == 1
+
+
+def _audit(owner: User | None) -> Audit:
+    return audit_create(owner=owner, input_kind="requirements", input_text="numpy\n")
+
+
+def test_audit_get_for_viewer_shows_an_audit_to_its_owner_and_staff(alice: User, sam: User) -> None:
+    audit = _audit(alice)
+
+    assert audit_get_for_viewer(audit_id=audit.pk, viewer=alice, local_mode=False) == audit
+    assert audit_get_for_viewer(audit_id=str(audit.pk), viewer=sam, local_mode=False) == audit
+
+
+def test_audit_get_for_viewer_hides_an_audit_from_everybody_else(alice: User, bob: User, charlie: User) -> None:
+    audit = _audit(alice)
+
+    for viewer in (bob, charlie, AnonymousUser(), None):
+        assert audit_get_for_viewer(audit_id=audit.pk, viewer=viewer, local_mode=False) is None
+        # Local mode does not open other users' audits either.
+        assert audit_get_for_viewer(audit_id=audit.pk, viewer=viewer, local_mode=True) is None
+
+
+def test_audit_get_for_viewer_shows_an_ownerless_audit_only_in_local_mode(alice: User, sam: User) -> None:
+    audit = _audit(None)
+
+    assert audit_get_for_viewer(audit_id=audit.pk, viewer=AnonymousUser(), local_mode=True) == audit
+    for viewer in (AnonymousUser(), alice, sam):
+        assert audit_get_for_viewer(audit_id=audit.pk, viewer=viewer, local_mode=False) is None
+
+
+@pytest.mark.parametrize("audit_id", ["not-a-uuid", "", uuid.uuid4()])
+def test_audit_get_for_viewer_of_a_bad_or_unknown_id_is_none(audit_id: uuid.UUID | str, alice: User) -> None:
+    assert audit_get_for_viewer(audit_id=audit_id, viewer=alice, local_mode=True) is None
+
+
+def test_audit_list_for_viewer_applies_the_same_rules(alice: User, bob: User, sam: User) -> None:
+    alices, bobs, ownerless = _audit(alice), _audit(bob), _audit(None)
+
+    assert list(audit_list_for_viewer(viewer=alice, local_mode=False)) == [alices]
+    assert set(audit_list_for_viewer(viewer=sam, local_mode=False)) == {alices, bobs}
+    assert list(audit_list_for_viewer(viewer=AnonymousUser(), local_mode=False)) == []
+    assert list(audit_list_for_viewer(viewer=None, local_mode=True)) == [ownerless]
+
+
+def test_audit_distribution_list_filters_by_status() -> None:
+    audit = _audit(None)
+    audit_graph_store(audit_id=audit.pk, graph={"direct": ["a"], "edges": [["a", "b"]], "pins": {"a": "1", "b": "2"}})
+    audit_distribution_complete(audit_distribution_id=audit.distributions.get(name="b").pk, probe=None, cached=True)
+
+    assert [d.name for d in audit_distribution_list(audit_id=audit.pk)] == ["a", "b"]
+    assert [d.name for d in audit_distribution_list(audit_id=audit.pk, status="pending")] == ["a"]

@@ -1,0 +1,1 @@
+"""The HTML face of forkaudit: audit form, reports, package pages."""
