@@ -186,3 +186,34 @@ class AuditDistribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
+
+
+class AuditUpload(models.Model):
+    """A file submitted with an audit, kept in the database so that a worker on any machine can rebuild the audit's
+    environment: the requirements files (the first is the main one) or the wheels."""
+
+    class Kind(models.TextChoices):
+        REQUIREMENTS = "requirements"
+        WHEEL = "wheel"
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="uploads")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    filename = models.CharField(max_length=255)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ProbeClaim(models.Model):
+    """A probe under way somewhere: two audits that need the same distribution version probe it once."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of the ProbeKey.")
+    claimed = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key

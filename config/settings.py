@@ -30,6 +30,19 @@ FORKAUDIT_PROBE_TIMEOUT
 FORKAUDIT_SANDBOX
     The sandbox that runs package code: `bwrap` (bubblewrap), or `none` (no isolation; only when set explicitly).
     Default: bwrap.
+FORKAUDIT_PYTHON
+    The interpreter audit environments are built on (its version and platform are the audit's). Default: the one
+    forkaudit runs on.
+FORKAUDIT_LOCAL_MODE
+    Single-user local mode (set by `forkaudit serve`, bound to loopback): the web UI needs no login and audits
+    submitted without a token are visible. Default: false.
+FORKAUDIT_MAX_UPLOAD_BYTES
+    Largest request body accepted (requirements files and wheels together). Default: 100 MiB.
+FORKAUDIT_SUBMIT_RATE
+    Audit submissions allowed per user, as DRF rates (`N/second|minute|hour|day`). Default: 30/hour.
+CELERY_BROKER_URL
+    The Celery broker: `redis://HOST:PORT/0` in production. Default: kombu's `filesystem://` transport under
+    `<data dir>/broker` (no server; one machine only).
 """
 
 from __future__ import annotations
@@ -63,6 +76,12 @@ FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS = env_bool("FORKAUDIT_ALLOW_EXTERNAL_REQUI
 FORKAUDIT_ALLOW_SDIST = env_bool("FORKAUDIT_ALLOW_SDIST", False)
 FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)
 FORKAUDIT_SANDBOX = env_str("FORKAUDIT_SANDBOX", "bwrap", choices=("bwrap", "none"))
+FORKAUDIT_PYTHON = env_str("FORKAUDIT_PYTHON", "")
+FORKAUDIT_LOCAL_MODE = env_bool("FORKAUDIT_LOCAL_MODE", False)
+FORKAUDIT_MAX_UPLOAD_BYTES = env_int("FORKAUDIT_MAX_UPLOAD_BYTES", 100 * 2**20, minimum=1024)
+FORKAUDIT_SUBMIT_RATE = env_str("FORKAUDIT_SUBMIT_RATE", "30/hour")
+DATA_UPLOAD_MAX_MEMORY_SIZE = FORKAUDIT_MAX_UPLOAD_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 2**20
 
 # --- Django core -------------------------------------------------------------------------------------------------
 
@@ -179,3 +198,24 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# --- Celery --------------------------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker = FORKAUDIT_DATA_DIR / "broker"
+    # kombu's filesystem transport does not create its folders, processed_folder included.
+    for _folder in ("queue", "processed"):
+        ensure_directory("FORKAUDIT_DATA_DIR", _broker / _folder)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker / "queue"),
+        "data_folder_out": str(_broker / "queue"),
+        "processed_folder": str(_broker / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: do not hoard them on one worker
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,0 +1,186 @@
+"""`forkaudit audit`: run an audit locally, on the embedded database, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from auditor.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    Incomplete,
+    UsageError,
+    positive_float,
+    positive_int,
+    setup_django,
+)
+from auditor.core.findings import AuditReport, Verdict
+from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
+from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
+from auditor.core.probe.sandbox import SandboxUnavailable
+from auditor.core.report import FORMATS, render
+from auditor.core.resolve import ResolutionError
+from auditor.core.verdicts import probe_verdict
+from auditor.core.vulns import pip_audit_source
+
+FAIL_ON = ("unsafe", "caution", "never")
+MAX_REQUIREMENT_FILES = 100
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "audit",
+        help="audit requirements files or wheels locally",
+        description="Resolve, install and probe a dependency set locally; results are kept in the embedded database.",
+    )
+    parser.add_argument("-r", "--requirement", dest="requirements", action="append", default=[], metavar="FILE",
+                        help="a requirements file (repeatable; -r/-c inside it are followed)")
+    parser.add_argument("--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="unsafe",
+                        help="exit 1 when a distribution is at or above this verdict (default: unsafe)")
+    parser.add_argument("--strict", action="store_true", help="also exit 1 when a distribution could not be probed")
+    parser.add_argument("--no-cache", action="store_true", help="probe again even what the database already knows")
+    parser.add_argument("--shallow", action="store_true", help="import top-level modules only, not public submodules")
+    parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                        help="wall-clock limit of one probe (default: 60)")
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+                        help="parallel probes (default: the number of cores)")
+    parser.add_argument("--no-index", action="store_true",
+                        help="with --wheels: take dependencies from the directory only, not from the package index")
+    parser.add_argument("--allow-sdist", action="store_true",
+                        help="allow building source distributions (their build runs in the sandbox)")
+    parser.set_defaults(run=run)
+
+
+def exit_code(report: AuditReport, *, fail_on: str, strict: bool) -> int:
+    verdicts = {d.verdict for d in report.distributions}
+    failing = {"unsafe": {Verdict.UNSAFE}, "caution": {Verdict.UNSAFE, Verdict.CAUTION}, "never": set()}[fail_on]
+    if strict:
+        failing |= {Verdict.ERROR}
+    return EXIT_FINDINGS if verdicts & failing else EXIT_OK
+
+
+def read_input(args: argparse.Namespace) -> AuditInput:
+    if bool(args.requirements) == bool(args.wheels):
+        raise UsageError("give requirements files (-r FILE) or a wheel directory (--wheels DIR), one of the two")
+    try:
+        if args.wheels:
+            if not args.wheels.is_dir():
+                raise UsageError(f"--wheels: not a directory: {args.wheels}")
+            wheels = validate_wheel_set(sorted(args.wheels.glob("*.whl")))
+            return AuditInput(wheels=tuple(w.path for w in wheels))
+        files = _read_requirement_files([Path(r) for r in args.requirements])
+        requirements = parse_requirements(files, main=[str(Path(r)) for r in args.requirements])
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    return AuditInput(
+        requirements=requirements.options + requirements.requirements,
+        constraints=requirements.constraints,
+        prereleases=requirements.prereleases,
+    )
+
+
+def _read_requirement_files(paths: list[Path]) -> dict[str, bytes]:
+    """The named files and every file they include, read from disk (the CLI's user owns these files)."""
+    files: dict[str, bytes] = {}
+    pending = [str(p) for p in paths]
+    while pending:
+        name = pending.pop()
+        if name in files:
+            continue
+        if len(files) >= MAX_REQUIREMENT_FILES:
+            raise UsageError(f"more than {MAX_REQUIREMENT_FILES} requirements files are included")
+        try:
+            files[name] = Path(name).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        pending += included_files(files[name].decode(errors="replace"), name=name)
+    return files
+
+
+class _Progress:
+    """A progress bar on a terminal; a line per stage otherwise (CI logs)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=self.console, transient=True)
+        self.task: Any = None
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "resolving":
+            self.console.print("resolving and installing…", highlight=False)
+        elif event == "planned":
+            self.console.print(
+                f"{data['total']} distributions: {data['cached']} known, {data['to_probe']} to probe", highlight=False
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("probing", total=data["total"], completed=data["cached"])
+        elif event == "probed" and self.task is not None:
+            self.bar.update(self.task, completed=data["done"], description=f"probed {data['name']}")
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    audit_input = read_input(args)
+    setup_django()
+    from django.conf import settings
+
+    from auditor.store import DatabaseResultStore
+
+    options = AuditOptions(
+        shallow=args.shallow,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        no_cache=args.no_cache,
+        allow_sdist=args.allow_sdist or settings.FORKAUDIT_ALLOW_SDIST,
+        use_index=not args.no_index,
+        sandbox=settings.FORKAUDIT_SANDBOX,
+        **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),
+    )
+    workdir = Path(settings.FORKAUDIT_DATA_DIR) / "work" / uuid.uuid4().hex
+    progress = _Progress()
+    try:
+        report = run_audit(
+            audit_input,
+            workdir=workdir,
+            store=DatabaseResultStore(verdict_of=lambda result: str(probe_verdict(result))),
+            options=options,
+            progress=progress,
+            vulnerability_source=pip_audit_source,
+        )
+    except ResolutionError as exc:
+        raise UsageError(f"the requirements cannot be resolved:\n{exc}") from exc
+    except (AuditFailed, SandboxUnavailable) as exc:
+        raise Incomplete(str(exc)) from exc
+    finally:
+        progress.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    write_report(render(report, args.format), args.output)
+    return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+
+
+def write_report(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    try:
+        # Write beside the target, then rename: a failed run never leaves half a report.
+        with tempfile.NamedTemporaryFile("w", dir=output.parent or ".", delete=False, suffix=".tmp") as f:
+            f.write(text)
+        os.replace(f.name, output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc

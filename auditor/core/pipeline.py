@@ -1,0 +1,317 @@
+"""The audit pipeline (DESIGN.md §2): resolve → install → plan → probe + static scan → verdicts + paths → report.
+
+Plain functions over plain data. The CLI runs `run_audit` in-process; the service runs the same steps from Celery
+tasks (`prepare_audit`, then `analyse_distribution` per distribution on any worker, then `build_report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.core import static
+from auditor.core.cache import ProbeKey, ResultStore
+from auditor.core.environments import (
+    AuditEnvironment,
+    InstalledDistribution,
+    create_environment,
+    file_owners,
+    install,
+    installed_distributions,
+)
+from auditor.core.findings import (
+    AuditReport,
+    DistributionReport,
+    Environment,
+    Finding,
+    ImportFailure,
+    ProbeResult,
+    Verdict,
+    Vulnerability,
+)
+from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
+from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.sandbox import Sandbox, sandbox_for
+from auditor.core.resolve import Resolution, resolve
+from auditor.core.uv import UvError
+from auditor.core.verdicts import probe_verdict
+
+VulnerabilitySource = Callable[[dict[str, str]], tuple[dict[str, list[Vulnerability]], str | None]]
+
+
+def default_python() -> str:
+    """The interpreter audit environments are built on: forkaudit's own (its installation is bound in read-only)."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    shallow: bool = False
+    timeout: float = 60.0
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    no_cache: bool = False
+    allow_sdist: bool = False
+    use_index: bool = True
+    sandbox: str = "bwrap"
+    python: str = field(default_factory=default_python)
+    static_scan: bool = True
+    owner_tag: str = "local"  # who uploaded the wheels: their results are kept apart from the index's
+
+    def probe_options(self) -> ProbeOptions:
+        return ProbeOptions(timeout=self.timeout, shallow=self.shallow)
+
+
+@dataclass(frozen=True)
+class AuditInput:
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    wheels: tuple[Path, ...] = ()  # validated wheel files: each is a direct requirement
+    prereleases: bool = False
+
+
+class AuditFailed(RuntimeError):
+    """The audit could not be completed (not the input's fault: the installer, the sandbox, the machine)."""
+
+
+@dataclass
+class Prepared:
+    """An installed audit environment and what the pipeline knows about it."""
+
+    env: AuditEnvironment
+    resolution: Resolution
+    distributions: list[InstalledDistribution]
+    install_errors: dict[str, str]  # name -> why it could not be installed
+
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def _no_progress(event: str, data: dict[str, Any]) -> None:
+    pass
+
+
+def stage_wheels(wheels: Sequence[Path], workdir: Path) -> list[Path]:
+    """Copy the audit's wheels into `workdir/wheels`, the only place their dependencies may come from besides the
+    index; returns the find-links directories (none without wheels)."""
+    if not wheels:
+        return []
+    wheel_dir = workdir / "wheels"
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    for wheel in wheels:
+        if wheel.parent != wheel_dir:
+            shutil.copy2(wheel, wheel_dir / wheel.name)
+    return [wheel_dir]
+
+
+def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptions) -> Resolution:
+    """The exact pins and the graph of the input, for the audit's interpreter.
+
+    Raises ResolutionError (the input cannot be resolved: the user's to fix).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    requirements = list(audit_input.requirements) + [_wheel_requirement(w) for w in audit_input.wheels]
+    return resolve(
+        requirements,
+        python=Path(options.python),
+        constraints=audit_input.constraints,
+        find_links=stage_wheels(audit_input.wheels, workdir),
+        use_index=options.use_index,
+        allow_sdist=options.allow_sdist,
+        prereleases=audit_input.prereleases,
+        workdir=workdir,
+    )
+
+
+def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> Prepared:
+    """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`)."""
+    env_root = workdir / "env"
+    if env_root.exists():
+        shutil.rmtree(env_root)
+    try:
+        env = create_environment(env_root, python=options.python)
+    except (UvError, OSError, ValueError, subprocess.CalledProcessError) as exc:
+        raise AuditFailed(f"could not create the audit environment: {exc}") from exc
+    wheel_dir = workdir / "wheels"
+    find_links = [wheel_dir] if wheel_dir.is_dir() else []
+    pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items())]
+    install_errors: dict[str, str] = {}
+    common = dict(find_links=find_links, use_index=options.use_index, allow_sdist=options.allow_sdist, no_deps=True)
+    try:
+        install(env, requirements=pinned, **common)
+    except UvError:
+        # One bad distribution should not sink the audit: install one by one and record which failed.
+        for requirement in pinned:
+            try:
+                install(env, requirements=[requirement], **common)
+            except UvError as exc:
+                install_errors[requirement.split("==")[0]] = str(exc)
+    return Prepared(env, resolution, installed_distributions(env), install_errors)
+
+
+def prepare_audit(audit_input: AuditInput, *, workdir: Path, options: AuditOptions) -> Prepared:
+    """Resolve the input and install it into a fresh environment under `workdir` (ResolutionError, AuditFailed)."""
+    resolution = resolve_input(audit_input, workdir=workdir, options=options)
+    return build_environment(resolution, workdir=workdir, options=options)
+
+
+def _wheel_requirement(wheel: Path) -> str:
+    from packaging.utils import parse_wheel_filename
+
+    name, version, _, _ = parse_wheel_filename(wheel.name)
+    return f"{name}=={version}"
+
+
+def private_origins(wheels: Sequence[Path], *, owner_tag: str) -> dict[str, str]:
+    """Origin of each distribution that came from an uploaded wheel: its uploader and its content, never "index",
+    so that a private wheel never shadows the public record of a same-named package (nor a re-upload its past)."""
+    from packaging.utils import parse_wheel_filename
+
+    origins = {}
+    for wheel in wheels:
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
+        origins[parse_wheel_filename(wheel.name)[0]] = f"upload:{owner_tag}:{digest}"
+    return origins
+
+
+def probe_key(
+    dist: InstalledDistribution, env: AuditEnvironment, options: AuditOptions, origins: Mapping[str, str]
+) -> ProbeKey:
+    return ProbeKey(
+        name=dist.name,
+        version=dist.version,
+        wheel_tag=dist.wheel_tag,
+        python=env.python_version,
+        platform=env.platform,
+        probe_version=PROBE_VERSION,
+        deep=not options.shallow,
+        origin=origins.get(dist.name, "index"),
+    )
+
+
+def analyse_distribution(
+    dist: InstalledDistribution,
+    *,
+    env: AuditEnvironment,
+    attributor: Attributor,
+    sandbox: Sandbox,
+    options: AuditOptions,
+) -> ProbeResult:
+    """Static scan and probe of one installed distribution: everything that is cached about it."""
+    static_findings: list[Finding] = []
+    if options.static_scan:
+        files = [env.site_packages / f for f in dist.module_files() if f.endswith(".py")]
+        static_findings = static.scan_files(files, root=env.site_packages, jobs=1)
+    extra = sorted(static.module_level_thread_modules(static_findings))
+    probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)
+    result = probe_distribution(dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options)
+    return dataclasses.replace(result, findings=result.findings + tuple(static_findings))
+
+
+def install_failure(name: str, version: str, message: str, sandbox: str) -> ProbeResult:
+    failure = ImportFailure(module=None, reason="install", message=message[:2000])
+    return ProbeResult(name, version, sandbox, (), (failure,), error="could not be installed")
+
+
+def distribution_report(
+    result: ProbeResult,
+    *,
+    resolution: Resolution,
+    cached: bool,
+    vulnerabilities: Sequence[Vulnerability] = (),
+) -> DistributionReport:
+    verdict = probe_verdict(result)
+    return DistributionReport(
+        name=result.distribution,
+        version=result.version,
+        direct=result.distribution in resolution.direct,
+        verdict=verdict,
+        fork_aware=result.fork_aware,
+        paths=tuple(resolution.paths_to(result.distribution)) if verdict != Verdict.SAFE else (),
+        modules=result.modules,
+        findings=result.findings + tuple(vulnerabilities),
+        cached=cached,
+    )
+
+
+def build_report(
+    reports: Sequence[DistributionReport], *, environment: Environment, errors: Sequence[str] = ()
+) -> AuditReport:
+    ordered = sorted(reports, key=lambda d: (-d.verdict.severity, d.name))
+    return AuditReport(
+        verdict=Verdict.worst([d.verdict for d in ordered]),
+        environment=environment,
+        distributions=tuple(ordered),
+        errors=tuple(errors),
+    )
+
+
+def run_audit(
+    audit_input: AuditInput,
+    *,
+    workdir: Path,
+    store: ResultStore,
+    options: AuditOptions = AuditOptions(),
+    progress: Progress = _no_progress,
+    vulnerability_source: VulnerabilitySource | None = None,
+) -> AuditReport:
+    """Run a whole audit in this process: probes run in parallel, each in its own sandboxed interpreter."""
+    sandbox = sandbox_for(options.sandbox)
+    progress("resolving", {})
+    prepared = prepare_audit(audit_input, workdir=workdir, options=options)
+    env, resolution = prepared.env, prepared.resolution
+    attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
+    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
+
+    results: dict[str, tuple[ProbeResult, bool]] = {}
+    for name, message in prepared.install_errors.items():
+        results[name] = (install_failure(name, resolution.pins.get(name, "?"), message, sandbox.name), False)
+    todo = []
+    for dist in prepared.distributions:
+        cached = None if options.no_cache else store.get(probe_key(dist, env, options, origins))
+        if cached is not None:
+            results[dist.name] = (cached, True)
+        else:
+            todo.append(dist)
+    total = len(results) + len(todo)
+    progress("planned", {"total": total, "cached": len(results), "to_probe": len(todo)})
+
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        # Threads only wait here: each probe is a separate, spawned interpreter.
+        futures = {
+            pool.submit(
+                analyse_distribution, dist, env=env, attributor=attributor, sandbox=sandbox, options=options
+            ): dist
+            for dist in todo
+        }
+        for future in as_completed(futures):
+            dist = futures[future]
+            result = future.result()
+            store.put(probe_key(dist, env, options, origins), result)
+            results[dist.name] = (result, False)
+            progress("probed", {"name": dist.name, "done": len(results), "total": total})
+
+    errors: list[str] = []
+    vulnerabilities: dict[str, list[Vulnerability]] = {}
+    if vulnerability_source is not None:
+        progress("vulnerabilities", {})
+        vulnerabilities, problem = vulnerability_source(dict(resolution.pins))
+        if problem:
+            errors.append(problem)
+    reports = [
+        distribution_report(result, resolution=resolution, cached=cached, vulnerabilities=vulnerabilities.get(name, ()))
+        for name, (result, cached) in results.items()
+    ]
+    return build_report(
+        reports,
+        environment=Environment(python=env.python_version, platform=env.platform, sandbox=sandbox.name),
+        errors=errors,
+    )

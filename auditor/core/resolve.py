@@ -1,0 +1,136 @@
+"""Resolution with uv: exact pins for the whole transitive set, and the dependency graph (`requirer → required`)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from auditor.core.uv import UvError, run_uv
+
+MAX_PATHS = 5
+
+
+class ResolutionError(ValueError):
+    """The requirements cannot be resolved (unknown package, no wheel, conflict); the message is uv's reason."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    pins: dict[str, str]  # canonical name -> version
+    edges: frozenset[tuple[str, str]]  # (requirer, required)
+    direct: frozenset[str]
+
+    def paths_to(self, name: str) -> list[tuple[str, ...]]:
+        """Shortest paths from each direct requirement down to `name` (`("pandas", "numpy")`), at most MAX_PATHS."""
+        required_by: dict[str, list[str]] = {}
+        for requirer, required in sorted(self.edges):
+            required_by.setdefault(requirer, []).append(required)
+        paths = []
+        for start in sorted(self.direct):
+            path = _shortest_path(required_by, start, name)
+            if path:
+                paths.append(path)
+        paths.sort(key=len)
+        return paths[:MAX_PATHS]
+
+    def to_dict(self) -> dict:
+        return {"direct": sorted(self.direct), "edges": sorted(map(list, self.edges)), "pins": dict(sorted(self.pins.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Resolution:
+        return cls(
+            pins=dict(data["pins"]),
+            edges=frozenset((a, b) for a, b in data["edges"]),
+            direct=frozenset(data["direct"]),
+        )
+
+
+def _shortest_path(required_by: dict[str, list[str]], start: str, goal: str) -> tuple[str, ...] | None:
+    previous: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            path = []
+            current: str | None = node
+            while current is not None:
+                path.append(current)
+                current = previous[current]
+            return tuple(reversed(path))
+        for nxt in required_by.get(node, ()):
+            if nxt not in previous:
+                previous[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def resolve(
+    requirements: Sequence[str],
+    *,
+    python: Path,
+    constraints: Sequence[str] = (),
+    find_links: Sequence[Path] = (),
+    use_index: bool = True,
+    allow_sdist: bool = False,
+    prereleases: bool = False,
+    workdir: Path,
+) -> Resolution:
+    """Resolve `requirements` for the interpreter `python` (its version and platform decide the markers)."""
+    args = ["pip", "compile", "-", "--python", str(python), "--no-header", "--annotation-style", "line", "--quiet"]
+    if not allow_sdist:
+        args += ["--only-binary", ":all:"]
+    if not use_index:
+        args.append("--no-index")
+    if prereleases:
+        args += ["--prerelease", "allow"]
+    for directory in find_links:
+        args += ["--find-links", str(directory)]
+    if constraints:
+        constraints_file = workdir / "constraints.txt"
+        constraints_file.write_text("\n".join(constraints) + "\n")
+        args += ["--constraint", str(constraints_file)]
+    try:
+        output = run_uv(args, stdin="\n".join(requirements) + "\n")
+    except UvError as exc:
+        raise ResolutionError(str(exc)) from exc
+    pins, edges = parse_compiled(output)
+    direct = {_name(r) for r in requirements} & set(pins)
+    return Resolution(pins=pins, edges=frozenset(edges), direct=frozenset(direct))
+
+
+def _name(requirement: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None  # an option line (--index-url ...) that the operator allowed
+
+
+def parse_compiled(output: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """Pins and edges from `uv pip compile --annotation-style line` output (`name==1.0  # via a, b`)."""
+    pins: dict[str, str] = {}
+    edges: set[tuple[str, str]] = set()
+    for line in output.splitlines():
+        spec, _, comment = line.partition("#")
+        spec = spec.strip()
+        if not spec or spec.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement:
+            continue
+        pinned = [s.version for s in requirement.specifier if s.operator == "=="]
+        if not pinned:
+            continue
+        name = canonicalize_name(requirement.name)
+        pins[name] = pinned[0]
+        via = comment.strip().removeprefix("via").strip()
+        for requirer in via.split(","):
+            requirer = requirer.strip()
+            if requirer and not requirer.startswith("-"):
+                edges.add((canonicalize_name(requirer.split("[")[0]), name))
+    return pins, edges

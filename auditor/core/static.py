@@ -1,0 +1,255 @@
+"""Static scan (DESIGN.md §7): code in a distribution that can start threads, fork, or register at-fork handlers.
+
+Source is read, never imported or run. Calls are matched by qualified name (libcst's `QualifiedNameProvider`), so
+aliases and `from` imports count while text that merely mentions a name (docstrings, comments, strings) does not.
+Parsing is the cost (about 20 ms a file), so files are first filtered by a cheap text search and the rest can be
+parsed in spawned worker processes.
+"""
+
+from __future__ import annotations
+
+import ast
+import multiprocessing
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import (
+    ClassScope,
+    FunctionScope,
+    GlobalScope,
+    MetadataWrapper,
+    PositionProvider,
+    QualifiedName,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    Scope,
+    ScopeProvider,
+)
+
+from auditor.core.findings import AtforkHandler, Finding, ForkCall, RuntimeThread
+
+THREAD_CALLS = frozenset(
+    {
+        "threading.Thread",
+        "threading.Timer",
+        "_thread.start_new_thread",
+        "_thread.start_new",
+        "concurrent.futures.ThreadPoolExecutor",
+        "concurrent.futures.thread.ThreadPoolExecutor",
+        "multiprocessing.pool.ThreadPool",
+        "multiprocessing.dummy.Pool",
+    }
+)
+FORK_CALLS = frozenset({"os.fork", "os.forkpty", "multiprocessing.set_start_method", "multiprocessing.get_context"})
+ATFORK_CALL = "os.register_at_fork"
+ATFORK_HOOKS = ("before", "after_in_child", "after_in_parent")
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+# A call resolves to one of the names above only if the file names its module or function somewhere: "threading",
+# "_thread", "...Thread..." (ThreadPoolExecutor, ThreadPool), "multiprocessing", or "fork" (os.fork, forkpty,
+# register_at_fork). A file without any of these cannot produce a finding, so it is never parsed.
+_MENTIONS = re.compile(rb"[Tt]hread|fork|multiprocessing")
+
+# CPython reports code nested too deeply for its own parser with these; libcst's native parser crashes the whole
+# process (SIGSEGV) on such input instead of raising, so the file is skipped before libcst sees it.
+_TOO_DEEP_MESSAGES = ("too many nested", "too many levels", "too complex")
+
+
+@dataclass(frozen=True)
+class _SourceFile:
+    path: Path
+    file: str  # relative to the scanned root, posix
+    module: str | None  # None when the path is not an importable dotted name
+
+
+@dataclass(frozen=True)
+class _Call:
+    names: frozenset[QualifiedName]
+    scope: str
+    line: int
+    keywords: tuple[str, ...]
+
+
+def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Finding]:
+    """Report thread-starting calls, fork calls and at-fork handlers in `files` (absolute paths under `root`).
+
+    Findings come in the order of `files`, then of the source. A file that cannot be read or parsed (syntax error,
+    bad encoding, over 2 MB, nested too deeply) yields nothing. With `jobs > 1`, files are parsed in up to `jobs`
+    worker processes started by spawn, never by fork. Raises ValueError for a file outside `root` or `jobs < 1`.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    sources = [_source_file(path, root) for path in dict.fromkeys(files)]
+    work = [(source, text) for source in sources if (text := _read_candidate(source.path)) is not None]
+    if jobs == 1 or len(work) < 2:
+        return _scan_batch(work)
+    return _scan_in_workers(work, jobs)
+
+
+def module_level_thread_modules(findings: Iterable[Finding]) -> set[str]:
+    """Names of the modules that start threads while they are imported (module or class body): the probe imports
+    them too."""
+    return {
+        finding.module
+        for finding in findings
+        if isinstance(finding, RuntimeThread) and finding.scope in ("module", "class") and finding.module
+    }
+
+
+def _source_file(path: Path, root: Path) -> _SourceFile:
+    relative = path.relative_to(root)  # ValueError when outside root: a caller's mistake, not a package's
+    parts = list(relative.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    module = ".".join(parts) if parts and all(part.isidentifier() for part in parts) else None
+    return _SourceFile(path=path, file=relative.as_posix(), module=module)
+
+
+def _read_candidate(path: Path) -> bytes | None:
+    """The file's bytes if it is worth parsing: a regular, readable file of at most 2 MB that mentions a name."""
+    try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            return None
+        with path.open("rb") as stream:
+            text = stream.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    if len(text) > MAX_FILE_BYTES or not _MENTIONS.search(text):
+        return None
+    return text
+
+
+def _scan_in_workers(work: list[tuple[_SourceFile, bytes]], jobs: int) -> list[Finding]:
+    workers = min(jobs, len(work))
+    # Several batches per worker even out files of different sizes; contiguous batches keep the sequential order.
+    size = -(-len(work) // (workers * 4))
+    batches = [work[start : start + size] for start in range(0, len(work), size)]
+    findings: list[Finding] = []
+    # Spawn, never fork: the caller may already run threads (this product exists because that is unsafe).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for future in [pool.submit(_scan_batch, batch) for batch in batches]:
+            try:
+                findings.extend(future.result())
+            except BrokenProcessPool:
+                # A worker died (a native crash in the parser on input that passed the guard): like any file that
+                # cannot be parsed, the lost files are skipped rather than failing the audit.
+                continue
+    return findings
+
+
+def _scan_batch(work: list[tuple[_SourceFile, bytes]]) -> list[Finding]:
+    return [finding for source, text in work for finding in _scan_source(source, text)]
+
+
+def _scan_source(source: _SourceFile, text: bytes) -> list[Finding]:
+    if _too_deep_for_parser(text):
+        return []
+    collector = _CallCollector()
+    try:
+        MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True).visit(collector)
+    except Exception:  # untrusted code: whatever libcst cannot handle costs this file, never the scan
+        return []
+    thread_classes = _thread_subclasses(collector.class_bases)
+    return [f for call in collector.calls if (f := _finding(call, source, thread_classes)) is not None]
+
+
+def _too_deep_for_parser(text: bytes) -> bool:
+    """True when CPython's own parser gives up on the nesting depth (see _TOO_DEEP_MESSAGES)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes and the like are the package's business
+            compile(text, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (RecursionError, MemoryError, ValueError):
+        return True
+    except SyntaxError as error:
+        # Any other syntax error may be newer syntax than this interpreter knows (PEP 695, PEP 701): libcst decides.
+        return any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES)
+    return False
+
+
+class _CallCollector(cst.CSTVisitor):
+    """Collects every call with its possible qualified names, and the bases of every class, in source order."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[_Call] = []
+        self.class_bases: dict[str, frozenset[QualifiedName]] = {}
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        bases = frozenset(name for base in node.bases for name in self._names(base.value))
+        for name in self._names(node):
+            if name.source is QualifiedNameSource.LOCAL:
+                self.class_bases[name.name] = bases
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(
+            _Call(
+                names=frozenset(self._names(node.func)),
+                scope=_execution_scope(self.get_metadata(ScopeProvider, node, None)),
+                line=self.get_metadata(PositionProvider, node).start.line,
+                keywords=tuple(arg.keyword.value for arg in node.args if arg.keyword is not None),
+            )
+        )
+
+    def _names(self, node: cst.CSTNode) -> Iterable[QualifiedName]:
+        return self.get_metadata(QualifiedNameProvider, node, set())
+
+
+def _execution_scope(scope: Scope | None) -> str:
+    """ "function" when the code runs only once some function is called; else "class" or "module" (runs on import).
+
+    Comprehensions run where they stand; decorators and default values belong to the enclosing scope already.
+    """
+    in_class = False
+    while scope is not None and not isinstance(scope, GlobalScope):
+        if isinstance(scope, FunctionScope):  # includes lambdas
+            return "function"
+        in_class = in_class or isinstance(scope, ClassScope)
+        scope = scope.parent
+    return "class" if in_class else "module"
+
+
+def _thread_subclasses(class_bases: dict[str, frozenset[QualifiedName]]) -> set[str]:
+    """Local names of the classes that derive, directly or through other local classes, from a thread class."""
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, bases in class_bases.items():
+            if name not in found and any(_is_thread_class(base, found) for base in bases):
+                found.add(name)
+                changed = True
+    return found
+
+
+def _is_thread_class(name: QualifiedName, thread_subclasses: set[str]) -> bool:
+    if name.source is QualifiedNameSource.IMPORT:
+        return name.name in THREAD_CALLS
+    return name.source is QualifiedNameSource.LOCAL and name.name in thread_subclasses
+
+
+def _finding(call: _Call, source: _SourceFile, thread_subclasses: set[str]) -> Finding | None:
+    # Only imported names count: a local `Thread` class or a `mylib.Thread` is someone else's Thread.
+    for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.IMPORT):
+        if name in THREAD_CALLS:
+            return RuntimeThread(call=name, scope=call.scope, module=source.module, file=source.file, line=call.line)
+        if name in FORK_CALLS:
+            return ForkCall(call=name, scope=call.scope, module=source.module, file=source.file, line=call.line)
+        if name == ATFORK_CALL:
+            hooks = tuple(hook for hook in ATFORK_HOOKS if hook in call.keywords)
+            return AtforkHandler(module=source.module, hooks=hooks, file=source.file, line=call.line, static=True)
+    for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.LOCAL):
+        if name in thread_subclasses:
+            qualified = f"{source.module}.{name}" if source.module else name
+            return RuntimeThread(
+                call=qualified, scope=call.scope, module=source.module, file=source.file, line=call.line
+            )
+    return None

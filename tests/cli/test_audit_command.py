@@ -1,0 +1,140 @@
+"""`forkaudit audit` end to end: real wheels, a real environment, real probes, the embedded database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.wheelfactory import build_wheel
+
+
+@pytest.fixture
+def wheel_set(tmp_path: Path) -> Path:
+    """A requires B; B starts a thread on import; C is clean."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-app", {"fa_app/__init__.py": "import fa_telemetry\n"}, requires=["fa-telemetry"])
+    build_wheel(
+        wheels,
+        "fa-telemetry",
+        {
+            "fa_telemetry/__init__.py": """
+                import threading, time
+                threading.Thread(target=time.sleep, args=(60,), name="fa-telemetry-flusher", daemon=True).start()
+            """
+        },
+    )
+    build_wheel(wheels, "fa-clean", {"fa_clean/__init__.py": "CLEAN = True\n"})
+    return wheels
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {d["name"]: d for d in report["distributions"]}
+
+
+def test_audit_reports_the_thread_starter_unsafe_with_its_path_and_exits_1(forkaudit, wheel_set):
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--format", "json")
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["schema"] == "forkaudit-report/1"
+    assert report["verdict"] == "unsafe"
+    assert report["environment"]["sandbox"] == "bwrap"
+    assert report["summary"] == {"distributions": 3, "unsafe": 1, "caution": 0, "safe": 2, "error": 0}
+    dists = by_name(report)
+    telemetry = dists["fa-telemetry"]
+    assert (telemetry["verdict"], telemetry["direct"], telemetry["cached"]) == ("unsafe", True, False)
+    assert sorted(telemetry["paths"]) == [["fa-app", "fa-telemetry"], ["fa-telemetry"]]
+    [thread] = [f for f in telemetry["findings"] if f["kind"] == "thread-on-import"]
+    assert (thread["thread"], thread["native"], thread["alive_after_import"], thread["module"]) == (
+        "fa-telemetry-flusher",
+        False,
+        True,
+        "fa_telemetry",
+    )
+    assert (dists["fa-app"]["verdict"], dists["fa-app"]["findings"]) == ("safe", [])
+    assert dists["fa-clean"]["verdict"] == "safe"
+
+
+def test_audit_fail_on_never_exits_0(forkaudit, wheel_set):
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--fail-on", "never")
+
+    assert done.returncode == 0, done.stderr
+    assert "fa-telemetry" in done.stdout
+    assert "unsafe" in done.stdout
+
+
+def test_audit_reuses_stored_results_without_probing_again(forkaudit, wheel_set):
+    first = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--format", "json")
+    second = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--format", "json")
+
+    assert "3 distributions: 0 known, 3 to probe" in first.stderr
+    assert "3 distributions: 3 known, 0 to probe" in second.stderr
+    first_report, second_report = json.loads(first.stdout), json.loads(second.stdout)
+    assert [d["cached"] for d in second_report["distributions"]] == [True, True, True]
+    for dist in second_report["distributions"]:
+        dist.pop("cached")
+    for dist in first_report["distributions"]:
+        dist.pop("cached")
+    assert second_report == first_report
+
+
+def test_audit_no_cache_probes_again(forkaudit, wheel_set):
+    forkaudit("audit", "--wheels", str(wheel_set), "--no-index")
+    again = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--no-cache")
+
+    assert "3 distributions: 0 known, 3 to probe" in again.stderr
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "sarif", "table"])
+def test_audit_writes_each_format_to_the_output_file(forkaudit, wheel_set, tmp_path, fmt):
+    output = tmp_path / f"report.{fmt}"
+
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", "--format", fmt, "--output", str(output))
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    text = output.read_text()
+    assert "fa-telemetry" in text
+    if fmt == "sarif":
+        assert json.loads(text)["version"] == "2.1.0"
+
+
+def test_audit_strict_fails_on_a_distribution_that_could_not_be_probed(forkaudit, tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-broken", {"fa_broken/__init__.py": "import os\nos._exit(5)\n"})
+
+    lenient = forkaudit("audit", "--wheels", str(wheels), "--no-index", "--format", "json")
+    strict = forkaudit("audit", "--wheels", str(wheels), "--no-index", "--strict")
+
+    assert lenient.returncode == 0
+    assert json.loads(lenient.stdout)["verdict"] == "error"
+    assert strict.returncode == 1
+
+
+def test_audit_refuses_a_directory_without_wheels(forkaudit, tmp_path):
+    done = forkaudit("audit", "--wheels", str(tmp_path))
+
+    assert done.returncode == 2
+    assert "forkaudit: error:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_refuses_an_invalid_wheel(forkaudit, tmp_path):
+    (tmp_path / "evil-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+
+    done = forkaudit("audit", "--wheels", str(tmp_path))
+
+    assert done.returncode == 2
+    assert "evil-1.0-py3-none-any.whl" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_needs_requirements_or_wheels(forkaudit):
+    done = forkaudit("audit")
+
+    assert done.returncode == 2
+    assert "-r FILE" in done.stderr

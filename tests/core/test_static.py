@@ -1,0 +1,327 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst
+import pytest
+
+from auditor.core import static
+from auditor.core.findings import AtforkHandler, ForkCall, ImportFailure, RuntimeThread
+from auditor.core.static import module_level_thread_modules, scan_files
+
+
+def write(root: Path, relative: str, source: str | bytes) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, str):
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+    else:
+        path.write_bytes(source)
+    return path
+
+
+def scan_one(root: Path, source: str, relative: str = "pkg/mod.py") -> list:
+    return scan_files([write(root, relative, source)], root=root)
+
+
+def thread(call: str, line: int, scope: str = "module") -> RuntimeThread:
+    return RuntimeThread(call=call, scope=scope, module="pkg.mod", file="pkg/mod.py", line=line)
+
+
+@pytest.mark.parametrize(
+    ("source", "call"),
+    [
+        ("import threading\nthreading.Thread(target=print)\n", "threading.Thread"),
+        ("import threading\nthreading.Timer(1.0, print)\n", "threading.Timer"),
+        ("import _thread\n_thread.start_new_thread(print, ())\n", "_thread.start_new_thread"),
+        ("import _thread\n_thread.start_new(print, ())\n", "_thread.start_new"),
+        (
+            "import concurrent.futures\nconcurrent.futures.ThreadPoolExecutor()\n",
+            "concurrent.futures.ThreadPoolExecutor",
+        ),
+        (
+            "import concurrent.futures.thread\nconcurrent.futures.thread.ThreadPoolExecutor()\n",
+            "concurrent.futures.thread.ThreadPoolExecutor",
+        ),
+        ("import multiprocessing.pool\nmultiprocessing.pool.ThreadPool(2)\n", "multiprocessing.pool.ThreadPool"),
+        ("import multiprocessing.dummy\nmultiprocessing.dummy.Pool(2)\n", "multiprocessing.dummy.Pool"),
+    ],
+)
+def test_scan_files_finds_each_thread_call(tmp_path: Path, source: str, call: str) -> None:
+    assert scan_one(tmp_path, source) == [thread(call, line=2)]
+
+
+def test_scan_files_resolves_aliases_and_from_imports(tmp_path: Path) -> None:
+    source = """\
+        import threading as th
+        from threading import Thread as T
+        from concurrent import futures
+        from multiprocessing.pool import ThreadPool
+        th.Thread()
+        T()
+        futures.ThreadPoolExecutor(max_workers=2)
+        ThreadPool()
+        def later():
+            from _thread import start_new_thread as spawn
+            spawn(print, ())
+    """
+    assert scan_one(tmp_path, source) == [
+        thread("threading.Thread", 5),
+        thread("threading.Thread", 6),
+        thread("concurrent.futures.ThreadPoolExecutor", 7),
+        thread("multiprocessing.pool.ThreadPool", 8),
+        thread("_thread.start_new_thread", 11, scope="function"),
+    ]
+
+
+def test_scan_files_tells_import_time_code_from_function_code(tmp_path: Path) -> None:
+    source = """\
+        import threading
+        if True:
+            try:
+                with open(__file__):
+                    for _ in range(1):
+                        threading.Thread()
+            except OSError:
+                pass
+        workers = [threading.Thread() for _ in range(2)]
+        def start(timer=threading.Timer(1, print)):
+            threading.Thread()
+        later = lambda: threading.Thread()
+        class Agent:
+            ticker = threading.Timer(1, print)
+            def run(self):
+                threading.Thread()
+        def factory():
+            class Local:
+                thread = threading.Thread()
+    """
+    assert scan_one(tmp_path, source) == [
+        thread("threading.Thread", 6),
+        thread("threading.Thread", 9),
+        thread("threading.Timer", 10),  # a default value is evaluated when the def runs, on import
+        thread("threading.Thread", 11, scope="function"),
+        thread("threading.Thread", 12, scope="function"),
+        thread("threading.Timer", 14, scope="class"),
+        thread("threading.Thread", 16, scope="function"),
+        thread("threading.Thread", 19, scope="function"),  # a class body inside a function runs with it
+    ]
+
+
+def test_scan_files_names_modules_and_files_relative_to_root(tmp_path: Path) -> None:
+    source = "import threading\n\nthreading.Thread()\n"
+    files = [
+        write(tmp_path, "pkg/__init__.py", source),
+        write(tmp_path, "pkg/sub/mod.py", source),
+        write(tmp_path, "single.py", source),
+        write(tmp_path, "pkg-1.0.data/scripts/tool.py", source),
+    ]
+    assert scan_files(files, root=tmp_path) == [
+        RuntimeThread(call="threading.Thread", scope="module", module="pkg", file="pkg/__init__.py", line=3),
+        RuntimeThread(call="threading.Thread", scope="module", module="pkg.sub.mod", file="pkg/sub/mod.py", line=3),
+        RuntimeThread(call="threading.Thread", scope="module", module="single", file="single.py", line=3),
+        RuntimeThread(
+            call="threading.Thread", scope="module", module=None, file="pkg-1.0.data/scripts/tool.py", line=3
+        ),
+    ]
+
+
+def test_scan_files_reports_the_line_where_a_call_starts(tmp_path: Path) -> None:
+    source = """\
+        import threading
+
+
+        thread = threading.Thread(
+            target=print,
+            daemon=True,
+        )
+    """
+    assert scan_one(tmp_path, source) == [thread("threading.Thread", 4)]
+
+
+def test_scan_files_ignores_names_in_docstrings_comments_and_strings(tmp_path: Path) -> None:
+    source = '''\
+        """Calls threading.Thread(target=work) and os.fork() in the docs."""
+        import threading
+        # threading.Thread(target=work).start()
+        EXAMPLE = "threading.Thread(target=work); os.register_at_fork(before=f)"
+        NOTE = f"{EXAMPLE} uses _thread.start_new_thread()"
+        THREAD_CLASS = threading.Thread  # a reference, not a call
+        def documented():
+            """Starts a concurrent.futures.ThreadPoolExecutor() lazily."""
+    '''
+    assert scan_one(tmp_path, source) == []
+
+
+def test_scan_files_ignores_unrelated_thread_names(tmp_path: Path) -> None:
+    source = """\
+        import mylib
+        from .compat import Thread as CompatThread
+        class Thread:
+            pass
+        Thread()
+        mylib.Thread()
+        CompatThread()
+        def run(self):
+            self.Thread()
+            UndefinedThread()
+        class threading:  # shadows the module: threading.Thread below is this class's
+            Thread = staticmethod(print)
+        threading.Thread()
+    """
+    assert scan_one(tmp_path, source) == []
+
+
+def test_scan_files_finds_instances_of_local_thread_subclasses(tmp_path: Path) -> None:
+    source = """\
+        import threading
+        class Worker(threading.Thread):
+            pass
+        class Poller(Worker):
+            pass
+        class Plain:
+            pass
+        Worker()
+        def start():
+            Poller()
+            Plain()
+    """
+    assert scan_one(tmp_path, source) == [
+        thread("pkg.mod.Worker", 8),
+        thread("pkg.mod.Poller", 10, scope="function"),
+    ]
+
+
+def test_scan_files_reports_atfork_handlers_with_their_hooks(tmp_path: Path) -> None:
+    source = """\
+        import os
+        from os import register_at_fork as at_fork
+        os.register_at_fork(after_in_child=print)
+        at_fork(after_in_parent=print, before=print, after_in_child=print)
+        os.register_at_fork(**{"before": print})
+    """
+    assert scan_one(tmp_path, source) == [
+        AtforkHandler(module="pkg.mod", hooks=("after_in_child",), file="pkg/mod.py", line=3, static=True),
+        AtforkHandler(
+            module="pkg.mod",
+            hooks=("before", "after_in_child", "after_in_parent"),
+            file="pkg/mod.py",
+            line=4,
+            static=True,
+        ),
+        AtforkHandler(module="pkg.mod", hooks=(), file="pkg/mod.py", line=5, static=True),
+    ]
+
+
+def test_scan_files_reports_fork_calls(tmp_path: Path) -> None:
+    source = """\
+        import os
+        import multiprocessing as mp
+        from multiprocessing import get_context
+        mp.set_start_method("spawn")
+        CONTEXT = get_context("fork")
+        def daemonize():
+            if os.fork():
+                return
+            os.forkpty()
+    """
+    assert scan_one(tmp_path, source) == [
+        ForkCall(call="multiprocessing.set_start_method", scope="module", module="pkg.mod", file="pkg/mod.py", line=4),
+        ForkCall(call="multiprocessing.get_context", scope="module", module="pkg.mod", file="pkg/mod.py", line=5),
+        ForkCall(call="os.fork", scope="function", module="pkg.mod", file="pkg/mod.py", line=7),
+        ForkCall(call="os.forkpty", scope="function", module="pkg.mod", file="pkg/mod.py", line=9),
+    ]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param("import threading\nthreading.Thread(\n", id="syntax-error"),
+        pytest.param(b"# -*- coding: no-such-codec -*-\nimport threading\n", id="unknown-codec"),
+        pytest.param(b"import threading\nname = '\xff\xfe'\n", id="not-utf8"),
+        pytest.param(b"import threading\x00\nthreading.Thread()\n", id="null-byte"),
+        pytest.param("import threading\nthreading.Thread()\n" + "#" * static.MAX_FILE_BYTES, id="over-2mb"),
+        # libcst's native parser crashes the process on these; CPython refuses them as too deeply nested.
+        pytest.param("import threading\nx = " + "(" * 10_000 + ")" * 10_000 + "\n", id="nested-parentheses"),
+        pytest.param("import threading\nx = " + "+".join(["a"] * 10_000) + "\n", id="long-expression"),
+    ],
+)
+def test_scan_files_skips_unparsable_files(tmp_path: Path, broken: str | bytes) -> None:
+    files = [
+        write(tmp_path, "pkg/broken.py", broken),
+        write(tmp_path, "pkg/mod.py", "import threading\nthreading.Thread()\n"),
+    ]
+    assert scan_files(files, root=tmp_path) == [thread("threading.Thread", 2)]
+
+
+def test_scan_files_reads_syntax_newer_than_the_interpreter(tmp_path: Path) -> None:
+    # PEP 695 and PEP 701 are syntax errors for Python 3.11's compiler but not for libcst.
+    source = """\
+        import threading
+        def first[T](items: list[T]) -> T:
+            return items[0]
+        label = f"{"nested"} quotes"
+        threading.Thread()
+    """
+    assert scan_one(tmp_path, source) == [thread("threading.Thread", 5)]
+
+
+def test_scan_files_parses_only_files_that_mention_the_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+    parse_module = libcst.parse_module
+
+    def recording_parse(source: bytes) -> libcst.Module:
+        parsed.append(source)
+        return parse_module(source)
+
+    monkeypatch.setattr(static.cst, "parse_module", recording_parse)
+    files = [
+        write(tmp_path, "pkg/plain.py", "import json\njson.dumps({})\n"),
+        write(tmp_path, "pkg/mod.py", "import threading\nthreading.Thread()\n"),
+    ]
+    assert scan_files(files, root=tmp_path) == [thread("threading.Thread", 2)]
+    assert parsed == [b"import threading\nthreading.Thread()\n"]
+
+
+def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path) -> None:
+    filler = "# filler\n"
+    files = [
+        write(tmp_path, f"pkg/mod{index}.py", f"import os, threading\n{filler * index}threading.Thread()\n")
+        for index in range(6)
+    ]
+    files.append(write(tmp_path, "pkg/broken.py", "import threading\nthreading.Thread(\n"))
+    files.append(write(tmp_path, "pkg/fork.py", "import os\nos.fork()\n"))
+    expected = [
+        RuntimeThread(
+            call="threading.Thread", scope="module", module=f"pkg.mod{index}", file=f"pkg/mod{index}.py", line=2 + index
+        )
+        for index in range(6)
+    ] + [ForkCall(call="os.fork", scope="module", module="pkg.fork", file="pkg/fork.py", line=2)]
+
+    assert scan_files(files, root=tmp_path, jobs=1) == expected
+    assert scan_files(files, root=tmp_path, jobs=2) == expected
+
+
+def test_scan_files_rejects_files_outside_root(tmp_path: Path) -> None:
+    outside = write(tmp_path, "elsewhere/mod.py", "import threading\nthreading.Thread()\n")
+    with pytest.raises(ValueError):
+        scan_files([outside], root=tmp_path / "site-packages")
+
+
+def test_scan_files_rejects_fewer_than_one_job(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jobs"):
+        scan_files([], root=tmp_path, jobs=0)
+
+
+def test_module_level_thread_modules_lists_modules_that_start_threads_on_import() -> None:
+    findings = [
+        RuntimeThread(call="threading.Thread", scope="module", module="a", file="a.py", line=1),
+        RuntimeThread(call="threading.Timer", scope="class", module="b.agent", file="b/agent.py", line=1),
+        RuntimeThread(call="threading.Thread", scope="function", module="c", file="c.py", line=1),
+        RuntimeThread(call="threading.Thread", scope="module", module=None, file="tool-1.0.data/x.py", line=1),
+        ForkCall(call="os.fork", scope="module", module="d", file="d.py", line=1),
+        AtforkHandler(module="e", hooks=("before",), file="e.py", line=1, static=True),
+        ImportFailure(module="f", reason="import-error", message="boom"),
+    ]
+    assert module_level_thread_modules(findings) == {"a", "b.agent"}
