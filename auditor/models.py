@@ -178,6 +178,7 @@ class AuditDistribution(models.Model):
     )
     cached = models.BooleanField(default=False, help_text="The result was reused, not probed for this audit.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, help_text="Why it could not be installed, if it could not.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["audit", "name"], name="audit_distribution_unique_name")]
@@ -213,6 +214,7 @@ class ProbeClaim(models.Model):
     """A probe under way somewhere: two audits that need the same distribution version probe it once."""
 
     key = models.CharField(max_length=64, unique=True, help_text="sha256 of the ProbeKey.")
+    holder = models.CharField(max_length=300, help_text="host:pid of the worker probing it.")
     claimed = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

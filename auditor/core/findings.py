@@ -276,6 +276,20 @@ class DistributionReport:
             "cached": self.cached,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistributionReport:
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            direct=data["direct"],
+            verdict=Verdict(data["verdict"]),
+            fork_aware=data.get("fork_aware", False),
+            paths=tuple(tuple(p) for p in data.get("paths", ())),
+            modules=tuple(ModuleOutcome.from_dict(m) for m in data.get("modules", ())),
+            findings=tuple(finding_from_dict(f) for f in data.get("findings", ()) if f.get("kind") in FINDING_TYPES),
+            cached=data.get("cached", False),
+        )
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -308,3 +322,15 @@ class AuditReport:
             "distributions": [d.to_dict() for d in self.distributions],
             "errors": list(self.errors),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        """Read a report of schema forkaudit-report/1 (from the API, for `forkaudit check`)."""
+        if data.get("schema") != cls.SCHEMA:
+            raise ValueError(f"not a {cls.SCHEMA} report: schema {data.get('schema')!r}")
+        return cls(
+            verdict=Verdict(data["verdict"]),
+            environment=Environment(**data["environment"]),
+            distributions=tuple(DistributionReport.from_dict(d) for d in data["distributions"]),
+            errors=tuple(data.get("errors", ())),
+        )

@@ -1,18 +1,20 @@
 """Static scan (DESIGN.md §7): code in a distribution that can start threads, fork, or register at-fork handlers.
 
-Source is read, never imported or run. Calls are matched by qualified name (libcst's `QualifiedNameProvider`), so
-aliases and `from` imports count while text that merely mentions a name (docstrings, comments, strings) does not.
-Parsing is the cost (about 20 ms a file), so files are first filtered by a cheap text search and the rest can be
-parsed in spawned worker processes.
+Source is read, never imported or run. Calls are matched by qualified name (libcst's scope analysis), so aliases and
+`from` imports count while text that merely mentions a name (docstrings, comments, strings) does not.
+libcst is the cost (parsing and scope analysis take tens of milliseconds a file), so a file reaches it only when
+its text names a watched module or function and CPython's parser finds an import of such a module in it; the rest can
+be parsed in spawned worker processes.
 """
 
 from __future__ import annotations
 
 import ast
+import logging
 import multiprocessing
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -21,12 +23,12 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import (
     ClassScope,
+    CodeRange,
     FunctionScope,
     GlobalScope,
     MetadataWrapper,
     PositionProvider,
     QualifiedName,
-    QualifiedNameProvider,
     QualifiedNameSource,
     Scope,
     ScopeProvider,
@@ -50,6 +52,10 @@ FORK_CALLS = frozenset({"os.fork", "os.forkpty", "multiprocessing.set_start_meth
 ATFORK_CALL = "os.register_at_fork"
 ATFORK_HOOKS = ("before", "after_in_child", "after_in_parent")
 MAX_FILE_BYTES = 2 * 1024 * 1024
+# Every watched name lives in one of these modules (os only for fork, forkpty and register_at_fork).
+_WATCHED_MODULES = frozenset({"threading", "_thread", "concurrent", "multiprocessing"})
+
+logger = logging.getLogger(__name__)
 
 # A call resolves to one of the names above only if the file names its module or function somewhere: "threading",
 # "_thread", "...Thread..." (ThreadPoolExecutor, ThreadPool), "multiprocessing", or "fork" (os.fork, forkpty,
@@ -72,7 +78,7 @@ class _SourceFile:
 class _Call:
     names: frozenset[QualifiedName]
     scope: str
-    line: int
+    node: cst.Call  # its position is computed only when the call turns out to be a finding
     keywords: tuple[str, ...]
 
 
@@ -133,13 +139,14 @@ def _scan_in_workers(work: list[tuple[_SourceFile, bytes]], jobs: int) -> list[F
     findings: list[Finding] = []
     # Spawn, never fork: the caller may already run threads (this product exists because that is unsafe).
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in [pool.submit(_scan_batch, batch) for batch in batches]:
+        for batch, future in [(batch, pool.submit(_scan_batch, batch)) for batch in batches]:
             try:
                 findings.extend(future.result())
             except BrokenProcessPool:
-                # A worker died (a native crash in the parser on input that passed the guard): like any file that
-                # cannot be parsed, the lost files are skipped rather than failing the audit.
-                continue
+                # The workers could not start (e.g. the caller's __main__ cannot be re-imported) or one died.
+                # Scanning here gives what jobs=1 gives; silently dropping the files would report them clean.
+                logger.warning("static scan worker pool broke; scanning %d files in-process", len(batch))
+                findings.extend(_scan_batch(batch))
     return findings
 
 
@@ -148,35 +155,59 @@ def _scan_batch(work: list[tuple[_SourceFile, bytes]]) -> list[Finding]:
 
 
 def _scan_source(source: _SourceFile, text: bytes) -> list[Finding]:
-    if _too_deep_for_parser(text):
+    if not _worth_parsing(text):
         return []
     collector = _CallCollector()
     try:
-        MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True).visit(collector)
+        wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+        wrapper.visit(collector)
     except Exception:  # untrusted code: whatever libcst cannot handle costs this file, never the scan
         return []
+    positions: Mapping[cst.CSTNode, CodeRange] | None = None
+
+    def line_of(node: cst.Call) -> int:
+        nonlocal positions
+        if positions is None:  # another pass over the tree: paid only by files with a finding
+            positions = wrapper.resolve(PositionProvider)
+        return positions[node].start.line
+
     thread_classes = _thread_subclasses(collector.class_bases)
-    return [f for call in collector.calls if (f := _finding(call, source, thread_classes)) is not None]
+    return [f for call in collector.calls if (f := _finding(call, source, thread_classes, line_of)) is not None]
 
 
-def _too_deep_for_parser(text: bytes) -> bool:
-    """True when CPython's own parser gives up on the nesting depth (see _TOO_DEEP_MESSAGES)."""
+def _worth_parsing(text: bytes) -> bool:
+    """Whether libcst should see the file: CPython's parser accepts its nesting depth (see _TOO_DEEP_MESSAGES) and
+    finds an import of a watched module, without which no call can resolve to a watched name."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes and the like are the package's business
-            compile(text, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = compile(text, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except (RecursionError, MemoryError, ValueError):
-        return True
+        return False
     except SyntaxError as error:
         # Any other syntax error may be newer syntax than this interpreter knows (PEP 695, PEP 701): libcst decides.
-        return any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES)
+        return not any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES)
+    watched = (_WATCHED_MODULES | {"os"}) if b"fork" in text else _WATCHED_MODULES
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        if any(module.partition(".")[0] in watched for module in modules):
+            return True
     return False
 
 
 class _CallCollector(cst.CSTVisitor):
-    """Collects every call with its possible qualified names, and the bases of every class, in source order."""
+    """Collects every call with its possible qualified names, and the bases of every class, in source order.
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+    Names are asked of the scopes for calls and classes only: QualifiedNameProvider does it for every node of the
+    tree, which doubles the cost of a file.
+    """
+
+    METADATA_DEPENDENCIES = (ScopeProvider,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -194,17 +225,18 @@ class _CallCollector(cst.CSTVisitor):
             _Call(
                 names=frozenset(self._names(node.func)),
                 scope=_execution_scope(self.get_metadata(ScopeProvider, node, None)),
-                line=self.get_metadata(PositionProvider, node).start.line,
+                node=node,
                 keywords=tuple(arg.keyword.value for arg in node.args if arg.keyword is not None),
             )
         )
 
     def _names(self, node: cst.CSTNode) -> Iterable[QualifiedName]:
-        return self.get_metadata(QualifiedNameProvider, node, set())
+        scope = self.get_metadata(ScopeProvider, node, None)
+        return scope.get_qualified_names_for(node) if scope is not None else ()
 
 
 def _execution_scope(scope: Scope | None) -> str:
-    """ "function" when the code runs only once some function is called; else "class" or "module" (runs on import).
+    """When code in `scope` runs: "function" once some function is called, else "class" or "module" (on import).
 
     Comprehensions run where they stand; decorators and default values belong to the enclosing scope already.
     """
@@ -236,20 +268,28 @@ def _is_thread_class(name: QualifiedName, thread_subclasses: set[str]) -> bool:
     return name.source is QualifiedNameSource.LOCAL and name.name in thread_subclasses
 
 
-def _finding(call: _Call, source: _SourceFile, thread_subclasses: set[str]) -> Finding | None:
+def _finding(
+    call: _Call, source: _SourceFile, thread_subclasses: set[str], line_of: Callable[[cst.Call], int]
+) -> Finding | None:
     # Only imported names count: a local `Thread` class or a `mylib.Thread` is someone else's Thread.
     for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.IMPORT):
         if name in THREAD_CALLS:
-            return RuntimeThread(call=name, scope=call.scope, module=source.module, file=source.file, line=call.line)
+            return RuntimeThread(
+                call=name, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
+            )
         if name in FORK_CALLS:
-            return ForkCall(call=name, scope=call.scope, module=source.module, file=source.file, line=call.line)
+            return ForkCall(
+                call=name, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
+            )
         if name == ATFORK_CALL:
             hooks = tuple(hook for hook in ATFORK_HOOKS if hook in call.keywords)
-            return AtforkHandler(module=source.module, hooks=hooks, file=source.file, line=call.line, static=True)
+            return AtforkHandler(
+                module=source.module, hooks=hooks, file=source.file, line=line_of(call.node), static=True
+            )
     for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.LOCAL):
         if name in thread_subclasses:
             qualified = f"{source.module}.{name}" if source.module else name
             return RuntimeThread(
-                call=qualified, scope=call.scope, module=source.module, file=source.file, line=call.line
+                call=qualified, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
             )
     return None

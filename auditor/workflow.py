@@ -1,0 +1,353 @@
+"""Audits in the service: submit, then prepare, analyse each distribution (on any worker), finish.
+
+Each step is a service function that a thin Celery task calls with ids. Steps are idempotent (conditional UPDATEs
+claim the work), so a redelivered task never probes twice nor counts twice. Every machine keeps its own copy of an
+audit's environment under `<data dir>/work/<audit id>`, rebuilt from the stored pins and uploads when missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from auditor import dispatch
+from auditor.core.cache import ProbeKey
+from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions
+from auditor.core.findings import Environment, ProbeResult
+from auditor.core.inputs import InputError, parse_requirements, validate_wheel_set
+from auditor.core.pipeline import (
+    AuditFailed,
+    AuditInput,
+    AuditOptions,
+    Prepared,
+    analyse_distribution,
+    build_environment,
+    build_report,
+    distribution_report,
+    install_failure,
+    private_origins,
+    probe_key,
+    resolve_input,
+    stage_wheels,
+)
+from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
+from auditor.core.resolve import Resolution, ResolutionError
+from auditor.core.verdicts import probe_verdict
+from auditor.core.vulns import pip_audit_source
+from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord
+from auditor.services import (
+    audit_create,
+    audit_distribution_complete,
+    audit_graph_store,
+    audit_mark_done,
+    audit_mark_failed,
+    audit_mark_running,
+)
+from auditor.selectors import probe_record_get
+from auditor.store import DatabaseResultStore
+
+MAX_REQUIREMENT_FILES = 50
+
+
+def audit_submit(
+    *,
+    owner: Any,
+    requirements: Sequence[tuple[str, bytes]] = (),
+    wheels: Sequence[tuple[str, bytes]] = (),
+    shallow: bool = False,
+) -> Audit:
+    """Validate the input and queue an audit of it. Raises InputError with a message for the user.
+
+    `requirements` are (file name, content) pairs, the first being the main file and the others what it may
+    include with -r/-c; `wheels` are (file name, content) pairs. Exactly one of the two must be given.
+    """
+    if bool(requirements) == bool(wheels):
+        raise InputError("give requirements or wheels (one of the two)")
+    if len(requirements) > MAX_REQUIREMENT_FILES:
+        raise InputError(f"at most {MAX_REQUIREMENT_FILES} requirements files")
+    if requirements:
+        files = dict(requirements)
+        if len(files) != len(requirements):
+            raise InputError("two requirements files have the same name")
+        main = requirements[0][0]
+        parse_requirements(files, main=main, allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS)
+        kind, text = Audit.InputKind.REQUIREMENTS, requirements[0][1].decode()
+    else:
+        with tempfile.TemporaryDirectory() as directory:
+            paths = []
+            for name, content in wheels:
+                if "/" in name or "\\" in name or name in ("", ".", ".."):
+                    raise InputError(f"not a wheel file name: {name!r}")
+                path = Path(directory) / name
+                path.write_bytes(content)
+                paths.append(path)
+            validate_wheel_set(paths)
+        kind, text = Audit.InputKind.WHEELS, json.dumps([name for name, _ in wheels])
+    upload_kind = AuditUpload.Kind.REQUIREMENTS if requirements else AuditUpload.Kind.WHEEL
+    with transaction.atomic():
+        audit = audit_create(owner=owner, input_kind=kind, input_text=text, options={"shallow": bool(shallow)})
+        AuditUpload.objects.bulk_create(
+            AuditUpload(
+                audit=audit, kind=upload_kind, filename=name, content=content,
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
+            for name, content in (requirements or wheels)
+        )
+        transaction.on_commit(lambda: dispatch.enqueue("auditor.tasks.prepare_audit", audit.pk))
+    return audit
+
+
+# --- running an audit ---------------------------------------------------------------------------------------------
+
+
+def audit_options(audit: Audit) -> AuditOptions:
+    extra = {"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}
+    return AuditOptions(
+        shallow=bool(audit.options.get("shallow")),
+        timeout=float(settings.FORKAUDIT_PROBE_TIMEOUT),
+        jobs=1,
+        allow_sdist=settings.FORKAUDIT_ALLOW_SDIST,
+        sandbox=settings.FORKAUDIT_SANDBOX,
+        owner_tag=str(audit.owner_id or "local"),
+        **extra,
+    )
+
+
+def _workdir(audit_id: uuid.UUID | str) -> Path:
+    return Path(settings.FORKAUDIT_DATA_DIR) / "work" / str(audit_id)
+
+
+def _audit_input(audit: Audit, workdir: Path) -> AuditInput:
+    uploads = list(audit.uploads.all())
+    if audit.input_kind == Audit.InputKind.WHEELS:
+        wheel_dir = workdir / "uploads"
+        wheel_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for upload in uploads:
+            path = wheel_dir / upload.filename
+            path.write_bytes(bytes(upload.content))
+            paths.append(path)
+        return AuditInput(wheels=tuple(paths))
+    files = {u.filename: bytes(u.content) for u in uploads}
+    parsed = parse_requirements(files, main=uploads[0].filename,
+                                allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS)
+    return AuditInput(
+        requirements=parsed.options + parsed.requirements,
+        constraints=parsed.constraints,
+        prereleases=parsed.prereleases,
+    )
+
+
+def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
+    """Claim a queued audit, resolve it, and record its distributions; the ids of those left to analyse.
+
+    Distributions whose results the database already has are completed on the spot.
+    """
+    audit = Audit.objects.filter(pk=audit_id).first()
+    if audit is None or audit.status in (Audit.Status.DONE, Audit.Status.FAILED):
+        return []
+    if audit.status == Audit.Status.RUNNING and audit.graph:
+        # A redelivery after the worker died past this point: hand out what is still pending.
+        return list(
+            AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
+    if audit.status == Audit.Status.QUEUED and not audit_mark_running(audit_id=audit_id):
+        return []  # claimed by another delivery of this task at the same moment
+    workdir = _workdir(audit_id)
+    try:
+        audit_input = _audit_input(audit, workdir)
+        options = audit_options(audit)
+        sandbox_for(options.sandbox)  # refuse early, before any work, when the sandbox cannot run
+        resolution = resolve_input(audit_input, workdir=workdir, options=options)
+    except (ResolutionError, InputError) as exc:
+        audit_mark_failed(audit_id=audit_id, error=f"the requirements cannot be resolved:\n{exc}")
+        return []
+    except (AuditFailed, SandboxUnavailable, OSError) as exc:
+        audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}")
+        return []
+    graph = resolution.to_dict()
+    audit_graph_store(audit_id=audit_id, graph=graph)
+    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
+    Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": origins})
+    pending = list(AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING))
+    if not pending:
+        audit_finish(audit_id=audit_id)
+    return [d.pk for d in pending]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _environment(audit: Audit, options: AuditOptions) -> Prepared:
+    """This machine's copy of the audit's environment: built once (under a file lock) from the stored pins, then
+    found again by every task on this machine from what the first one wrote down."""
+    workdir = _workdir(audit.pk)
+    resolution = Resolution.from_dict(audit.graph)
+    with _locked(workdir / ".lock"):
+        state_file = workdir / "environment.json"
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
+            return Prepared(env, resolution, installed_distributions(env), state["install_errors"])
+        stage_wheels(_audit_input(audit, workdir).wheels, workdir)
+        prepared = build_environment(resolution, workdir=workdir, options=options)
+        env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
+        state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
+        return prepared
+
+
+_PATHS = {"root", "python", "site_packages", "base_prefix"}
+
+
+class ProbeInProgress(Exception):
+    """Another worker is probing the same distribution version right now: try again shortly."""
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(key: ProbeKey, *, stale_after: timedelta) -> str:
+    """Claim the probe of `key`, or raise ProbeInProgress while a live claim of another worker holds it."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
+    try:
+        ProbeClaim.objects.create(key=digest, holder=_holder())
+        return digest
+    except IntegrityError:
+        pass
+    claim = ProbeClaim.objects.filter(key=digest).first()
+    if claim is not None and not _claim_is_dead(claim, stale_after):
+        raise ProbeInProgress(key.name)
+    # The holder died (a killed worker) or took far too long: take the claim over, if nobody else did first.
+    taken = ProbeClaim.objects.filter(key=digest, holder=claim.holder if claim else "").update(
+        holder=_holder(), claimed=timezone.now()
+    )
+    if claim is not None and not taken:
+        raise ProbeInProgress(key.name)
+    if claim is None:
+        return _claim(key, stale_after=stale_after)
+    return digest
+
+
+def _claim_is_dead(claim: ProbeClaim, stale_after: timedelta) -> bool:
+    host, _, pid = claim.holder.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        return True
+    return timezone.now() - claim.claimed > stale_after
+
+
+def audit_analyse(*, audit_distribution_id: int) -> None:
+    """Analyse one distribution of a running audit (or reuse its stored result) and count it done.
+
+    Raises ProbeInProgress when another worker is probing the same version: the task retries later.
+    """
+    distribution = AuditDistribution.objects.select_related("audit", "audit__owner").filter(
+        pk=audit_distribution_id
+    ).first()
+    if distribution is None or distribution.status == AuditDistribution.Status.DONE:
+        return
+    audit = distribution.audit
+    if audit.status != Audit.Status.RUNNING:
+        return
+    options = audit_options(audit)
+    store = DatabaseResultStore(verdict_of=_verdict, owner=audit.owner)
+    try:
+        prepared = _environment(audit, options)
+        sandbox = sandbox_for(options.sandbox)
+    except (AuditFailed, SandboxUnavailable, OSError) as exc:
+        audit_mark_failed(audit_id=audit.pk, error=f"the audit could not be completed: {exc}")
+        return
+    dist = next((d for d in prepared.distributions if d.name == distribution.name), None)
+    if dist is None:
+        error = prepared.install_errors.get(distribution.name, "it was not installed")
+        AuditDistribution.objects.filter(pk=distribution.pk).update(error=error[:10_000])
+        audit_distribution_complete(audit_distribution_id=distribution.pk, probe=None, cached=False)
+    else:
+        key = probe_key(dist, prepared.env, options, audit.options.get("origins", {}))
+        record, cached = _stored(key, audit), True
+        if record is None:
+            digest = _claim(key, stale_after=timedelta(seconds=options.timeout * 30 + 600))
+            try:
+                record, cached = _stored(key, audit), True  # finished by another worker while we waited
+                if record is None:
+                    attributor = Attributor(file_owners(prepared.env, prepared.distributions), prepared.env.site_packages)
+                    result = analyse_distribution(
+                        dist, env=prepared.env, attributor=attributor, sandbox=sandbox, options=options
+                    )
+                    store.put(key, result)
+                    record, cached = _stored(key, audit), False
+            finally:
+                ProbeClaim.objects.filter(key=digest).delete()
+        audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
+    audit_finish(audit_id=audit.pk)
+
+
+def _verdict(result: ProbeResult) -> str:
+    return str(probe_verdict(result))
+
+
+def _stored(key: ProbeKey, audit: Audit) -> ProbeRecord | None:
+    record = probe_record_get(key=key)
+    if record is not None and not record.is_public and record.owner_id != audit.owner_id:
+        return None
+    return record
+
+
+def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
+    """Build and store the report once every distribution is done; False while some are still pending."""
+    if AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING).exists():
+        return False
+    audit = Audit.objects.get(pk=audit_id)
+    if audit.status != Audit.Status.RUNNING:
+        return False
+    resolution = Resolution.from_dict(audit.graph)
+    sandbox = settings.FORKAUDIT_SANDBOX
+    reports, python, platform = [], "", ""
+    for distribution in audit.distributions.select_related("probe"):
+        if distribution.probe is not None:
+            result = ProbeResult.from_dict(distribution.probe.result)
+            python, platform, sandbox = distribution.probe.python, distribution.probe.platform, result.sandbox
+        else:
+            result = install_failure(distribution.name, distribution.version, distribution.error, sandbox)
+        reports.append(distribution_report(result, resolution=resolution, cached=distribution.cached))
+    vulnerabilities, problem = pip_audit_source(dict(resolution.pins))
+    if vulnerabilities:
+        reports = [
+            dataclasses.replace(r, findings=r.findings + tuple(vulnerabilities.get(r.name, ()))) for r in reports
+        ]
+    report = build_report(
+        reports,
+        environment=Environment(python=python, platform=platform, sandbox=sandbox),
+        errors=[problem] if problem else [],
+    )
+    finished = audit_mark_done(audit_id=audit_id, report=report)
+    if finished:
+        shutil.rmtree(_workdir(audit_id), ignore_errors=True)
+    return finished

@@ -1,0 +1,432 @@
+"""The vulnerability source: pip-audit's answers mapped to findings, and every failure turned into a message.
+
+OSV and PyPI's JSON API cannot be reached from this machine, so the failure paths run for real (a refused port, a
+socket that never answers, the real OSV address); the answers are checked through a fake `VulnerabilityService` and a
+local HTTP server that speaks OSV's JSON to pip-audit's real `OsvService`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.version import Version
+from pip_audit._service import (
+    Dependency,
+    OsvService,
+    ResolvedDependency,
+    SkippedDependency,
+    VulnerabilityResult,
+    VulnerabilityService,
+)
+from pip_audit._service.interface import VulnerabilityID
+
+from auditor.core.findings import Vulnerability
+from auditor.core.vulns import OFFLINE_ENV, configured_service, pip_audit_source
+
+
+def result(id: str, *aliases: str, description: str = "A flaw.", fixes: tuple[str, ...] = ()) -> VulnerabilityResult:
+    return VulnerabilityResult(
+        id=VulnerabilityID(id),
+        description=description,
+        fix_versions=[Version(v) for v in fixes],
+        aliases={VulnerabilityID(a) for a in aliases},
+    )
+
+
+class FakeService(VulnerabilityService):
+    """Answers from a table (name -> results); a name in `skip` is skipped the way PyPIService skips a 404."""
+
+    def __init__(
+        self,
+        answers: dict[str, list[VulnerabilityResult]],
+        *,
+        skip: tuple[str, ...] = (),
+        delay: float = 0.0,
+    ) -> None:
+        self.answers = answers
+        self.skip = skip
+        self.delay = delay
+        self.queried: list[str] = []
+
+    def query(self, spec: Dependency) -> tuple[Dependency, list[VulnerabilityResult]]:
+        self.queried.append(spec.canonical_name)
+        time.sleep(self.delay)
+        if spec.canonical_name in self.skip:
+            return SkippedDependency(name=spec.name, skip_reason=f"{spec.name} not found"), []
+        assert isinstance(spec, ResolvedDependency)
+        return spec, self.answers.get(spec.canonical_name, [])
+
+
+# ─── Mapping ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_pip_audit_source_maps_results_to_findings() -> None:
+    service = FakeService(
+        {
+            "requests": [
+                result(
+                    "PYSEC-2018-28",
+                    "GHSA-x84v-xcm2-53pg",
+                    "CVE-2018-18074",
+                    description="Requests sends\n  credentials\tover redirects.",
+                    fixes=("2.3.0", "2.20.0"),
+                )
+            ]
+        }
+    )
+
+    found = pip_audit_source({"requests": "2.0.0"}, service=service)
+
+    assert found == (
+        {
+            "requests": [
+                Vulnerability(
+                    id="PYSEC-2018-28",
+                    description="Requests sends credentials over redirects.",
+                    aliases=("CVE-2018-18074", "GHSA-x84v-xcm2-53pg"),
+                    fix_versions=("2.3.0", "2.20.0"),
+                )
+            ]
+        },
+        None,
+    )
+
+
+def test_pip_audit_source_trims_long_descriptions() -> None:
+    service = FakeService({"pkg": [result("GHSA-1", description="word " * 200)]})
+
+    found, _ = pip_audit_source({"pkg": "1.0"}, service=service)
+
+    description = found["pkg"][0].description
+    assert len(description) == 500
+    assert description == ("word " * 100)[:499].rstrip() + "…"
+
+
+def test_pip_audit_source_keeps_short_descriptions_whole() -> None:
+    service = FakeService({"pkg": [result("GHSA-1", description="x" * 500)]})
+
+    found, _ = pip_audit_source({"pkg": "1.0"}, service=service)
+
+    assert found["pkg"][0].description == "x" * 500
+
+
+def test_pip_audit_source_leaves_out_distributions_without_vulnerabilities() -> None:
+    service = FakeService({"django": [result("GHSA-1", fixes=("4.2.1",))]})
+
+    found = pip_audit_source({"django": "4.2.0", "six": "1.16.0", "idna": "3.7"}, service=service)
+
+    assert found == ({"django": [Vulnerability(id="GHSA-1", description="A flaw.", fix_versions=("4.2.1",))]}, None)
+    assert service.queried == ["django", "six", "idna"]
+
+
+def test_pip_audit_source_merges_results_that_alias_each_other() -> None:
+    service = FakeService(
+        {"jinja2": [result("GHSA-h5c8-rqwp-cp95", "CVE-2024-22195"), result("PYSEC-2024-1", "CVE-2024-22195")]}
+    )
+
+    found, problem = pip_audit_source({"jinja2": "3.1.2"}, service=service)
+
+    assert found == {
+        "jinja2": [
+            Vulnerability(id="PYSEC-2024-1", description="A flaw.", aliases=("CVE-2024-22195", "GHSA-h5c8-rqwp-cp95"))
+        ]
+    }
+    assert problem is None
+
+
+def test_pip_audit_source_unites_fix_versions_of_merged_results() -> None:
+    service = FakeService(
+        {"pkg": [result("GHSA-aaaa", "CVE-1", fixes=("2.0",)), result("GHSA-bbbb", "CVE-1", fixes=("1.9.3", "2.0"))]}
+    )
+
+    found, _ = pip_audit_source({"pkg": "1.0"}, service=service)
+
+    assert found == {
+        "pkg": [
+            Vulnerability(
+                id="GHSA-aaaa", description="A flaw.", aliases=("CVE-1", "GHSA-bbbb"), fix_versions=("1.9.3", "2.0")
+            )
+        ]
+    }
+
+
+def test_pip_audit_source_reports_skipped_distributions() -> None:
+    service = FakeService({"django": [result("GHSA-1")]}, skip=("private-pkg",))
+
+    found, problem = pip_audit_source({"django": "4.2.0", "private-pkg": "1.0"}, service=service)
+
+    assert found == {"django": [Vulnerability(id="GHSA-1", description="A flaw.")]}
+    assert problem == (
+        "vulnerability data incomplete (1 of 2 distributions checked): "
+        "FakeService skipped 1 of 2 (private-pkg not found)"
+    )
+
+
+def test_pip_audit_source_reports_invalid_versions_without_asking() -> None:
+    service = FakeService({})
+
+    found, problem = pip_audit_source({"odd": "not-a-version", "six": "1.16.0"}, service=service)
+
+    assert found == {}
+    assert problem == (
+        "vulnerability data incomplete (1 of 2 distributions checked): not a valid version: odd not-a-version"
+    )
+    assert service.queried == ["six"]
+
+
+def test_pip_audit_source_stops_asking_after_total_timeout() -> None:
+    service = FakeService({}, delay=0.05)
+
+    found, problem = pip_audit_source({"a": "1", "b": "1", "c": "1"}, service=service, total_timeout=0.01)
+
+    assert found == {}
+    assert problem == "vulnerability data incomplete (1 of 3 distributions checked): stopped after 0.01 s"
+    assert service.queried == ["a"]
+
+
+def test_pip_audit_source_with_no_pins_asks_nothing() -> None:
+    service = FakeService({})
+
+    assert pip_audit_source({}, service=service) == ({}, None)
+    assert service.queried == []
+
+
+# ─── Choice of service ────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Any name lookup or connection fails the test (AssertionError is not a failure the source swallows)."""
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise AssertionError(f"network used: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+def test_pip_audit_source_none_makes_no_network_call(monkeypatch: pytest.MonkeyPatch, no_network: list[object]) -> None:
+    monkeypatch.setenv(OFFLINE_ENV, "none")
+
+    assert pip_audit_source({"requests": "2.0.0"}) == ({}, None)
+    assert pip_audit_source({"requests": "2.0.0"}, service="none") == ({}, None)
+    assert no_network == []
+
+
+def test_configured_service_defaults_to_osv() -> None:
+    assert configured_service({}) == "osv"
+    assert configured_service({OFFLINE_ENV: ""}) == "osv"
+
+
+def test_configured_service_reads_the_variable() -> None:
+    assert configured_service({OFFLINE_ENV: "pypi"}) == "pypi"
+    assert configured_service({OFFLINE_ENV: " None "}) == "none"
+
+
+def test_configured_service_rejects_unknown_values() -> None:
+    with pytest.raises(ValueError) as caught:
+        configured_service({OFFLINE_ENV: "snyk"})
+    assert str(caught.value) == "FORKAUDIT_VULNERABILITY_SERVICE='snyk' is not one of osv, pypi, none"
+
+
+def test_pip_audit_source_rejects_unknown_service_names(no_network: list[object]) -> None:
+    with pytest.raises(ValueError) as caught:
+        pip_audit_source({"requests": "2.0.0"}, service="snyk")
+    assert str(caught.value) == "unknown vulnerability service 'snyk' (expected one of osv, pypi, none)"
+
+
+# ─── Unreachable services, for real ───────────────────────────────────────────────────────────────────
+
+
+def test_pip_audit_source_reports_unreachable_osv_without_raising(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    started = time.monotonic()
+
+    found, problem = pip_audit_source({"requests": "2.0.0", "django": "3.0"}, timeout=2, cache_dir=tmp_path)
+
+    assert time.monotonic() - started < 5
+    if problem is None:  # a machine that reaches OSV: requests 2.0.0 has known vulnerabilities
+        assert "requests" in found
+    else:  # this machine: no route to OSV
+        assert found == {}
+        assert problem.startswith("vulnerability data unavailable: cannot reach https://api.osv.dev (")
+
+
+def test_pip_audit_source_reports_unusable_pypi_without_raising(tmp_path: Path) -> None:
+    started = time.monotonic()
+
+    found, problem = pip_audit_source(
+        {"requests": "2.0.0", "django": "3.0"}, service="pypi", timeout=2, cache_dir=tmp_path
+    )
+
+    assert time.monotonic() - started < 5
+    if problem is None:  # a machine that reaches PyPI's JSON API
+        assert "requests" in found
+    else:  # this machine: the versioned JSON pages answer 404, so PyPIService skips every distribution
+        assert found == {}
+        assert problem.startswith("vulnerability data unavailable: ")
+        assert "https://pypi.org" in problem
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_pip_audit_source_reports_refused_connection(tmp_path: Path) -> None:
+    port = free_port()
+    service = OsvService(cache_dir=tmp_path, timeout=1, osv_url=f"http://127.0.0.1:{port}/v1/query")
+
+    found, problem = pip_audit_source({"requests": "2.0.0", "django": "3.0"}, service=service)
+
+    assert found == {}
+    assert problem == (
+        f"vulnerability data unavailable: cannot reach http://127.0.0.1:{port} "
+        "(Failed to establish a new connection: [Errno 111] Connection refused)"
+    )
+
+
+def test_pip_audit_source_stops_after_the_first_timeout(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (in its backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        service = OsvService(cache_dir=tmp_path, timeout=0.5, osv_url=f"http://127.0.0.1:{port}/v1/query")
+        started = time.monotonic()
+
+        found, problem = pip_audit_source({name: "1.0" for name in ("a", "b", "c", "d", "e")}, service=service)
+
+        elapsed = time.monotonic() - started
+        silent.setblocking(False)
+        connections = []
+        while True:
+            try:
+                connections.append(silent.accept()[0])
+            except BlockingIOError:
+                break
+        for connection in connections:
+            connection.close()
+    service.session.close()
+
+    assert found == {}
+    assert problem == f"vulnerability data unavailable: cannot reach http://127.0.0.1:{port} (no answer within 0.5 s)"
+    assert elapsed < 1.5
+    assert len(connections) == 1
+
+
+# ─── A local OSV, for pip-audit's real OsvService ─────────────────────────────────────────────────────
+
+
+class FakeOsv(ThreadingHTTPServer):
+    """Answers OSV's `/v1/query` from `answers` (name -> OSV JSON); a name in `broken` gets a 503."""
+
+    daemon_threads = True
+
+    def __init__(self, answers: dict[str, Any], broken: tuple[str, ...] = ()) -> None:
+        super().__init__(("127.0.0.1", 0), _OsvHandler)
+        self.answers = answers
+        self.broken = broken
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1/query"
+
+
+class _OsvHandler(BaseHTTPRequestHandler):
+    server: FakeOsv
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        name = query["package"]["name"]
+        status = 503 if name in self.server.broken else 200
+        body = b"" if status == 503 else json.dumps(self.server.answers.get(name, {})).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def osv_server(request: pytest.FixtureRequest) -> Iterator[FakeOsv]:
+    answers, broken = request.param
+    server = FakeOsv(answers, broken)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-osv")
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+REQUESTS_OSV = {
+    "vulns": [
+        {
+            "id": "GHSA-x84v-xcm2-53pg",
+            "summary": "Insufficiently Protected Credentials in Requests",
+            "aliases": ["CVE-2018-18074", "PYSEC-2018-28"],
+            "affected": [
+                {
+                    "package": {"name": "requests", "ecosystem": "PyPI"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.20.0"}]}],
+                }
+            ],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize("osv_server", [(({"requests": REQUESTS_OSV}), ())], indirect=True)
+def test_pip_audit_source_reads_osv_answers(osv_server: FakeOsv, tmp_path: Path) -> None:
+    service = OsvService(cache_dir=tmp_path, timeout=2, osv_url=osv_server.url)
+
+    found = pip_audit_source({"requests": "2.0.0", "six": "1.16.0"}, service=service)
+    service.session.close()
+
+    assert found == (
+        {
+            "requests": [
+                Vulnerability(
+                    id="PYSEC-2018-28",
+                    description="Insufficiently Protected Credentials in Requests",
+                    aliases=("CVE-2018-18074", "GHSA-x84v-xcm2-53pg"),
+                    fix_versions=("2.20.0",),
+                )
+            ]
+        },
+        None,
+    )
+
+
+@pytest.mark.parametrize("osv_server", [(({"requests": REQUESTS_OSV}), ("six",))], indirect=True)
+def test_pip_audit_source_keeps_answers_before_a_service_error(osv_server: FakeOsv, tmp_path: Path) -> None:
+    service = OsvService(cache_dir=tmp_path, timeout=2, osv_url=osv_server.url)
+    host = osv_server.url.removesuffix("/v1/query")
+
+    found, problem = pip_audit_source({"requests": "2.0.0", "six": "1.16.0", "idna": "3.7"}, service=service)
+    service.session.close()
+
+    assert [v.id for v in found["requests"]] == ["PYSEC-2018-28"]
+    assert problem == (
+        "vulnerability data incomplete (1 of 3 distributions checked): "
+        f"{host} failed (503 Server Error: Service Unavailable for url: {osv_server.url})"
+    )
