@@ -92,7 +92,8 @@ def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Find
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     sources = [_source_file(path, root) for path in dict.fromkeys(files)]
-    work = [(source, text) for source in sources if (text := _read_candidate(source.path)) is not None]
+    # The filters cost a millisecond or two a file; only libcst's work is worth sending to other processes.
+    work = [(source, text) for source in sources if (text := _read_candidate(source.path)) and _worth_parsing(text)]
     if jobs == 1 or len(work) < 2:
         return _scan_batch(work)
     return _scan_in_workers(work, jobs)
@@ -155,8 +156,7 @@ def _scan_batch(work: list[tuple[_SourceFile, bytes]]) -> list[Finding]:
 
 
 def _scan_source(source: _SourceFile, text: bytes) -> list[Finding]:
-    if not _worth_parsing(text):
-        return []
+    """Findings in one file that passed `_worth_parsing` (which keeps libcst from crashing on it)."""
     collector = _CallCollector()
     try:
         wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)

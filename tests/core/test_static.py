@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import sys
 import textwrap
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import libcst
 import pytest
 
 from auditor.core import static
-from auditor.core.findings import AtforkHandler, ForkCall, ImportFailure, RuntimeThread
+from auditor.core.findings import AtforkHandler, Finding, ForkCall, ImportFailure, RuntimeThread
 from auditor.core.static import module_level_thread_modules, scan_files
 
 
@@ -21,7 +23,7 @@ def write(root: Path, relative: str, source: str | bytes) -> Path:
     return path
 
 
-def scan_one(root: Path, source: str, relative: str = "pkg/mod.py") -> list:
+def scan_one(root: Path, source: str, relative: str = "pkg/mod.py") -> list[Finding]:
     return scan_files([write(root, relative, source)], root=root)
 
 
@@ -267,7 +269,9 @@ def test_scan_files_reads_syntax_newer_than_the_interpreter(tmp_path: Path) -> N
     assert scan_one(tmp_path, source) == [thread("threading.Thread", 5)]
 
 
-def test_scan_files_parses_only_files_that_mention_the_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scan_files_parses_only_files_that_import_a_watched_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parsed: list[bytes] = []
     parse_module = libcst.parse_module
 
@@ -278,13 +282,15 @@ def test_scan_files_parses_only_files_that_mention_the_names(tmp_path: Path, mon
     monkeypatch.setattr(static.cst, "parse_module", recording_parse)
     files = [
         write(tmp_path, "pkg/plain.py", "import json\njson.dumps({})\n"),
+        write(tmp_path, "pkg/mentions.py", '"""Not thread-safe; call before fork."""\nfrom mylib import Thread\n'),
+        write(tmp_path, "pkg/os_only.py", "import os\nos.getpid()  # Thread\n"),
         write(tmp_path, "pkg/mod.py", "import threading\nthreading.Thread()\n"),
     ]
     assert scan_files(files, root=tmp_path) == [thread("threading.Thread", 2)]
     assert parsed == [b"import threading\nthreading.Thread()\n"]
 
 
-def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path) -> None:
+def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     filler = "# filler\n"
     files = [
         write(tmp_path, f"pkg/mod{index}.py", f"import os, threading\n{filler * index}threading.Thread()\n")
@@ -300,7 +306,31 @@ def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path) -> None:
     ] + [ForkCall(call="os.fork", scope="module", module="pkg.fork", file="pkg/fork.py", line=2)]
 
     assert scan_files(files, root=tmp_path, jobs=1) == expected
-    assert scan_files(files, root=tmp_path, jobs=2) == expected
+    with caplog.at_level(logging.WARNING, logger="auditor.core.static"):
+        assert scan_files(files, root=tmp_path, jobs=2) == expected
+    assert caplog.text == ""  # the workers did the scan, not the in-process fallback
+
+
+def test_scan_files_scans_in_process_when_workers_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A spawned worker re-runs the caller's __main__ first; one that cannot be found (python - < script, say) kills
+    # every worker. The files must still be scanned, not reported clean.
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__spec__", None, raising=False)
+    monkeypatch.setattr(main, "__file__", str(tmp_path / "missing-main.py"), raising=False)
+    files = [write(tmp_path, f"pkg/mod{index}.py", "import threading\nthreading.Thread()\n") for index in range(2)]
+
+    with caplog.at_level(logging.WARNING, logger="auditor.core.static"):
+        findings = scan_files(files, root=tmp_path, jobs=2)
+
+    assert findings == [
+        RuntimeThread(
+            call="threading.Thread", scope="module", module=f"pkg.mod{index}", file=f"pkg/mod{index}.py", line=2
+        )
+        for index in range(2)
+    ]
+    assert "scanning" in caplog.text
 
 
 def test_scan_files_rejects_files_outside_root(tmp_path: Path) -> None:
