@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,3 +64,23 @@ def charlie(django_user_model: type[User]) -> User:
 def sam(django_user_model: type[User]) -> User:
     """Staff: may see every owned audit."""
     return django_user_model.objects.create_user(username="sam", is_staff=True)
+
+
+@pytest.fixture
+def forkaudit(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real `forkaudit` command on a data directory of the test's own (the embedded SQLite database)."""
+    data_dir = tmp_path / "data"
+
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, FORKAUDIT_DATA_DIR=str(data_dir))
+        env.pop("DATABASE_URL", None)
+        return subprocess.run(
+            [sys.executable, "-m", "auditor.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run

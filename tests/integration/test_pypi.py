@@ -1,0 +1,81 @@
+"""Real packages from PyPI (marked `network`: they need the package index; CI runs them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from auditor.core.environments import create_environment, file_owners, install, installed_distributions
+from auditor.core.findings import ThreadOnImport, Verdict
+from auditor.core.probe import ProbeOptions, probe_distribution
+from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.sandbox import sandbox_for
+from auditor.core.verdicts import probe_verdict
+
+pytestmark = pytest.mark.network
+
+
+def test_probe_sees_numpys_native_blas_thread_and_verifies_its_mitigation(tmp_path: Path):
+    env = create_environment(tmp_path / "env", python="/usr/bin/python3.11")
+    install(env, requirements=["numpy"])
+    dists = installed_distributions(env)
+    [numpy] = [d for d in dists if d.name == "numpy"]
+
+    result = probe_distribution(
+        numpy,
+        env=env,
+        attributor=Attributor(file_owners(env, dists), env.site_packages),
+        sandbox=sandbox_for("bwrap"),
+        options=ProbeOptions(shallow=True),
+    )
+
+    assert probe_verdict(result) == Verdict.UNSAFE
+    threads = [f for f in result.findings if isinstance(f, ThreadOnImport) and f.alive_after_import]
+    assert threads, result.to_dict()
+    assert all(t.native for t in threads)
+    assert all((t.module or "").startswith("numpy.") for t in threads)
+    assert {json.dumps(t.mitigation, sort_keys=True) for t in threads} == {
+        json.dumps({"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True}, sort_keys=True)
+    }
+
+
+def test_audit_blames_numpy_not_pandas_and_gives_the_path(forkaudit, tmp_path: Path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pandas\n")
+
+    done = forkaudit("audit", "-r", str(requirements), "--shallow", "--format", "json")
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    dists = {d["name"]: d for d in report["distributions"]}
+    numpy, pandas = dists["numpy"], dists["pandas"]
+    assert numpy["verdict"] == "unsafe"
+    assert numpy["direct"] is False
+    assert ["pandas", "numpy"] in numpy["paths"]
+    assert any(f["kind"] == "thread-on-import" and f["native"] and f["alive_after_import"] for f in numpy["findings"])
+    assert pandas["verdict"] != "unsafe"
+    assert not [f for f in pandas["findings"] if f["kind"] == "thread-on-import"]
+
+
+def test_audit_reports_an_unknown_package_as_bad_input(forkaudit, tmp_path: Path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("forkaudit-surely-no-such-package-4711\n")
+
+    done = forkaudit("audit", "-r", str(requirements))
+
+    assert done.returncode == 2
+    assert "forkaudit-surely-no-such-package-4711" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_reports_an_unsatisfiable_pin_as_bad_input(forkaudit, tmp_path: Path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==0.0.1\n")
+
+    done = forkaudit("audit", "-r", str(requirements))
+
+    assert done.returncode == 2
+    assert "six" in done.stderr
+    assert "cannot be resolved" in done.stderr
