@@ -22,7 +22,10 @@ def prepare_audit(audit_id: str) -> None:
 
 
 @shared_task(
-    bind=True, name="auditor.tasks.analyse_distribution", acks_late=True, time_limit=ANALYSE_TIME_LIMIT,
+    bind=True,
+    name="auditor.tasks.analyse_distribution",
+    acks_late=True,
+    time_limit=ANALYSE_TIME_LIMIT,
     max_retries=None,
 )
 def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ignore[no-untyped-def]

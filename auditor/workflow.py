@@ -52,6 +52,7 @@ from auditor.core.resolve import Resolution, ResolutionError
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import pip_audit_source
 from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord
+from auditor.selectors import probe_record_get
 from auditor.services import (
     audit_create,
     audit_distribution_complete,
@@ -60,7 +61,6 @@ from auditor.services import (
     audit_mark_failed,
     audit_mark_running,
 )
-from auditor.selectors import probe_record_get
 from auditor.store import DatabaseResultStore
 
 MAX_REQUIREMENT_FILES = 50
@@ -105,7 +105,10 @@ def audit_submit(
         audit = audit_create(owner=owner, input_kind=kind, input_text=text, options={"shallow": bool(shallow)})
         AuditUpload.objects.bulk_create(
             AuditUpload(
-                audit=audit, kind=upload_kind, filename=name, content=content,
+                audit=audit,
+                kind=upload_kind,
+                filename=name,
+                content=content,
                 sha256=hashlib.sha256(content).hexdigest(),
             )
             for name, content in (requirements or wheels)
@@ -146,8 +149,9 @@ def _audit_input(audit: Audit, workdir: Path) -> AuditInput:
             paths.append(path)
         return AuditInput(wheels=tuple(paths))
     files = {u.filename: bytes(u.content) for u in uploads}
-    parsed = parse_requirements(files, main=uploads[0].filename,
-                                allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS)
+    parsed = parse_requirements(
+        files, main=uploads[0].filename, allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
+    )
     return AuditInput(
         requirements=parsed.options + parsed.requirements,
         constraints=parsed.constraints,
@@ -268,9 +272,9 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
 
     Raises ProbeInProgress when another worker is probing the same version: the task retries later.
     """
-    distribution = AuditDistribution.objects.select_related("audit", "audit__owner").filter(
-        pk=audit_distribution_id
-    ).first()
+    distribution = (
+        AuditDistribution.objects.select_related("audit", "audit__owner").filter(pk=audit_distribution_id).first()
+    )
     if distribution is None or distribution.status == AuditDistribution.Status.DONE:
         return
     audit = distribution.audit
@@ -297,7 +301,9 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
             try:
                 record, cached = _stored(key, audit), True  # finished by another worker while we waited
                 if record is None:
-                    attributor = Attributor(file_owners(prepared.env, prepared.distributions), prepared.env.site_packages)
+                    attributor = Attributor(
+                        file_owners(prepared.env, prepared.distributions), prepared.env.site_packages
+                    )
                     result = analyse_distribution(
                         dist, env=prepared.env, attributor=attributor, sandbox=sandbox, options=options
                     )

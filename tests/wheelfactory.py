@@ -27,7 +27,9 @@ def build_wheel(
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     contents = {path: textwrap.dedent(source).lstrip("\n") for path, source in files.items()}
     contents[f"{dist_info}/METADATA"] = metadata
-    contents[f"{dist_info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: forkaudit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{dist_info}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: forkaudit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     record_lines = []
     for path, text in contents.items():
         data = text.encode()

@@ -39,24 +39,53 @@ def add_parser(commands: Any) -> None:
         help="audit requirements files or wheels locally",
         description="Resolve, install and probe a dependency set locally; results are kept in the embedded database.",
     )
-    parser.add_argument("-r", "--requirement", dest="requirements", action="append", default=[], metavar="FILE",
-                        help="a requirements file (repeatable; -r/-c inside it are followed)")
-    parser.add_argument("--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement")
+    parser.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirements",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a requirements file (repeatable; -r/-c inside it are followed)",
+    )
+    parser.add_argument(
+        "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default="unsafe",
-                        help="exit 1 when a distribution is at or above this verdict (default: unsafe)")
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="unsafe",
+        help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
+    )
     parser.add_argument("--strict", action="store_true", help="also exit 1 when a distribution could not be probed")
     parser.add_argument("--no-cache", action="store_true", help="probe again even what the database already knows")
     parser.add_argument("--shallow", action="store_true", help="import top-level modules only, not public submodules")
-    parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
-                        help="wall-clock limit of one probe (default: 60)")
-    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
-                        help="parallel probes (default: the number of cores)")
-    parser.add_argument("--no-index", action="store_true",
-                        help="with --wheels: take dependencies from the directory only, not from the package index")
-    parser.add_argument("--allow-sdist", action="store_true",
-                        help="allow building source distributions (their build runs in the sandbox)")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wall-clock limit of one probe (default: 60)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="parallel probes (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="with --wheels: take dependencies from the directory only, not from the package index",
+    )
+    parser.add_argument(
+        "--allow-sdist",
+        action="store_true",
+        help="allow building source distributions (their build runs in the sandbox)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -114,8 +143,14 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = Console(stderr=True)
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=self.console, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
         self.task: Any = None
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:

@@ -15,11 +15,19 @@ from auditor.core.probe.sandbox import Limits, SandboxUnavailable, sandbox_for
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("probe", help="probe one module (debugging)",
-                                 description="Import MODULE in a fresh sandboxed interpreter and print what it did.")
+    parser = commands.add_parser(
+        "probe",
+        help="probe one module (debugging)",
+        description="Import MODULE in a fresh sandboxed interpreter and print what it did.",
+    )
     parser.add_argument("module", metavar="MODULE")
-    parser.add_argument("--python", required=True, type=Path, metavar="PATH",
-                        help="the interpreter of the environment where MODULE is installed (e.g. .venv/bin/python)")
+    parser.add_argument(
+        "--python",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="the interpreter of the environment where MODULE is installed (e.g. .venv/bin/python)",
+    )
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS")
     parser.add_argument("--sandbox", choices=("bwrap", "none"), default="bwrap")
     parser.set_defaults(run=run)
@@ -27,8 +35,10 @@ def add_parser(commands: Any) -> None:
 
 def _interpreter_paths(python: Path) -> tuple[Path, Path, Path]:
     """The environment's root, the interpreter's installation and the environment's site-packages."""
-    script = ("import json, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, sys.version_info[:2], "
-              "sysconfig.get_path('purelib')]))")
+    script = (
+        "import json, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, sys.version_info[:2], "
+        "sysconfig.get_path('purelib')]))"
+    )
     try:
         # -I -S: no `.pth` file, nothing of the environment's packages, runs outside the sandbox.
         done = subprocess.run([str(python), "-I", "-S", "-c", script], capture_output=True, text=True, timeout=30)
@@ -58,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     distributions = installed_distributions(env)
     attributor = Attributor(file_owners(env, distributions), site_packages)
     outcomes, report = probe_modules(
-        [ModuleSpec(args.module)], python=args.python, sandbox=sandbox, binds=env.sandbox_binds,
+        [ModuleSpec(args.module)],
+        python=args.python,
+        sandbox=sandbox,
+        binds=env.sandbox_binds,
         limits=Limits(wall_seconds=args.timeout),
     )
     by_distribution = {}
@@ -66,11 +79,17 @@ def run(args: argparse.Namespace) -> int:
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
         if findings:
             by_distribution[dist.name] = {"fork_aware": fork_aware, "findings": [f.to_dict() for f in findings]}
-    print(json.dumps({
-        "module": args.module,
-        "sandbox": sandbox.name,
-        "outcome": outcomes[args.module].to_dict(),
-        "distributions": by_distribution,
-        "raw": report,
-    }, indent=2, default=str))
+    print(
+        json.dumps(
+            {
+                "module": args.module,
+                "sandbox": sandbox.name,
+                "outcome": outcomes[args.module].to_dict(),
+                "distributions": by_distribution,
+                "raw": report,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return EXIT_OK

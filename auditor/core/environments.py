@@ -54,7 +54,9 @@ class InstalledDistribution:
     files: tuple[str, ...]  # RECORD entries, relative to site-packages
 
     def module_files(self) -> list[str]:
-        return [f for f in self.files if f.endswith(_MODULE_SUFFIXES) and ".dist-info/" not in f and not f.startswith("..")]
+        return [
+            f for f in self.files if f.endswith(_MODULE_SUFFIXES) and ".dist-info/" not in f and not f.startswith("..")
+        ]
 
 
 def create_environment(root: Path, *, python: str) -> AuditEnvironment:
@@ -63,10 +65,17 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     venv_python = root / "bin" / "python"
     # Only the standard library runs here (-I -S), and nothing is installed yet.
     info = subprocess.run(
-        [str(venv_python), "-I", "-S", "-c",
-         "import json, sys, sysconfig; print(json.dumps([sys.base_prefix, "
-         "'.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))"],
-        capture_output=True, text=True, check=True,
+        [
+            str(venv_python),
+            "-I",
+            "-S",
+            "-c",
+            "import json, sys, sysconfig; print(json.dumps([sys.base_prefix, "
+            "'.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     base_prefix, version, platform = json.loads(info.stdout)
     # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
@@ -165,6 +174,13 @@ def file_owners(env: AuditEnvironment, distributions: Sequence[InstalledDistribu
             path = (env.site_packages / relative).resolve()
             owners[str(path)] = dist.name
     return owners
+
+
+def is_test_code(relative: str) -> bool:
+    """Tests, examples and build scripts shipped in a distribution: not code an application runs."""
+    return any(part in NON_PUBLIC_PARTS - {"__main__"} for part in PurePosixPath(relative).parts[:-1]) or (
+        PurePosixPath(relative).stem in ("conftest", "setup")
+    )
 
 
 def module_name(relative: str) -> str | None:

@@ -27,6 +27,7 @@ from auditor.core.environments import (
     file_owners,
     install,
     installed_distributions,
+    is_test_code,
 )
 from auditor.core.findings import (
     AuditReport,
@@ -208,7 +209,7 @@ def analyse_distribution(
     """Static scan and probe of one installed distribution: everything that is cached about it."""
     static_findings: list[Finding] = []
     if options.static_scan:
-        files = [env.site_packages / f for f in dist.module_files() if f.endswith(".py")]
+        files = [env.site_packages / f for f in dist.module_files() if f.endswith(".py") and not is_test_code(f)]
         static_findings = static.scan_files(files, root=env.site_packages, jobs=1)
     extra = sorted(static.module_level_thread_modules(static_findings))
     probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)

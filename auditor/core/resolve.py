@@ -39,7 +39,11 @@ class Resolution:
         return paths[:MAX_PATHS]
 
     def to_dict(self) -> dict:
-        return {"direct": sorted(self.direct), "edges": sorted(map(list, self.edges)), "pins": dict(sorted(self.pins.items()))}
+        return {
+            "direct": sorted(self.direct),
+            "edges": sorted(map(list, self.edges)),
+            "pins": dict(sorted(self.pins.items())),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Resolution:

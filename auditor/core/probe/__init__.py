@@ -73,7 +73,9 @@ def probe_distribution(
         return outcomes, findings, fork_aware
 
     outcomes, findings, fork_aware = run(specs)
-    modules = tuple(outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs)
+    modules = tuple(
+        outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs
+    )
     findings += _import_failures(modules)
     if options.verify_mitigations:
         findings = _with_mitigations(findings, run)
@@ -98,12 +100,7 @@ def _import_failures(modules: Sequence[ModuleOutcome]) -> list[Finding]:
 
 
 def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
-    return (
-        isinstance(b, ThreadOnImport)
-        and b.alive_after_import
-        and b.native == a.native
-        and b.module == a.module
-    )
+    return isinstance(b, ThreadOnImport) and b.alive_after_import and b.native == a.native and b.module == a.module
 
 
 def _with_mitigations(findings: list[Finding], run) -> list[Finding]:

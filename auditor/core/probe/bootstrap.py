@@ -272,7 +272,7 @@ def _audit(event, args):
             sock = args[0]
             _sockets[id(sock)] = {
                 "socket": sock,
-                "family": str(args[1]),
+                "family": _family_name(args[1]),
                 "address": None,
                 "module": _current_module(),
                 "origin": _current_origin(),
@@ -284,6 +284,13 @@ def _audit(event, args):
                 record["address"] = _short(args[1])
     except Exception:
         pass
+
+
+def _family_name(family):
+    try:
+        return sys.modules["socket"].AddressFamily(family).name
+    except Exception:
+        return str(family)
 
 
 _original_register_at_fork = os.register_at_fork
@@ -377,7 +384,9 @@ def _report():
     native = []
     for record in _native_threads:
         alive = record["tid"] in tids
-        native.append(dict(record, alive=alive, name=(_thread_name(record["tid"]) if alive else None) or record["name"]))
+        native.append(
+            dict(record, alive=alive, name=(_thread_name(record["tid"]) if alive else None) or record["name"])
+        )
     sockets = []
     for record in _sockets.values():
         sock = record.pop("socket")

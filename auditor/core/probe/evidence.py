@@ -26,6 +26,7 @@ from auditor.core.findings import (
 )
 
 MAX_STACK = 12
+STDLIB = "<standard library>"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,12 @@ class Attributor:
 
     def blame_stack(self, stack: list[list[Any]], *, origin: str | None, module: str | None) -> Blame:
         owned = [(frame, self.owner(frame[0])) for frame in stack]
-        blamed = next((d for f, d in owned if d and f[2] == "<module>"), None)
+        body = next(((f, d) for f, d in owned if f[2] == "<module>" and not str(f[0]).startswith("<string")), None)
+        if body is not None and body[1] is None:
+            # The body of a standard-library module (`random` registers an at-fork handler when first imported):
+            # not the code of the package whose import pulled it in.
+            return Blame(STDLIB, None, None, None)
+        blamed = body[1] if body else None
         blamed = blamed or next((d for _, d in owned if d), None)
         if blamed is None:
             # No package frame (code run by exec, or from a `.pth` file): blame whatever was being loaded.

@@ -224,8 +224,14 @@ def probe_modules(
     pending = list(modules)
     for _ in range(MAX_RUNS):
         run = run_bootstrap(
-            python=python, modules=pending, sandbox=sandbox, binds=binds, limits=limits, env=env,
-            budget=budget, settle=settle,
+            python=python,
+            modules=pending,
+            sandbox=sandbox,
+            binds=binds,
+            limits=limits,
+            env=env,
+            budget=budget,
+            settle=settle,
         )
         top_level = {m.name: m.top_level for m in pending}
         for event in run.events:
@@ -247,8 +253,9 @@ def probe_modules(
             for module in pending:
                 outcomes.setdefault(module.name, ModuleOutcome(module.name, status, 0.0, module.top_level, reason))
             return outcomes, None
-        outcomes[culprit] = ModuleOutcome(culprit, status, limits.wall_seconds if run.timed_out else 0.0,
-                                          top_level[culprit], reason)
+        outcomes[culprit] = ModuleOutcome(
+            culprit, status, limits.wall_seconds if run.timed_out else 0.0, top_level[culprit], reason
+        )
         survivors = []
         for module in pending:
             if module.name == culprit:
@@ -265,7 +272,9 @@ def probe_modules(
     for module in pending:
         outcomes.setdefault(
             module.name,
-            ModuleOutcome(module.name, ModuleStatus.SKIPPED, 0.0, module.top_level, "too many modules killed the probe"),
+            ModuleOutcome(
+                module.name, ModuleStatus.SKIPPED, 0.0, module.top_level, "too many modules killed the probe"
+            ),
         )
     return outcomes, None
 

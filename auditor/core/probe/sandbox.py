@@ -95,9 +95,7 @@ class Bubblewrap:
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
-    def wrap(
-        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
-    ) -> list[str]:
+    def wrap(self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits) -> list[str]:
         cmd = [
             self.executable,
             "--die-with-parent",
@@ -160,9 +158,7 @@ class Unconfined:
     name = "none"
     private_pids = False
 
-    def wrap(
-        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
-    ) -> list[str]:
+    def wrap(self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits) -> list[str]:
         return _prlimit(limits) + list(argv)
 
 
@@ -171,9 +167,27 @@ def _bwrap_works(executable: str) -> str | None:
     """None if bwrap can create its namespaces here, else why not."""
     try:
         done = subprocess.run(
-            [executable, "--unshare-net", "--unshare-pid", "--ro-bind", "/usr", "/usr", "--dev", "/dev",
-             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-             "--", "/usr/bin/true"],
+            [
+                executable,
+                "--unshare-net",
+                "--unshare-pid",
+                "--ro-bind",
+                "/usr",
+                "/usr",
+                "--dev",
+                "/dev",
+                "--symlink",
+                "usr/bin",
+                "/bin",
+                "--symlink",
+                "usr/lib",
+                "/lib",
+                "--symlink",
+                "usr/lib64",
+                "/lib64",
+                "--",
+                "/usr/bin/true",
+            ],
             capture_output=True,
             timeout=20,
         )

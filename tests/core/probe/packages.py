@@ -95,6 +95,7 @@ libc.pthread_join(start("usleep", 1000, b"fa-short-native"), None)
             """
         }
     },
+    "fa-stdlib": {"files": {"fa_stdlib/__init__.py": "import random, tempfile\nVALUE = random.random()\n"}},
     # --- hostile ---
     "fa-loop": {"files": {"fa_loop/__init__.py": "while True:\n    pass\n"}},
     "fa-sigterm": {

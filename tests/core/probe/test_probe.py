@@ -130,3 +130,10 @@ def test_probe_recovers_from_a_hanging_submodule_in_a_fresh_interpreter(bench):
         ("fa_partial.hang", "timeout")
     ]
     assert probe_verdict(result) == Verdict.UNSAFE
+
+
+def test_probe_does_not_blame_a_package_for_what_the_standard_library_does_when_imported(bench):
+    # `random` registers an at-fork handler when it is first imported: that is not fa_stdlib's code.
+    result = bench.probe("fa-stdlib")
+
+    assert (result.findings, result.fork_aware) == ((), False)

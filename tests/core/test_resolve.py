@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from auditor.core.resolve import Resolution, parse_compiled
+
+COMPILED = """\
+certifi==2026.10.19.post1  # via requests
+charset-normalizer==3.5.2  # via requests
+numpy==2.4.6              # via pandas, -r requirements.txt
+pandas==2.3.3
+requests[socks]==2.34.2
+urllib3==2.8.0            # via requests, botocore
+"""
+
+
+def test_parse_compiled_reads_pins_and_edges():
+    pins, edges = parse_compiled(COMPILED)
+
+    assert pins == {
+        "certifi": "2026.10.19.post1",
+        "charset-normalizer": "3.5.2",
+        "numpy": "2.4.6",
+        "pandas": "2.3.3",
+        "requests": "2.34.2",
+        "urllib3": "2.8.0",
+    }
+    assert edges == {
+        ("requests", "certifi"),
+        ("requests", "charset-normalizer"),
+        ("pandas", "numpy"),
+        ("requests", "urllib3"),
+        ("botocore", "urllib3"),
+    }
+
+
+def test_paths_to_gives_the_shortest_path_from_each_direct_requirement():
+    resolution = Resolution(
+        pins={"app": "1", "lib": "1", "numpy": "1", "pandas": "1"},
+        edges=frozenset({("app", "pandas"), ("pandas", "numpy"), ("app", "lib"), ("lib", "pandas")}),
+        direct=frozenset({"app", "pandas"}),
+    )
+
+    assert resolution.paths_to("numpy") == [("pandas", "numpy"), ("app", "pandas", "numpy")]
+    assert resolution.paths_to("app") == [("app",)]
+    assert resolution.paths_to("unknown") == []
+
+
+def test_resolution_round_trips_through_its_dict():
+    resolution = Resolution(pins={"a": "1", "b": "2"}, edges=frozenset({("a", "b")}), direct=frozenset({"a"}))
+
+    assert Resolution.from_dict(resolution.to_dict()) == resolution
