@@ -17,7 +17,7 @@ from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from auditor.core.cache import ProbeKey
+from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey
 from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord, ProbeRecord, probe_key_lookup
 
 Viewer = AbstractBaseUser | AnonymousUser | None
@@ -28,8 +28,14 @@ def _authenticated(viewer: Viewer) -> bool:
 
 
 def probe_record_get(*, key: ProbeKey) -> ProbeRecord | None:
-    """The record stored under exactly `key`, whoever may see it (for the pipeline's cache, not for display)."""
-    return ProbeRecord.objects.filter(**probe_key_lookup(key)).first()
+    """The record stored under `key`, whoever may see it (for the pipeline's cache, not for display).
+
+    With wheel_tag ANY_WHEEL_TAG: the newest record of that version for any wheel tag.
+    """
+    lookup = probe_key_lookup(key)
+    if key.wheel_tag == ANY_WHEEL_TAG:
+        del lookup["wheel_tag"]
+    return ProbeRecord.objects.filter(**lookup).order_by("-created").first()
 
 
 def _visible_probe_records(*, viewer: Viewer, local_mode: bool) -> QuerySet[ProbeRecord]:

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from auditor import dispatch
 from auditor.core.cache import ProbeKey
-from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions
+from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import InputError, parse_requirements, validate_wheel_set
 from auditor.core.pipeline import (
@@ -41,6 +41,7 @@ from auditor.core.pipeline import (
     build_report,
     distribution_report,
     install_failure,
+    lookup_key,
     private_origins,
     probe_key,
     resolve_input,
@@ -192,7 +193,18 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
     audit_graph_store(audit_id=audit_id, graph=graph)
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
     Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": origins})
-    pending = list(AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING))
+    interpreter = interpreter_info(options.python)
+    pending = []
+    for distribution in AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING):
+        # What the database knows needs no environment and no task.
+        key = lookup_key(
+            distribution.name, distribution.version, interpreter=interpreter, options=options, origins=origins
+        )
+        record = _stored(key, audit)
+        if record is not None:
+            audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=True)
+        else:
+            pending.append(distribution)
     if not pending:
         audit_finish(audit_id=audit_id)
     return [d.pk for d in pending]

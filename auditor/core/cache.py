@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
 from auditor.core.findings import ProbeResult
+
+
+ANY_WHEEL_TAG = "*"  # in a lookup: whichever wheel of that version was probed for this Python and platform
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,8 @@ class ProbeKey:
 
 
 class ResultStore(Protocol):
-    def get(self, key: ProbeKey) -> ProbeResult | None: ...
+    def get(self, key: ProbeKey) -> ProbeResult | None:
+        """The result stored under `key`; with wheel_tag ANY_WHEEL_TAG, the newest for any wheel tag."""
 
     def put(self, key: ProbeKey, result: ProbeResult) -> None: ...
 
@@ -35,6 +40,9 @@ class MemoryStore:
         self._results: dict[ProbeKey, ProbeResult] = {}
 
     def get(self, key: ProbeKey) -> ProbeResult | None:
+        if key.wheel_tag == ANY_WHEEL_TAG:
+            found = [r for k, r in self._results.items() if dataclasses.replace(k, wheel_tag=ANY_WHEEL_TAG) == key]
+            return found[-1] if found else None
         return self._results.get(key)
 
     def put(self, key: ProbeKey, result: ProbeResult) -> None:

@@ -59,34 +59,39 @@ class InstalledDistribution:
         ]
 
 
+@dataclass(frozen=True)
+class Interpreter:
+    base_prefix: Path
+    version: str  # "3.11.2"
+    platform: str  # "linux-x86_64"
+
+
+def interpreter_info(python: str | Path) -> Interpreter:
+    """Version and platform of an interpreter: what audits for it are keyed by."""
+    # Only the standard library runs (-I -S): no `.pth` file of an environment's packages.
+    script = (
+        "import json, sys, sysconfig; "
+        "print(json.dumps([sys.base_prefix, '.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))"
+    )
+    done = subprocess.run([str(python), "-I", "-S", "-c", script], capture_output=True, text=True, check=True)
+    base_prefix, version, platform = json.loads(done.stdout)
+    return Interpreter(Path(base_prefix).resolve(), version, platform)
+
+
 def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     """A new, empty virtualenv at `root` on the interpreter `python`."""
     run_uv(["venv", "--quiet", "--python", python, "--no-project", str(root)])
     venv_python = root / "bin" / "python"
-    # Only the standard library runs here (-I -S), and nothing is installed yet.
-    info = subprocess.run(
-        [
-            str(venv_python),
-            "-I",
-            "-S",
-            "-c",
-            "import json, sys, sysconfig; print(json.dumps([sys.base_prefix, "
-            "'.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    base_prefix, version, platform = json.loads(info.stdout)
+    info = interpreter_info(venv_python)
     # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
-    purelib = root / "lib" / f"python{'.'.join(version.split('.')[:2])}" / "site-packages"
+    purelib = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
     return AuditEnvironment(
         root=root,
         python=venv_python,
         site_packages=purelib,
-        base_prefix=Path(base_prefix).resolve(),
-        python_version=version,
-        platform=platform,
+        base_prefix=info.base_prefix,
+        python_version=info.version,
+        platform=info.platform,
     )
 
 

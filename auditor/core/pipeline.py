@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from auditor.core import static
-from auditor.core.cache import ProbeKey, ResultStore
+from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
     InstalledDistribution,
+    Interpreter,
     create_environment,
     file_owners,
     install,
     installed_distributions,
+    interpreter_info,
     is_test_code,
 )
 from auditor.core.findings import (
@@ -255,6 +257,39 @@ def build_report(
     )
 
 
+def lookup_key(
+    name: str, version: str, *, interpreter: Interpreter, options: AuditOptions, origins: Mapping[str, str]
+) -> ProbeKey:
+    """The key of a pin's result for any wheel of that version on this Python and platform: known before install."""
+    return ProbeKey(
+        name=name,
+        version=version,
+        wheel_tag=ANY_WHEEL_TAG,
+        python=interpreter.version,
+        platform=interpreter.platform,
+        probe_version=PROBE_VERSION,
+        deep=not options.shallow,
+        origin=origins.get(name, "index"),
+    )
+
+
+def known_results(
+    resolution: Resolution, *, store: ResultStore, options: AuditOptions, origins: Mapping[str, str]
+) -> dict[str, ProbeResult]:
+    """The pins whose results the store already has: they need no environment at all, so an audit of a known set
+    installs nothing."""
+    if options.no_cache:
+        return {}
+    interpreter = interpreter_info(options.python)
+    found = {}
+    for name, version in resolution.pins.items():
+        key = lookup_key(name, version, interpreter=interpreter, options=options, origins=origins)
+        result = store.get(key)
+        if result is not None:
+            found[name] = result
+    return found
+
+
 def run_audit(
     audit_input: AuditInput,
     *,
@@ -267,38 +302,39 @@ def run_audit(
     """Run a whole audit in this process: probes run in parallel, each in its own sandboxed interpreter."""
     sandbox = sandbox_for(options.sandbox)
     progress("resolving", {})
-    prepared = prepare_audit(audit_input, workdir=workdir, options=options)
-    env, resolution = prepared.env, prepared.resolution
-    attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
+    resolution = resolve_input(audit_input, workdir=workdir, options=options)
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
-
-    results: dict[str, tuple[ProbeResult, bool]] = {}
-    for name, message in prepared.install_errors.items():
-        results[name] = (install_failure(name, resolution.pins.get(name, "?"), message, sandbox.name), False)
-    todo = []
-    for dist in prepared.distributions:
-        cached = None if options.no_cache else store.get(probe_key(dist, env, options, origins))
-        if cached is not None:
-            results[dist.name] = (cached, True)
-        else:
-            todo.append(dist)
+    results = {
+        name: (result, True)
+        for name, result in known_results(resolution, store=store, options=options, origins=origins).items()
+    }
+    interpreter = interpreter_info(options.python)
+    todo: list[InstalledDistribution] = []
+    if len(results) < len(resolution.pins):
+        prepared = build_environment(resolution, workdir=workdir, options=options)
+        env = prepared.env
+        for name, message in prepared.install_errors.items():
+            results[name] = (install_failure(name, resolution.pins.get(name, "?"), message, sandbox.name), False)
+        todo = [d for d in prepared.distributions if d.name not in results]
     total = len(results) + len(todo)
-    progress("planned", {"total": total, "cached": len(results), "to_probe": len(todo)})
+    progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
 
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        # Threads only wait here: each probe is a separate, spawned interpreter.
-        futures = {
-            pool.submit(
-                analyse_distribution, dist, env=env, attributor=attributor, sandbox=sandbox, options=options
-            ): dist
-            for dist in todo
-        }
-        for future in as_completed(futures):
-            dist = futures[future]
-            result = future.result()
-            store.put(probe_key(dist, env, options, origins), result)
-            results[dist.name] = (result, False)
-            progress("probed", {"name": dist.name, "done": len(results), "total": total})
+    if todo:
+        attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            # Threads only wait here: each probe is a separate, spawned interpreter.
+            futures = {
+                pool.submit(
+                    analyse_distribution, dist, env=env, attributor=attributor, sandbox=sandbox, options=options
+                ): dist
+                for dist in todo
+            }
+            for future in as_completed(futures):
+                dist = futures[future]
+                result = future.result()
+                store.put(probe_key(dist, env, options, origins), result)
+                results[dist.name] = (result, False)
+                progress("probed", {"name": dist.name, "done": len(results), "total": total})
 
     errors: list[str] = []
     vulnerabilities: dict[str, list[Vulnerability]] = {}
@@ -313,6 +349,6 @@ def run_audit(
     ]
     return build_report(
         reports,
-        environment=Environment(python=env.python_version, platform=env.platform, sandbox=sandbox.name),
+        environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
         errors=errors,
     )
