@@ -13,6 +13,7 @@ import ast
 import logging
 import multiprocessing
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -61,6 +62,7 @@ logger = logging.getLogger(__name__)
 # "_thread", "...Thread..." (ThreadPoolExecutor, ThreadPool), "multiprocessing", or "fork" (os.fork, forkpty,
 # register_at_fork). A file without any of these cannot produce a finding, so it is never parsed.
 _MENTIONS = re.compile(rb"[Tt]hread|fork|multiprocessing")
+_PARSE_LOCK = threading.Lock()
 
 # CPython reports code nested too deeply for its own parser with these; libcst's native parser crashes the whole
 # process (SIGSEGV) on such input instead of raising, so the file is skipped before libcst sees it.
@@ -179,7 +181,10 @@ def _worth_parsing(text: bytes) -> bool:
     """Whether libcst should see the file: CPython's parser accepts its nesting depth (see _TOO_DEEP_MESSAGES) and
     finds an import of a watched module, without which no call can resolve to a watched name."""
     try:
-        with warnings.catch_warnings():
+        # One file at a time per process: CPython 3.11's AST constructor keeps its recursion depth per interpreter,
+        # so parsing in two threads at once fails ("AST constructor recursion depth mismatch"), and
+        # catch_warnings swaps process-wide state.
+        with _PARSE_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes and the like are the package's business
             tree = compile(text, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except (RecursionError, MemoryError, ValueError):
