@@ -197,7 +197,40 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # TokenAuthentication first: DRF answers a failed authentication with the first class's WWW-Authenticate
+    # header, and only with such a header is it a 401 rather than a 403. Sessions serve the docs page.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Each view states who may use it (auditor/api/views.py); reads of packages are public.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "auditor.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "forkaudit API",
+    "DESCRIPTION": (
+        "Audit Python dependency sets for packages that start threads, processes or sockets on import. "
+        "Writes need a token (`Authorization: Token <key>`, from `forkaudit token create NAME`); package data is "
+        "public; an audit is visible only to its submitter and to staff. Every error is JSON: "
+        '`{"detail": "<message>", "code": "<code>"}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # File fields become `format: binary` in request bodies only when requests and responses are split.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page works offline: Swagger UI is served from drf-spectacular-sidecar's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# The sidecar is an app only so that the static files finders serve Swagger UI.
+INSTALLED_APPS.append("drf_spectacular_sidecar")
 
 # --- Celery --------------------------------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def forkaudit(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
     """Run the real `forkaudit` command on a data directory of the test's own (the embedded SQLite database)."""
     data_dir = tmp_path / "data"
 
-    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, timeout: float = 900, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, FORKAUDIT_DATA_DIR=str(data_dir))
         env.pop("DATABASE_URL", None)
         return subprocess.run(
@@ -81,6 +81,7 @@ def forkaudit(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
             env=env,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            cwd=cwd or tmp_path,
         )
 
     return run

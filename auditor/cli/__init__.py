@@ -12,8 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auditor.cli import audit, probe
+from auditor.cli import audit, probe, token
 from auditor.cli.common import EXIT_BAD_INPUT, EXIT_INCOMPLETE, Incomplete, UsageError
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code is 2 as well; keep its message short
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit.add_parser(commands)
     probe.add_parser(commands)
+    token.add_parser(commands)
     return parser
 
 

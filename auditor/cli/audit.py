@@ -20,6 +20,7 @@ from auditor.cli.common import (
     positive_int,
     setup_django,
 )
+from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, Verdict
 from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
@@ -51,28 +52,29 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )
-    parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument(
         "--fail-on",
         choices=FAIL_ON,
-        default="unsafe",
         help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
     )
-    parser.add_argument("--strict", action="store_true", help="also exit 1 when a distribution could not be probed")
+    parser.add_argument(
+        "--strict", action="store_true", default=None, help="also exit 1 when a distribution could not be probed"
+    )
     parser.add_argument("--no-cache", action="store_true", help="probe again even what the database already knows")
-    parser.add_argument("--shallow", action="store_true", help="import top-level modules only, not public submodules")
+    parser.add_argument(
+        "--shallow", action="store_true", default=None, help="import top-level modules only, not public submodules"
+    )
     parser.add_argument(
         "--timeout",
         type=positive_float,
-        default=60.0,
         metavar="SECONDS",
         help="wall-clock limit of one probe (default: 60)",
     )
     parser.add_argument(
         "--jobs",
         type=positive_int,
-        default=os.cpu_count() or 1,
         metavar="N",
         help="parallel probes (default: the number of cores)",
     )
@@ -89,8 +91,28 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def with_project_settings(args: argparse.Namespace) -> tuple[Suppression, ...]:
+    """Fill the options not given on the command line from the project's [tool.forkaudit] (in the current
+    directory), else the built-in defaults; the project's suppressions."""
+    try:
+        config = load_config(Path.cwd())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    defaults = {"format": "table", "fail_on": "unsafe", "strict": False, "shallow": False, "timeout": 60.0}
+    defaults["jobs"] = os.cpu_count() or 1
+    for attribute, default in defaults.items():
+        if hasattr(args, attribute) and getattr(args, attribute) is None:
+            setattr(args, attribute, config.options.get(attribute.replace("_", "-"), default))
+    choices = {"format": FORMATS, "fail_on": FAIL_ON}
+    for attribute, allowed in choices.items():
+        if hasattr(args, attribute) and getattr(args, attribute) not in allowed:
+            raise UsageError(f"{config.source}: {attribute.replace('_', '-')} must be one of {', '.join(allowed)}")
+    return config.suppressions
+
+
 def exit_code(report: AuditReport, *, fail_on: str, strict: bool) -> int:
-    verdicts = {d.verdict for d in report.distributions}
+    """0 or 1 by the verdicts of the distributions that are not suppressed."""
+    verdicts = {d.verdict for d in report.distributions if d.suppressed is None}
     failing = {"unsafe": {Verdict.UNSAFE}, "caution": {Verdict.UNSAFE, Verdict.CAUTION}, "never": set()}[fail_on]
     if strict:
         failing |= {Verdict.ERROR}
@@ -170,6 +192,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    suppressions = with_project_settings(args)
     audit_input = read_input(args)
     setup_django()
     from django.conf import settings
@@ -204,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
 

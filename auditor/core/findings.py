@@ -262,6 +262,7 @@ class DistributionReport:
     modules: tuple[ModuleOutcome, ...]
     findings: tuple[Finding, ...]
     cached: bool = False
+    suppressed: str | None = None  # the project's reason for accepting it ([tool.forkaudit] suppress)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,6 +275,7 @@ class DistributionReport:
             "modules": [m.to_dict() for m in self.modules],
             "findings": [f.to_dict() for f in self.findings],
             "cached": self.cached,
+            "suppressed": self.suppressed,
         }
 
     @classmethod
@@ -288,6 +290,7 @@ class DistributionReport:
             modules=tuple(ModuleOutcome.from_dict(m) for m in data.get("modules", ())),
             findings=tuple(finding_from_dict(f) for f in data.get("findings", ()) if f.get("kind") in FINDING_TYPES),
             cached=data.get("cached", False),
+            suppressed=data.get("suppressed"),
         )
 
 
@@ -311,6 +314,7 @@ class AuditReport:
         counts = {"distributions": len(self.distributions)}
         for verdict in (Verdict.UNSAFE, Verdict.CAUTION, Verdict.SAFE, Verdict.ERROR):
             counts[str(verdict)] = sum(1 for d in self.distributions if d.verdict == verdict)
+        counts["suppressed"] = sum(1 for d in self.distributions if d.suppressed is not None)
         return counts
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_audit_reports_the_thread_starter_unsafe_with_its_path_and_exits_1(forka
     assert report["schema"] == "forkaudit-report/1"
     assert report["verdict"] == "unsafe"
     assert report["environment"]["sandbox"] == "bwrap"
-    assert report["summary"] == {"distributions": 3, "unsafe": 1, "caution": 0, "safe": 2, "error": 0}
+    assert report["summary"] == {"distributions": 3, "unsafe": 1, "caution": 0, "safe": 2, "error": 0, "suppressed": 0}
     dists = by_name(report)
     telemetry = dists["fa-telemetry"]
     assert (telemetry["verdict"], telemetry["direct"], telemetry["cached"]) == ("unsafe", True, False)
@@ -138,3 +138,29 @@ def test_audit_needs_requirements_or_wheels(forkaudit):
 
     assert done.returncode == 2
     assert "-r FILE" in done.stderr
+
+
+def test_audit_takes_defaults_and_suppressions_from_pyproject(forkaudit, wheel_set, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.forkaudit]\nformat = "json"\n'
+        '[[tool.forkaudit.suppress]]\npackage = "fa-telemetry"\nreason = "flushes nothing before the fork"\n'
+    )
+
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index", cwd=project)
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verdict"] == "safe"
+    assert by_name(report)["fa-telemetry"]["suppressed"] == "flushes nothing before the fork"
+    assert by_name(report)["fa-telemetry"]["verdict"] == "unsafe"
+
+
+def test_audit_refuses_a_suppression_without_a_reason(forkaudit, wheel_set, tmp_path):
+    (tmp_path / ".forkaudit.toml").write_text('[[suppress]]\npackage = "fa-telemetry"\n')
+
+    done = forkaudit("audit", "--wheels", str(wheel_set), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "needs a reason" in done.stderr

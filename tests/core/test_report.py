@@ -223,7 +223,7 @@ def test_render_json_has_the_keys_of_the_design_contract():
     assert data["schema"] == "forkaudit-report/1"
     assert data["verdict"] == "unsafe"
     assert data["environment"] == {"python": "3.11.2", "platform": "linux-x86_64", "sandbox": "bwrap"}
-    assert data["summary"] == {"distributions": 4, "unsafe": 1, "caution": 1, "safe": 1, "error": 1}
+    assert data["summary"] == {"distributions": 4, "unsafe": 1, "caution": 1, "safe": 1, "error": 1, "suppressed": 0}
     numpy = next(d for d in data["distributions"] if d["name"] == "numpy")
     assert {"name", "version", "direct", "verdict", "fork_aware", "paths", "modules", "findings", "cached"} <= set(
         numpy

@@ -82,7 +82,11 @@ def _part(part: Part, *, in_table: bool) -> str:
 
 def _verdict_cell(distribution: DistributionReport) -> str:
     cell = f"{VERDICT_ICONS[distribution.verdict]} {distribution.verdict}"
-    return cell + " (fork-aware)" if distribution.fork_aware else cell
+    if distribution.fork_aware:
+        cell += " (fork-aware)"
+    if distribution.suppressed is not None:
+        cell += f" — suppressed: {escape_text(clean_text(distribution.suppressed, 200))}"
+    return cell
 
 
 def _findings_cell(distribution: DistributionReport) -> str:

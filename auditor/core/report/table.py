@@ -56,7 +56,7 @@ def _table(report: AuditReport) -> Table:
         table.add_row(
             Text(clean_text(distribution.name, NAME_LIMIT)),
             Text(clean_text(distribution.version, NAME_LIMIT)),
-            Text(str(distribution.verdict)),
+            Text(str(distribution.verdict) + (" (suppressed)" if distribution.suppressed is not None else "")),
             Text("yes" if distribution.fork_aware else "no"),
             Text(_evidence(distribution)),
             Text(_path(distribution)),

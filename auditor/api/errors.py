@@ -1,0 +1,133 @@
+"""Every API error as JSON `{"detail": "<message>", "code": "<code>"}` with the right status, never an HTML page.
+
+DRF already answers its own exceptions; this adds what Django raises while reading a request (an oversize body, too
+many fields or files, an unreadable body), flattens validation errors into one readable message, and turns anything
+unexpected into a logged JSON 500 as a last resort.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.urls import Resolver404, resolve
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+_INTERNAL_ERROR = "Internal error: the server could not answer this request."
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "too_large"
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request is larger than the limit of {limit:,} bytes.")
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Django's own refusals, raised while the request body is read, as the DRF exception of the right status."""
+    if isinstance(exc, RequestDataTooBig):
+        return too_large(min(settings.FORKAUDIT_MAX_UPLOAD_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2**63))
+    if isinstance(exc, TooManyFilesSent):
+        return exceptions.ParseError(
+            f"Too many files in one request (at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}).", code="too_many_files"
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return exceptions.ParseError(
+            f"Too many fields in one request (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}).",
+            code="too_many_fields",
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return exceptions.ParseError("The request was refused as malformed.", code="malformed")
+    if isinstance(exc, UnreadablePostError):
+        return exceptions.ParseError("The request body could not be read.", code="unreadable")
+    return exc
+
+
+def _flatten(errors: Any, prefix: str = "") -> list[str]:
+    """`{"field": ["message"], "other": {"nested": [...]}}` as ["field: message", "other.nested: ..."]."""
+    if isinstance(errors, dict):
+        lines = []
+        for key, value in errors.items():
+            name = "" if key == "non_field_errors" else str(key)
+            lines += _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+        return lines
+    if isinstance(errors, list):
+        return [line for item in errors for line in _flatten(item, prefix)]
+    return [f"{prefix}: {errors}" if prefix else str(errors)]
+
+
+def _code(detail: Any, default: str) -> str:
+    if isinstance(detail, exceptions.ErrorDetail):
+        return str(detail.code or default)
+    return default
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: the error body of every API view."""
+    exc = _as_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        view = context.get("view")
+        logger.exception("unexpected error in API view %s", type(view).__name__ if view else "?", exc_info=exc)
+        response = Response(
+            {"detail": _INTERNAL_ERROR, "code": "internal_error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR
+        )
+        response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, with the traceback
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {"detail": "; ".join(_flatten(errors)) or "Invalid input.", "code": "invalid", "errors": errors}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        detail = response.data["detail"]
+        response.data = {"detail": str(detail), "code": _code(detail, getattr(exc, "default_code", "error"))}
+    return response
+
+
+def endpoint_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any URL under /api/v1/ that names no endpoint: a JSON 404, never Django's HTML page."""
+    detail = "No such API endpoint."
+    candidate = request.path + "/"
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(candidate)
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not endpoint_not_found:
+            detail = f"No such API endpoint; API URLs end with a slash: {candidate}"
+    return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
+
+
+# --- outside the API's views (config/urls.py's handler400 and handler500) -----------------------------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request refused before any view ran (e.g. an unknown Host): JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A crash outside the API views' exception handler (middleware): JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": _INTERNAL_ERROR, "code": "internal_error"}, status=500)
+    return defaults.server_error(request)

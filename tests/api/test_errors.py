@@ -1,0 +1,55 @@
+"""The API's last resorts: an unexpected exception is logged and answered as JSON, never as an HTML page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import RequestFactory
+from rest_framework.test import APIClient
+
+from auditor import workflow
+from auditor.api.errors import server_error
+
+ClientFor = Callable[[User], APIClient]
+
+
+@pytest.mark.django_db
+def test_unexpected_exception_is_logged_and_answered_as_json_500(
+    alice: User, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("the database fell over")
+
+    monkeypatch.setattr(workflow, "audit_submit", broken)
+
+    with caplog.at_level(logging.ERROR, logger="auditor.api.errors"):
+        response = client_for(alice).post("/api/v1/audits/", {"requirements": "requests\n"}, format="json")
+
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "Internal error: the server could not answer this request.",
+        "code": "internal_error",
+    }
+    [record] = [r for r in caplog.records if r.name == "auditor.api.errors"]
+    assert "AuditSubmitView" in record.getMessage()
+    assert record.exc_info is not None and "the database fell over" in str(record.exc_info[1])
+
+
+def test_request_refused_before_any_view_is_json_under_the_api(anonymous: APIClient) -> None:
+    response = anonymous.get("/api/v1/packages/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Bad request.", "code": "bad_request"}
+
+
+def test_crash_outside_the_api_views_is_json_under_the_api_and_a_page_elsewhere() -> None:
+    api = server_error(RequestFactory().get("/api/v1/packages/"))
+    page = server_error(RequestFactory().get("/admin/"))
+
+    assert (api.status_code, api["Content-Type"]) == (500, "application/json")
+    assert json.loads(api.content)["code"] == "internal_error"
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
