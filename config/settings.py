@@ -238,12 +238,13 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker = FORKAUDIT_DATA_DIR / "broker"
     # kombu's filesystem transport does not create its folders, processed_folder included.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         ensure_directory("FORKAUDIT_DATA_DIR", _broker / _folder)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
         "data_folder_out": str(_broker / "queue"),
         "processed_folder": str(_broker / "processed"),
+        "control_folder": str(_broker / "control"),  # else kombu writes it into the current directory
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
