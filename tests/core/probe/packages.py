@@ -95,6 +95,41 @@ libc.pthread_join(start("usleep", 1000, b"fa-short-native"), None)
             """
         }
     },
+    # An APM-style import hook that wraps the loaders of its own modules: it must keep working, and the probe must
+    # still measure the modules it loads.
+    "fa-hook": {
+        "files": {
+            "fa_hook/__init__.py": """
+                import importlib.abc, importlib.machinery, sys, threading, time
+                SEEN = []
+
+                class Loader(importlib.abc.Loader):
+                    def __init__(self, wrapped):
+                        self.wrapped = wrapped
+
+                    def create_module(self, spec):
+                        return self.wrapped.create_module(spec)
+
+                    def exec_module(self, module):
+                        SEEN.append(module.__name__)
+                        return self.wrapped.exec_module(module)
+
+                class Finder(importlib.abc.MetaPathFinder):
+                    def find_spec(self, name, path, target=None):
+                        if not name.startswith("fa_hook."):
+                            return None
+                        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+                        if spec is not None:
+                            spec.loader = Loader(spec.loader)
+                        return spec
+
+                sys.meta_path.insert(0, Finder())
+                from fa_hook import _inner
+                threading.Thread(target=time.sleep, args=(30,), name="seen:" + ",".join(SEEN), daemon=True).start()
+            """,
+            "fa_hook/_inner.py": NATIVE_THREAD + '\nstart("sleep", 60, b"fa-hooked")\n',
+        }
+    },
     "fa-stdlib": {"files": {"fa_stdlib/__init__.py": "import random, tempfile\nVALUE = random.random()\n"}},
     # --- hostile ---
     "fa-loop": {"files": {"fa_loop/__init__.py": "while True:\n    pass\n"}},

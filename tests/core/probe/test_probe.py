@@ -137,3 +137,10 @@ def test_probe_does_not_blame_a_package_for_what_the_standard_library_does_when_
     result = bench.probe("fa-stdlib")
 
     assert (result.findings, result.fork_aware) == ((), False)
+
+
+def test_probe_keeps_a_packages_own_import_hook_working_and_still_measures_through_it(bench):
+    result = bench.probe("fa-hook", verify_mitigations=False)
+
+    found = sorted((t.thread, t.native, t.module) for t in threads(result))
+    assert found == [("fa-hooked", True, "fa_hook._inner"), ("seen:fa_hook._inner", False, "fa_hook")]
