@@ -1,7 +1,8 @@
 """The audit pipeline (DESIGN.md §2): resolve → install → plan → probe + static scan → verdicts + paths → report.
 
 Plain functions over plain data. The CLI runs `run_audit` in-process; the service runs the same steps from Celery
-tasks (`prepare_audit`, then `analyse_distribution` per distribution on any worker, then `build_report`).
+tasks (auditor/workflow.py: `resolve_input`, then `analyse_distribution` per distribution on any worker, each in
+its machine's copy of the environment from `build_environment`, then `build_report`).
 """
 
 from __future__ import annotations
@@ -158,12 +159,6 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
             except UvError as exc:
                 install_errors[requirement.split("==")[0]] = str(exc)
     return Prepared(env, resolution, installed_distributions(env), install_errors)
-
-
-def prepare_audit(audit_input: AuditInput, *, workdir: Path, options: AuditOptions) -> Prepared:
-    """Resolve the input and install it into a fresh environment under `workdir` (ResolutionError, AuditFailed)."""
-    resolution = resolve_input(audit_input, workdir=workdir, options=options)
-    return build_environment(resolution, workdir=workdir, options=options)
 
 
 def _wheel_requirement(wheel: Path) -> str:
