@@ -86,7 +86,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--allow-sdist",
         action="store_true",
-        help="allow building source distributions (their build runs in the sandbox)",
+        help="allow building source distributions: their build code runs outside the sandbox, so only for sources you trust",
     )
     parser.set_defaults(run=run)
 
