@@ -24,7 +24,8 @@ FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
     Accept requirement options that reach outside the configured indexes (-e, --index-url, --extra-index-url,
     --find-links, file: URLs, local paths, VCS URLs). Default: false.
 FORKAUDIT_ALLOW_SDIST
-    Allow building source distributions (runs their build code, inside the sandbox). Default: false.
+    Allow building source distributions. Their build code runs with uv, outside the probe sandbox: only for
+    indexes you trust. Default: false.
 FORKAUDIT_PROBE_TIMEOUT
     Wall-clock limit of one probe, in seconds (at least 1). Default: 60.
 FORKAUDIT_SANDBOX
@@ -173,6 +174,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+LOGIN_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -8,6 +8,8 @@ from django.urls import URLPattern, URLResolver, include, path
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("auditor.api.urls")),
+    # The web pages at the root, last: /, /audits/, /packages/, /badge/, /accounts/login/.
+    path("", include("webui.urls")),
 ]
 
 # JSON under /api/ for what goes wrong before (or outside) a view; Django's own pages everywhere else.

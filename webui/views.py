@@ -1,0 +1,291 @@
+"""Web views: thin, as the API's. Forms validate, the workflow and the selectors do the work, POSTs redirect.
+
+Who sees what is the selectors' business (DESIGN.md §9): a view passes the viewer and the local-mode flag, and
+answers 404 to anything the viewer may not see, exactly like the API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from auditor import selectors, workflow
+from auditor.api.throttles import SubmitRateThrottle
+from auditor.core.findings import AuditReport
+from auditor.core.inputs import InputError
+from auditor.core.report import render as render_report
+from auditor.models import Audit, ProbeRecord
+from webui import presenters
+from webui.badge import badge_svg
+from webui.forms import AuditForm, PackageSearchForm
+
+RECENT_AUDITS = 20
+PACKAGES_PER_PAGE = 50
+BADGE_MAX_AGE = 300  # seconds: short, so a new verdict shows within minutes
+# PEP 508 names; anything else names no package (and never reaches the database).
+_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)
+_VERSION = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+# Download formats: URL suffix → (renderer, content type).
+REPORT_FORMATS = {
+    "json": ("json", "application/json"),
+    "md": ("markdown", "text/markdown; charset=utf-8"),
+    "sarif": ("sarif", "application/sarif+json"),
+}
+
+
+def _local_mode() -> bool:
+    return bool(settings.FORKAUDIT_LOCAL_MODE)
+
+
+def _viewer(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+def _can_submit(request: HttpRequest) -> bool:
+    return _local_mode() or bool(request.user.is_authenticated)
+
+
+# --- new audit -----------------------------------------------------------------------------------------------------
+
+
+@csrf_exempt  # checked in the view, after the size check: the CSRF middleware would read (and store) the whole body
+@require_http_methods(["GET", "HEAD", "POST"])
+def new_audit(request: HttpRequest) -> HttpResponse:
+    """The audit form, and the viewer's recent audits. POST: queue the audit and go to its page."""
+    status = 200
+    form = AuditForm()
+    if request.method == "POST":
+        if not _can_submit(request):
+            return redirect_to_login(request.get_full_path())
+        refusal = _oversize_refusal(request) or _csrf_refusal(request)
+        if refusal is not None:
+            return refusal
+        form = AuditForm(request.POST, request.FILES)
+        if form.is_valid():
+            # The API's budget (FORKAUDIT_SUBMIT_RATE), shared with it; counted only once the form is valid, so
+            # that fixing a typo costs nothing.
+            throttle = SubmitRateThrottle()
+            if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+                return _throttled(request, form, throttle.wait())
+            # Local mode is one person's machine: its audits have no owner, like the CLI's.
+            owner = None if _local_mode() else request.user
+            try:
+                audit = workflow.audit_submit(owner=owner, shallow=form.cleaned_data["shallow"], **form.audit_input())
+            except InputError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("webui:audit", audit_id=audit.pk)
+        status = 400
+    return _new_audit_page(request, form, status=status)
+
+
+def _new_audit_page(request: HttpRequest, form: AuditForm, *, status: int, refusal: str = "") -> HttpResponse:
+    audits = list(selectors.audit_list_for_viewer(viewer=_viewer(request), local_mode=_local_mode())[:RECENT_AUDITS])
+    context = {
+        "nav": "new",
+        "form": form,
+        "refusal": refusal,  # the request refused before the form could read it
+        "can_submit": _can_submit(request),
+        "recent": [(audit, presenters.input_summary(audit)) for audit in audits],
+        "show_owner": bool(getattr(request.user, "is_staff", False)),
+        "max_upload_mib": settings.FORKAUDIT_MAX_UPLOAD_BYTES // 2**20,
+    }
+    return render(request, "webui/new_audit.html", context, status=status)
+
+
+def _throttled(request: HttpRequest, form: AuditForm, wait: float | None) -> HttpResponse:
+    minutes = max(1, math.ceil((wait or 60) / 60))
+    message = f"Too many audits submitted: try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    response = _new_audit_page(request, form, status=429, refusal=message)
+    response["Retry-After"] = str(math.ceil(wait or 60))
+    return response
+
+
+def _oversize_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Refuse a body over the upload limit from its Content-Length, before any of it is read."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    limit = settings.FORKAUDIT_MAX_UPLOAD_BYTES
+    if 0 <= length <= limit:
+        return None
+    message = "The request has no valid length." if length < 0 else f"The upload is larger than {limit:,} bytes."
+    return _new_audit_page(request, AuditForm(), status=413 if length > limit else 400, refusal=message)
+
+
+def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
+    """What the CSRF middleware would have answered (a 403 page), or None when the token is good."""
+
+    def checked_view(request: HttpRequest) -> HttpResponse:  # the middleware only reads its csrf_exempt flag
+        raise AssertionError("not called")
+
+    return CsrfViewMiddleware(checked_view).process_view(request, checked_view, (), {})
+
+
+# --- audits --------------------------------------------------------------------------------------------------------
+
+
+def _visible_audit(request: HttpRequest, audit_id: str) -> Audit:
+    audit = selectors.audit_get_for_viewer(audit_id=audit_id, viewer=_viewer(request), local_mode=_local_mode())
+    if audit is None:
+        raise Http404("No such audit.")
+    return audit
+
+
+@require_safe
+@cache_control(private=True)
+def audit_detail(request: HttpRequest, audit_id: str) -> HttpResponse:
+    """Progress while the audit is queued or running, then the report (or why it failed)."""
+    audit = _visible_audit(request, audit_id)
+    done = audit.status == Audit.Status.DONE
+    report = presenters.report_view(audit.report) if done else None
+    total = audit.progress_total
+    context = {
+        "audit": audit,
+        "input_summary": presenters.input_summary(audit, limit=200),
+        "in_progress": audit.status in (Audit.Status.QUEUED, Audit.Status.RUNNING),
+        "progress_percent": round(100 * audit.progress_done / total) if total else 0,
+        "report": report,
+        "report_unreadable": done and report is None,
+        "downloads": [
+            (label, reverse("webui:audit-report", kwargs={"audit_id": audit.pk, "fmt": fmt}))
+            for label, fmt in (("JSON", "json"), ("Markdown", "md"), ("SARIF", "sarif"))
+        ],
+    }
+    return render(request, "webui/audit.html", context)
+
+
+@require_safe
+@cache_control(private=True)
+def audit_report(request: HttpRequest, audit_id: str, fmt: str) -> HttpResponse:
+    """The finished report as a file: the stored JSON (as the API gives it), or Markdown or SARIF."""
+    if fmt not in REPORT_FORMATS:
+        raise Http404("No such report format.")
+    audit = _visible_audit(request, audit_id)
+    if audit.status != Audit.Status.DONE or not isinstance(audit.report, dict):
+        raise Http404("This audit has no report yet.")
+    renderer, content_type = REPORT_FORMATS[fmt]
+    if renderer == "json":
+        body = json.dumps(audit.report, indent=2) + "\n"
+    else:
+        try:
+            body = render_report(AuditReport.from_dict(audit.report), renderer)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise Http404("This report cannot be read.") from None
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="forkaudit-{audit.pk}.{fmt}"'
+    return response
+
+
+# --- packages ------------------------------------------------------------------------------------------------------
+
+
+@require_safe
+def package_search(request: HttpRequest) -> HttpResponse:
+    """Search stored results: public ones, and the viewer's own private ones."""
+    form = PackageSearchForm(request.GET)
+    records: Any = ProbeRecord.objects.none()
+    status = 400
+    if form.is_valid():
+        status = 200
+        records = selectors.package_search(
+            q=form.cleaned_data["q"],
+            verdict=form.cleaned_data["verdict"] or None,
+            viewer=_viewer(request),
+            local_mode=_local_mode(),
+        )
+    page = Paginator(records, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "nav": "packages",
+        "form": form,
+        "searched": bool(form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["verdict"])),
+        "page": page,
+        "rows": presenters.record_rows(list(page.object_list)),
+    }
+    return render(request, "webui/packages.html", context, status=status)
+
+
+@require_safe
+def package_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """Every version of a package with its verdict (one result per version: public first, then newest)."""
+    if not _NAME.match(name):
+        raise Http404("No such package.")
+    canonical = canonicalize_name(name)
+    if canonical != name:
+        return redirect("webui:package", name=canonical, permanent=True)
+    records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=_local_mode())
+    if not records:
+        raise Http404("No such package.")
+    per_version = {record.version: record for record in reversed(records)}
+    versions = sorted(per_version.values(), key=records.index)
+    context = {
+        "nav": "packages",
+        "name": canonical,
+        "rows": presenters.record_rows(versions),
+        "badge_url": reverse("webui:badge", kwargs={"name": canonical}),
+    }
+    return render(request, "webui/package.html", context)
+
+
+@require_safe
+def package_version(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """One version: every result the viewer may see (per Python, platform, depth), public first."""
+    records: list[ProbeRecord] = []
+    if _NAME.match(name) and _VERSION.match(version):
+        for spelling in _version_spellings(version):
+            records = selectors.package_version_detail(
+                name=name, version=spelling, viewer=_viewer(request), local_mode=_local_mode()
+            )
+            if records:
+                break
+    if not records:
+        raise Http404("No such package version.")
+    context = {
+        "nav": "packages",
+        "name": records[0].name,
+        "version": records[0].version,
+        "package_url": presenters.record_rows(records[:1])[0].package_url,
+        "results": [presenters.probe_view(record) for record in records],
+    }
+    return render(request, "webui/package_version.html", context)
+
+
+def _version_spellings(version: str) -> list[str]:
+    """The version as given, then normalized (`2.04` finds `2.4`)."""
+    try:
+        normalized = str(Version(version))
+    except InvalidVersion:
+        return [version]
+    return list(dict.fromkeys([version, normalized]))
+
+
+@require_safe
+def badge(request: HttpRequest, name: str) -> HttpResponse:
+    """`fork-safety | <verdict>` of the newest public version; `unknown` when there is none."""
+    verdict = None
+    if _NAME.match(name):
+        records = selectors.package_versions(name=name, viewer=None, local_mode=False)
+        public = [record for record in records if record.is_public]
+        verdict = public[0].verdict if public else None
+    response = HttpResponse(badge_svg(verdict, package=name), content_type="image/svg+xml")
+    patch_cache_control(response, public=True, max_age=BADGE_MAX_AGE)
+    # Opened on its own, an SVG is a document: it may run nothing and load nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
