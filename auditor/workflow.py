@@ -170,11 +170,14 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         return []
     if audit.status == Audit.Status.RUNNING and audit.graph:
         # A redelivery after the worker died past this point: hand out what is still pending.
-        return list(
+        pending_ids = list(
             AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING).values_list(
                 "pk", flat=True
             )
         )
+        if not pending_ids:  # every distribution was done, but the worker died before it finished the audit
+            audit_finish(audit_id=audit_id)
+        return pending_ids
     if audit.status == Audit.Status.QUEUED and not audit_mark_running(audit_id=audit_id):
         return []  # claimed by another delivery of this task at the same moment
     workdir = _workdir(audit_id)
@@ -247,7 +250,20 @@ class ProbeInProgress(Exception):
 
 
 def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
+
+
+def _process_start(pid: int | str) -> str | None:
+    """When process `pid` started (clock ticks since boot), None if there is no such process. With the pid it names
+    one process even when the pid is reused: a restarted container's worker often gets its predecessor's pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may contain spaces
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie is dead: only its parent has not reaped it yet
+        return None
+    return fields[19]
 
 
 def _claim(key: ProbeKey, *, stale_after: timedelta) -> str:
@@ -273,9 +289,11 @@ def _claim(key: ProbeKey, *, stale_after: timedelta) -> str:
 
 
 def _claim_is_dead(claim: ProbeClaim, stale_after: timedelta) -> bool:
-    host, _, pid = claim.holder.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
-        return True
+    host, pid, started = (claim.holder.split(":", 2) + ["", ""])[:3]
+    if host == socket.gethostname() and pid.isdigit():
+        running_since = _process_start(pid)
+        if running_since is None or (started and running_since != started):
+            return True
     return timezone.now() - claim.claimed > stale_after
 
 
@@ -287,7 +305,11 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
     distribution = (
         AuditDistribution.objects.select_related("audit", "audit__owner").filter(pk=audit_distribution_id).first()
     )
-    if distribution is None or distribution.status == AuditDistribution.Status.DONE:
+    if distribution is None:
+        return
+    if distribution.status == AuditDistribution.Status.DONE:
+        # A redelivery: if the worker died between completing the last distribution and finishing, finish now.
+        audit_finish(audit_id=distribution.audit_id)
         return
     audit = distribution.audit
     if audit.status != Audit.Status.RUNNING:

@@ -44,6 +44,9 @@ FORKAUDIT_SUBMIT_RATE
 CELERY_BROKER_URL
     The Celery broker: `redis://HOST:PORT/0` in production. Default: kombu's `filesystem://` transport under
     `<data dir>/broker` (no server; one machine only).
+CELERY_VISIBILITY_TIMEOUT
+    With Redis: seconds after which a task taken by a worker that died is delivered again (at least 60; longer
+    than the longest task, or live tasks are delivered twice, which is harmless but wasteful). Default: 3600.
 """
 
 from __future__ import annotations
@@ -250,6 +253,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker / "control"),  # else kombu writes it into the current directory
         "store_processed": False,
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: do not hoard them on one worker

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auditor.cli import audit, probe, token
+from auditor.cli import audit, check, probe, serve, token
 from auditor.cli.common import EXIT_BAD_INPUT, EXIT_INCOMPLETE, Incomplete, UsageError
 
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit.add_parser(commands)
     probe.add_parser(commands)
+    check.add_parser(commands)
+    serve.add_parser(commands)
     token.add_parser(commands)
     return parser
 

@@ -1,0 +1,230 @@
+"""`forkaudit check` against the live service: the exit codes of `forkaudit audit`, over the REST API.
+
+Requirements files are resolved by the server: the tests that need a resolution name packages that the operator
+provides as wheels (`Service.find_links`, standing in for a private package index), so that no test needs PyPI.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auditor.cli.check import upload_set
+from auditor.cli.common import UsageError
+from auditor.core.inputs import parse_requirements
+from tests.service.conftest import PYTHON, ROOT, Service, base_environment, free_port, plain, thread_starter
+
+
+def forkaudit_check(*args: str, token: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = base_environment()
+    if token is not None:
+        env["FORKAUDIT_TOKEN"] = token
+    return subprocess.run(
+        [PYTHON, "-m", "auditor.cli", "check", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def private_index(service: Service) -> None:
+    """An app in the operator's private index that requires a telemetry package starting a thread on import."""
+    plain(service.find_links, "forkaudit-test-check-app", requires=["forkaudit-test-check-telemetry"])
+    thread_starter(service.find_links, "forkaudit-test-check-telemetry")
+
+
+@pytest.fixture
+def requirements(tmp_path: Path) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("forkaudit-test-check-app==1.0\n")
+    return path
+
+
+def test_check_exits_1_for_an_unsafe_set_and_writes_the_json_report(
+    live: Service, private_index: None, requirements: Path
+):
+    done = forkaudit_check(
+        "-r", str(requirements), "--server", live.url, "--format", "json", "--poll", "0.5", token=live.token
+    )
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["schema"] == "forkaudit-report/1"
+    assert report["verdict"] == "unsafe"
+    dists = {d["name"]: d for d in report["distributions"]}
+    assert dists["forkaudit-test-check-telemetry"]["verdict"] == "unsafe"
+    assert ["forkaudit-test-check-app", "forkaudit-test-check-telemetry"] in dists["forkaudit-test-check-telemetry"][
+        "paths"
+    ]
+    assert "submitted audit" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_exits_0_with_fail_on_never_and_takes_the_token_from_the_option(
+    live: Service, private_index: None, requirements: Path, tmp_path: Path
+):
+    output = tmp_path / "report.md"
+
+    done = forkaudit_check(
+        "-r",
+        str(requirements),
+        "--server",
+        live.url,
+        "--token",
+        live.token,
+        "--fail-on",
+        "never",
+        "--format",
+        "markdown",
+        "--output",
+        str(output),
+        "--poll",
+        "0.5",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "forkaudit-test-check-telemetry" in output.read_text()
+
+
+def test_check_sends_included_files_from_other_folders(live: Service, private_index: None, tmp_path: Path):
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_text("forkaudit-test-check-app==1.0\n")
+    (tmp_path / "requirements.txt").write_text("-r requirements/base.txt\n")
+
+    done = forkaudit_check(
+        "-r",
+        str(tmp_path / "requirements.txt"),
+        "--server",
+        live.url,
+        "--format",
+        "json",
+        "--poll",
+        "0.5",
+        token=live.token,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "unsafe"
+
+
+def test_check_exits_3_when_the_server_refuses_the_token(live: Service, requirements: Path):
+    done = forkaudit_check("-r", str(requirements), "--server", live.url, token="not-a-valid-token")
+
+    assert done.returncode == 3
+    assert "refused the token" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_exits_3_without_a_token_outside_local_mode(live: Service, requirements: Path):
+    done = forkaudit_check("-r", str(requirements), "--server", live.url)
+
+    assert done.returncode == 3
+    assert "FORKAUDIT_TOKEN" in done.stderr
+
+
+def test_check_exits_2_with_the_servers_message_for_an_index_url(live: Service, tmp_path: Path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("--index-url https://mirror.example/simple\nsix\n")
+
+    done = forkaudit_check("-r", str(path), "--server", live.url, token=live.token)
+
+    assert done.returncode == 2
+    assert "requirements.txt:1" in done.stderr
+    assert "--index-url" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_exits_2_for_a_bad_line_without_asking_the_server(tmp_path: Path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("six\nnot a requirement!\n")
+
+    done = forkaudit_check("-r", str(path), "--server", f"http://127.0.0.1:{free_port()}", token="x")
+
+    assert done.returncode == 2
+    assert f"{path}:2:" in done.stderr
+
+
+def test_check_exits_3_when_the_server_cannot_be_reached(requirements: Path):
+    done = forkaudit_check("-r", str(requirements), "--server", f"http://127.0.0.1:{free_port()}", token="x")
+
+    assert done.returncode == 3
+    assert "cannot be reached" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_needs_a_server(requirements: Path):
+    done = forkaudit_check("-r", str(requirements))
+
+    assert done.returncode == 2
+    assert "--server" in done.stderr
+
+
+# --- what is sent --------------------------------------------------------------------------------------------------
+
+
+def test_upload_set_sends_flat_names_and_rewrites_includes_across_folders(tmp_path: Path):
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "reqs" / "base.txt").write_text("six\n-c ../other/base.txt\n")
+    (tmp_path / "other" / "base.txt").write_text("six<2\n")
+    main = tmp_path / "requirements.txt"
+    main.write_text("# app\n-r reqs/base.txt  # shared\nattrs\n")
+
+    uploads = upload_set([str(main)])
+
+    names = [name for name, _ in uploads]
+    assert names[0] == "requirements.txt"
+    assert sorted(names) == ["base-2.txt", "base.txt", "requirements.txt"]
+    files = dict(uploads)
+    assert files["requirements.txt"].decode().splitlines()[1].startswith("-r base")
+    # Read as the server reads it (by name only), the set means what the local files mean.
+    parsed = parse_requirements(files, main="requirements.txt")
+    assert (parsed.requirements, parsed.constraints) == (("six", "attrs"), ("six<2",))
+
+
+def test_upload_set_keeps_files_of_one_folder_as_they_are(tmp_path: Path):
+    (tmp_path / "requirements.txt").write_text("-r base.txt\n-c constraints.txt\nattrs\n")
+    (tmp_path / "base.txt").write_text("six\n")
+    (tmp_path / "constraints.txt").write_text("six<2\n")
+
+    uploads = upload_set([str(tmp_path / "requirements.txt")])
+
+    assert uploads[0] == ("requirements.txt", b"-r base.txt\n-c constraints.txt\nattrs\n")
+    assert dict(uploads) == {
+        "requirements.txt": b"-r base.txt\n-c constraints.txt\nattrs\n",
+        "base.txt": b"six\n",
+        "constraints.txt": b"six<2\n",
+    }
+
+
+def test_upload_set_joins_several_files_under_one_main_file(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("six\n")
+    (tmp_path / "b.txt").write_text("attrs\n")
+
+    uploads = upload_set([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+
+    assert uploads[0] == ("forkaudit-check.txt", b"-r a.txt\n-r b.txt\n")
+    assert parse_requirements(dict(uploads), main=uploads[0][0]).requirements == ("six", "attrs")
+
+
+def test_upload_set_leaves_the_external_options_policy_to_the_server(tmp_path: Path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("--extra-index-url https://mirror.example/simple\nsix\n")
+
+    assert upload_set([str(path)]) == [("requirements.txt", path.read_bytes())]
+
+
+def test_upload_set_names_a_missing_include(tmp_path: Path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("-r missing.txt\n")
+
+    with pytest.raises(UsageError, match="missing.txt"):
+        upload_set([str(path)])
