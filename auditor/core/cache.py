@@ -8,7 +8,6 @@ from typing import Protocol
 
 from auditor.core.findings import ProbeResult
 
-
 ANY_WHEEL_TAG = "*"  # in a lookup: whichever wheel of that version was probed for this Python and platform
 
 
