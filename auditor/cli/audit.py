@@ -86,7 +86,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--allow-sdist",
         action="store_true",
-        help="allow building source distributions: their build code runs outside the sandbox, so only for sources you trust",
+        help="allow building source distributions (their build code runs outside the sandbox: trusted sources only)",
     )
     parser.set_defaults(run=run)
 

@@ -22,7 +22,8 @@ def test_load_config_reads_tool_forkaudit_of_pyproject(tmp_path):
         tmp_path,
         "pyproject.toml",
         '[project]\nname = "app"\n[tool.forkaudit]\nfail-on = "caution"\ntimeout = 30\n'
-        '[[tool.forkaudit.suppress]]\npackage = "NumPy"\nreason = "OPENBLAS_NUM_THREADS=1 in production"\nversion = "<3"\n',
+        '[[tool.forkaudit.suppress]]\npackage = "NumPy"\n'
+        'reason = "OPENBLAS_NUM_THREADS=1 in production"\nversion = "<3"\n',
     )
 
     config = load_config(tmp_path)

@@ -355,4 +355,3 @@ def test_module_level_thread_modules_lists_modules_that_start_threads_on_import(
         ImportFailure(module="f", reason="import-error", message="boom"),
     ]
     assert module_level_thread_modules(findings) == {"a", "b.agent"}
-
