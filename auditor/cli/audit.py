@@ -20,6 +20,7 @@ from auditor.cli.common import (
     positive_int,
     setup_django,
 )
+from auditor.cli.progress import ProgressBar
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, Verdict
 from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
@@ -157,38 +158,17 @@ def _read_requirement_files(paths: list[Path]) -> dict[str, bytes]:
     return files
 
 
-class _Progress:
-    """A progress bar on a terminal; a line per stage otherwise (CI logs)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.task: Any = None
+class _AuditProgress(ProgressBar):
+    """The pipeline's progress events, shown."""
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event == "resolving":
-            self.console.print("resolving and installing…", highlight=False)
+            self.say("resolving and installing…")
         elif event == "planned":
-            self.console.print(
-                f"{data['total']} distributions: {data['cached']} known, {data['to_probe']} to probe", highlight=False
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("probing", total=data["total"], completed=data["cached"])
-        elif event == "probed" and self.task is not None:
-            self.bar.update(self.task, completed=data["done"], description=f"probed {data['name']}")
-
-    def close(self) -> None:
-        self.bar.stop()
+            self.say(f"{data['total']} distributions: {data['cached']} known, {data['to_probe']} to probe")
+            self.start(total=data["total"], completed=data["cached"])
+        elif event == "probed":
+            self.update(completed=data["done"], description=f"probed {data['name']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),
     )
     workdir = Path(settings.FORKAUDIT_DATA_DIR) / "work" / uuid.uuid4().hex
-    progress = _Progress()
+    progress = _AuditProgress()
     try:
         report = run_audit(
             audit_input,

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from auditor.cli.audit import FAIL_ON, _read_requirement_files, exit_code, write_report
+from auditor.cli.audit import FAIL_ON, _read_requirement_files, exit_code, with_project_settings, write_report
 from auditor.cli.common import Incomplete, UsageError, positive_float
+from auditor.cli.progress import ProgressBar
+from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import InputError, parse_requirements
 from auditor.core.report import FORMATS, render
@@ -59,15 +61,16 @@ def add_parser(commands: Any) -> None:
         "--server", required=True, metavar="URL", help="the forkaudit server, e.g. https://forkaudit.example.com"
     )
     parser.add_argument("--token", metavar="TOKEN", help=f"API token (default: the {TOKEN_ENV} environment variable)")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument(
         "--fail-on",
         choices=FAIL_ON,
-        default="unsafe",
         help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
     )
-    parser.add_argument("--strict", action="store_true", help="also exit 1 when a distribution could not be probed")
+    parser.add_argument(
+        "--strict", action="store_true", default=None, help="also exit 1 when a distribution could not be probed"
+    )
     parser.add_argument(
         "--poll", type=positive_float, default=2.0, metavar="SECONDS", help="seconds between polls (default: 2)"
     )
@@ -268,29 +271,14 @@ def _refused(answer: Answer, *, token: str | None, server: str) -> Exception:
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """The audit's state on stderr: a line per stage, and a progress bar on a terminal."""
+class _Progress(ProgressBar):
+    """The audit's state as the server reports it."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.task: Any = None
+        super().__init__()
         self.stage = ""
 
-    def say(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    def update(self, status: str, done: int, total: int) -> None:
+    def show(self, status: str, done: int, total: int) -> None:
         if status == "running" and total:
             stage = "probing"
         else:
@@ -299,15 +287,10 @@ class _Progress:
             self.stage = stage
             if stage == "probing":
                 self.say(f"{total} distribution{'' if total == 1 else 's'} to analyse")
-                self.bar.start()
-                self.task = self.bar.add_task("probing", total=total)
+                self.start(total=total)
             elif stage in ("queued", "resolving and installing…"):
-                self.say(f"{stage}")
-        if self.task is not None:
-            self.bar.update(self.task, completed=done, total=total)
-
-    def close(self) -> None:
-        self.bar.stop()
+                self.say(stage)
+        self.update(completed=done, total=total)
 
 
 def _server_url(text: str) -> str:
@@ -338,6 +321,7 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    suppressions = with_project_settings(args)
     if not args.requirements:
         raise UsageError("give at least one requirements file (-r FILE)")
     server = _server_url(args.server)
@@ -359,6 +343,7 @@ def run(args: argparse.Namespace) -> int:
         report = AuditReport.from_dict(data["report"])
     except (KeyError, TypeError, ValueError) as exc:
         raise Incomplete(f"the server's report cannot be read by this forkaudit: {exc}") from exc
+    report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
 
@@ -432,5 +417,5 @@ def _wait(client: Client, audit_id: str, *, deadline: float, poll: float, progre
                     raise UsageError(error)
                 raise Incomplete(f"the server could not complete the audit: {error}")
             counts = data.get("progress") or {}
-            progress.update(status, int(counts.get("done") or 0), int(counts.get("total") or 0))
+            progress.show(status, int(counts.get("done") or 0), int(counts.get("total") or 0))
         time.sleep(max(0.0, min(poll * 2 ** min(failures, 4), deadline - time.monotonic())))

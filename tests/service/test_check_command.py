@@ -18,13 +18,15 @@ from auditor.core.inputs import parse_requirements
 from tests.service.conftest import PYTHON, ROOT, Service, base_environment, free_port, plain, thread_starter
 
 
-def forkaudit_check(*args: str, token: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def forkaudit_check(
+    *args: str, token: str | None = None, timeout: float = 300, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     env = base_environment()
     if token is not None:
         env["FORKAUDIT_TOKEN"] = token
     return subprocess.run(
         [PYTHON, "-m", "auditor.cli", "check", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -65,6 +67,20 @@ def test_check_exits_1_for_an_unsafe_set_and_writes_the_json_report(
     ]
     assert "submitted audit" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_applies_the_projects_suppressions(live: Service, private_index: None, requirements: Path, tmp_path):
+    (tmp_path / ".forkaudit.toml").write_text(
+        'format = "json"\n[[suppress]]\npackage = "forkaudit-test-check-telemetry"\nreason = "fork-safe in our use"\n'
+    )
+
+    done = forkaudit_check(
+        "-r", str(requirements), "--server", live.url, "--poll", "0.5", token=live.token, cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr
+    dists = {d["name"]: d for d in json.loads(done.stdout)["distributions"]}
+    assert dists["forkaudit-test-check-telemetry"]["suppressed"] == "fork-safe in our use"
 
 
 def test_check_exits_0_with_fail_on_never_and_takes_the_token_from_the_option(
