@@ -1,46 +1,18 @@
-"""Validation of untrusted input (DESIGN.md §3): requirements files and wheels, before anything touches them.
-
-Nothing here reads the server's filesystem for the input: `-r`/`-c` includes resolve only inside the mapping
-of uploaded files, and options that reach outside the configured package index are refused unless the operator
-allows them. Every refusal is an `InputError` whose text names the file and line, fit to show to an end user.
-"""
+"""Requirements files: the whole syntax users write, flattened and validated; what reaches outside the index is
+refused with the file and line."""
 
 from __future__ import annotations
 
 import posixpath
 import re
 import shlex
-import stat
-import zipfile
-import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
 
-
-class InputError(ValueError):
-    """Input refused; `str()` reads `file:line: message` (file and line when known)."""
-
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.line = line
-
-    def __str__(self) -> str:
-        if self.file is not None and self.line is not None:
-            return f"{self.file}:{self.line}: {self.message}"
-        if self.file is not None:
-            return f"{self.file}: {self.message}"
-        return self.message
-
-
-# ─── Requirements files ────────────────────────────────────────────────────────────────────────────────
+from auditor.core.inputs.errors import BAD_CONTROL, InputError, excerpt
 
 
 @dataclass(frozen=True)
@@ -75,7 +47,6 @@ _MAX_INCLUDE_DEPTH = 32
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _ARCHIVE_SUFFIXES = tuple(".whl .zip .tar .tar.gz .tgz .tar.bz2 .tbz .tar.xz .txz .tar.lz".split())
 _COMMENT = re.compile(r"(^|\s+)#.*$")
-_BAD_CONTROL = re.compile(r"[\x01-\x08\x0b\x0e-\x1f\x7f]")
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -200,7 +171,7 @@ def _check_characters(name: str, text: str) -> None:
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         if "\x00" in line:
             raise InputError("contains NUL bytes (is it a binary file?)", file=name, line=number)
-        if _BAD_CONTROL.search(line):
+        if BAD_CONTROL.search(line):
             raise InputError("contains control characters (is it a text file?)", file=name, line=number)
 
 
@@ -243,9 +214,9 @@ def _read_options(tokens: list[str], file: str, line: int) -> list[tuple[_Option
             option = _BY_SHORT.get(spelled)
             value = rest.removeprefix("=") if rest else None
         else:
-            raise InputError(f"unexpected text {_excerpt(token)} after an option", file=file, line=line)
+            raise InputError(f"unexpected text {excerpt(token)} after an option", file=file, line=line)
         if option is None:
-            raise InputError(f"{_excerpt(spelled)} is not a supported option", file=file, line=line)
+            raise InputError(f"{excerpt(spelled)} is not a supported option", file=file, line=line)
         if option.takes_value and value is None:
             index += 1
             value = tokens[index] if index < len(tokens) else None
@@ -253,16 +224,11 @@ def _read_options(tokens: list[str], file: str, line: int) -> list[tuple[_Option
             raise InputError(f"{spelled} needs a value", file=file, line=line)
         if value is not None and (re.search(r"[\s'\"\\]", value) or value.startswith("#")):
             # Such a value would not survive being written back as a line for uv.
-            message = f"{spelled} {_excerpt(value)}: spaces, quotes, backslashes and a leading # are not supported"
+            message = f"{spelled} {excerpt(value)}: spaces, quotes, backslashes and a leading # are not supported"
             raise InputError(message, file=file, line=line)
         result.append((option, spelled, value))
         index += 1
     return result
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return repr(text)
 
 
 def _split_shell(text: str, file: str, line: int) -> list[str]:
@@ -337,7 +303,7 @@ class _Parser:
     def _include(self, key: str, number: int, spelled: str, target: str, *, role: str, stack: tuple[str, ...]) -> None:
         if _is_absolute(target):
             raise InputError(
-                f"{spelled} {_excerpt(target)}: an include must name another uploaded file by relative path",
+                f"{spelled} {excerpt(target)}: an include must name another uploaded file by relative path",
                 file=key,
                 line=number,
             )
@@ -345,7 +311,7 @@ class _Parser:
         if included is None:
             known = ", ".join(sorted(self._keys.values())[:10])
             raise InputError(
-                f"{spelled} {_excerpt(target)}: no such file in the upload (uploaded: {known})",
+                f"{spelled} {excerpt(target)}: no such file in the upload (uploaded: {known})",
                 file=key,
                 line=number,
             )
@@ -384,12 +350,12 @@ class _Parser:
         """Keep a path or URL as written (when allowed)."""
         self._refuse_external_requirement(key, number, text, kind)
         if text.endswith("\\"):  # written back for uv, it would continue onto the next line
-            raise InputError(f"{kind} ({_excerpt(text)}) ends with a backslash", file=key, line=number)
+            raise InputError(f"{kind} ({excerpt(text)}) ends with a backslash", file=key, line=number)
         self._add(role, text, _egg_name(text))
 
     def _refuse_external_requirement(self, key: str, number: int, text: str, kind: str) -> None:
         if not self._allow_external:
-            raise InputError(f"{kind} ({_excerpt(text)}) is not allowed ({_EXTERNAL_REASON})", file=key, line=number)
+            raise InputError(f"{kind} ({excerpt(text)}) is not allowed ({_EXTERNAL_REASON})", file=key, line=number)
 
     def _add(self, role: str, requirement: str, name: str | None) -> None:
         if role == "constraint":
@@ -427,152 +393,4 @@ def _egg_name(text: str) -> str | None:
 def _check_hash(value: str, file: str, line: int) -> None:
     algorithm, _, digest = value.partition(":")
     if len(digest) != _HASH_LENGTHS.get(algorithm) or not re.fullmatch(r"[0-9a-fA-F]+", digest):
-        raise InputError(f"--hash {_excerpt(value)} is not of the form sha256:<hex digest>", file=file, line=line)
-
-
-# ─── Wheels ────────────────────────────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class WheelInfo:
-    """A validated wheel: canonical name, normalized version and its tags (sorted strings)."""
-
-    path: Path
-    name: str
-    version: str
-    tags: tuple[str, ...]
-
-
-_MAX_METADATA_BYTES = 10 * 2**20
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    OSError,
-    EOFError,
-    zlib.error,
-    NotImplementedError,
-    RuntimeError,  # an encrypted member
-    ValueError,
-)
-
-
-def validate_wheel(
-    path: Path, *, max_bytes: int = 200 * 2**20, max_entries: int = 20_000, max_uncompressed: int = 1 * 2**30
-) -> WheelInfo:
-    """Check that `path` is a well-formed wheel within the limits, or raise `InputError` naming the file."""
-    file = path.name
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise InputError("cannot be read", file=file) from None
-    if size > max_bytes:
-        raise InputError(f"is larger than the limit of {max_bytes:,} bytes", file=file)
-    try:
-        name, version, _build, tags = parse_wheel_filename(file)
-    except InvalidWheelFilename as exc:
-        raise InputError(f"is not a valid wheel file name (PEP 427): {exc}", file=file) from None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if len(members) > max_entries:
-                raise InputError(f"has {len(members):,} entries; the limit is {max_entries:,}", file=file)
-            if sum(member.file_size for member in members) > max_uncompressed:
-                raise InputError(f"unpacks to more than the limit of {max_uncompressed:,} bytes", file=file)
-            names = _check_members(members, file)
-            dist_info = _dist_info_directory(names, name, version, file)
-            metadata = _read_member(archive, f"{dist_info}/METADATA", file)
-            wheel = _read_member(archive, f"{dist_info}/WHEEL", file)
-            if f"{dist_info}/RECORD" not in names:
-                raise InputError(f"has no {dist_info}/RECORD", file=file)
-    except InputError:
-        raise
-    except _ZIP_ERRORS as exc:
-        raise InputError(f"is not a valid zip archive ({exc})", file=file) from None
-    _check_metadata(metadata, wheel, name, version, file)
-    return WheelInfo(path=path, name=name, version=str(version), tags=tuple(sorted(str(tag) for tag in tags)))
-
-
-def validate_wheel_set(paths: Iterable[Path], **limits: int) -> tuple[WheelInfo, ...]:
-    """Validate each wheel (`limits` as in `validate_wheel`); refuse an empty set and two of one name."""
-    wheels: dict[str, WheelInfo] = {}
-    for path in paths:
-        info = validate_wheel(path, **limits)
-        if info.name in wheels:
-            raise InputError(
-                f"two wheels of {info.name}: {wheels[info.name].path.name} and {path.name}", file=path.name
-            )
-        wheels[info.name] = info
-    if not wheels:
-        raise InputError("no wheels given")
-    return tuple(wheels.values())
-
-
-def _check_members(members: list[zipfile.ZipInfo], file: str) -> set[str]:
-    names: set[str] = set()
-    for member in members:
-        member_name = member.filename
-        parts = member_name.rstrip("/").split("/")
-        if (
-            member_name.startswith("/")
-            or "\\" in member_name
-            or re.match(r"^[A-Za-z]:", member_name)
-            or ".." in parts
-            or "" in parts
-            or _BAD_CONTROL.search(member_name)
-            or "\x00" in member_name
-        ):
-            raise InputError(f"contains an unsafe member path {_excerpt(member_name)}", file=file)
-        if stat.S_ISLNK(member.external_attr >> 16):
-            raise InputError(f"contains a symbolic link {_excerpt(member_name)}", file=file)
-        if member_name in names:
-            raise InputError(f"contains the member {_excerpt(member_name)} twice", file=file)
-        names.add(member_name)
-    return names
-
-
-def _dist_info_directory(names: set[str], name: str, version: Version, file: str) -> str:
-    directories = sorted({n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")})
-    if not directories:
-        raise InputError("has no .dist-info directory", file=file)
-    if len(directories) > 1:
-        raise InputError(f"has more than one .dist-info directory: {', '.join(directories)}", file=file)
-    directory = directories[0]
-    dir_name, _, dir_version = directory.removesuffix(".dist-info").rpartition("-")
-    if canonicalize_name(dir_name) != name or _version(dir_version) != version:
-        raise InputError(f"{directory} does not match the file name ({name} {version})", file=file)
-    return directory
-
-
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-def _read_member(archive: zipfile.ZipFile, member: str, file: str) -> bytes:
-    try:
-        info = archive.getinfo(member)
-    except KeyError:
-        raise InputError(f"has no {member}", file=file) from None
-    if info.file_size > _MAX_METADATA_BYTES:
-        raise InputError(f"{member} is larger than {_MAX_METADATA_BYTES:,} bytes", file=file)
-    return archive.read(info)
-
-
-def _check_metadata(metadata: bytes, wheel: bytes, name: str, version: Version, file: str) -> None:
-    raw, _ = parse_email(metadata)
-    if "name" not in raw or "version" not in raw:
-        raise InputError("METADATA lacks a Name or Version", file=file)
-    if canonicalize_name(raw["name"]) != name or _version(raw["version"]) != version:
-        found = f"{raw['name']} {raw['version']}"
-        raise InputError(f"METADATA names {_excerpt(found)}, but the file name says {name} {version}", file=file)
-    wheel_version = _wheel_version(wheel)
-    if wheel_version is None or wheel_version.major != 1:
-        raise InputError("WHEEL lacks a supported Wheel-Version (1.x)", file=file)
-
-
-def _wheel_version(wheel: bytes) -> Version | None:
-    text = wheel.decode("utf-8", "replace")
-    found = re.search(r"^Wheel-Version:\s*(\S+)\s*$", text, re.MULTILINE)
-    return _version(found.group(1)) if found else None
+        raise InputError(f"--hash {excerpt(value)} is not of the form sha256:<hex digest>", file=file, line=line)
