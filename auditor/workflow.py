@@ -126,7 +126,7 @@ def audit_options(audit: Audit) -> AuditOptions:
     return AuditOptions(
         shallow=bool(audit.options.get("shallow")),
         timeout=float(settings.FORKAUDIT_PROBE_TIMEOUT),
-        jobs=1,
+        jobs=os.cpu_count() or 1,  # processes of the static scan of a large distribution
         allow_sdist=settings.FORKAUDIT_ALLOW_SDIST,
         sandbox=settings.FORKAUDIT_SANDBOX,
         owner_tag=str(audit.owner_id or "local"),

@@ -104,9 +104,16 @@ def install(
     use_index: bool = True,
     allow_sdist: bool = False,
     no_deps: bool = False,
+    compile_bytecode: bool = True,
 ) -> None:
-    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`)."""
-    args = ["pip", "install", "--quiet", "--python", str(env.python), "--compile-bytecode"]
+    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`).
+
+    The probe sees the environment read-only, so bytecode it would write is lost: compiling at install time pays
+    off when many modules are imported (deep probes), not for a few top-level ones.
+    """
+    args = ["pip", "install", "--quiet", "--python", str(env.python)]
+    if compile_bytecode:
+        args.append("--compile-bytecode")
     if not allow_sdist:
         args += ["--only-binary", ":all:"]
     if not use_index:

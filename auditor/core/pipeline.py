@@ -148,7 +148,13 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
     find_links = [wheel_dir] if wheel_dir.is_dir() else []
     pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items())]
     install_errors: dict[str, str] = {}
-    common = dict(find_links=find_links, use_index=options.use_index, allow_sdist=options.allow_sdist, no_deps=True)
+    common = dict(
+        find_links=find_links,
+        use_index=options.use_index,
+        allow_sdist=options.allow_sdist,
+        no_deps=True,
+        compile_bytecode=not options.shallow,
+    )
     try:
         install(env, requirements=pinned, **common)
     except UvError:
@@ -195,6 +201,26 @@ def probe_key(
     )
 
 
+def scan_distributions(
+    distributions: Sequence[InstalledDistribution], *, env: AuditEnvironment, jobs: int
+) -> dict[str, list[Finding]]:
+    """The static scan of several distributions at once, on `jobs` processes: each one's findings by name.
+
+    One scan for all of them keeps every core busy (libcst is CPU-bound, so threads would share one).
+    """
+    owner_of = {}
+    files = []
+    for dist in distributions:
+        for relative in dist.module_files():
+            if relative.endswith(".py") and not is_test_code(relative):
+                owner_of[relative] = dist.name
+                files.append(env.site_packages / relative)
+    found: dict[str, list[Finding]] = {dist.name: [] for dist in distributions}
+    for finding in static.scan_files(files, root=env.site_packages, jobs=jobs):
+        found[owner_of[finding.file]].append(finding)  # type: ignore[attr-defined]
+    return found
+
+
 def analyse_distribution(
     dist: InstalledDistribution,
     *,
@@ -202,12 +228,13 @@ def analyse_distribution(
     attributor: Attributor,
     sandbox: Sandbox,
     options: AuditOptions,
+    static_findings: Sequence[Finding] | None = None,
 ) -> ProbeResult:
-    """Static scan and probe of one installed distribution: everything that is cached about it."""
-    static_findings: list[Finding] = []
-    if options.static_scan:
-        files = [env.site_packages / f for f in dist.module_files() if f.endswith(".py") and not is_test_code(f)]
-        static_findings = static.scan_files(files, root=env.site_packages, jobs=1)
+    """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
+    if static_findings is None:
+        static_findings = (
+            scan_distributions([dist], env=env, jobs=options.jobs)[dist.name] if options.static_scan else []
+        )
     extra = sorted(static.module_level_thread_modules(static_findings))
     probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)
     result = probe_distribution(dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options)
@@ -316,11 +343,18 @@ def run_audit(
 
     if todo:
         attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
+        scanned = scan_distributions(todo, env=env, jobs=options.jobs) if options.static_scan else {}
         with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
             # Threads only wait here: each probe is a separate, spawned interpreter.
             futures = {
                 pool.submit(
-                    analyse_distribution, dist, env=env, attributor=attributor, sandbox=sandbox, options=options
+                    analyse_distribution,
+                    dist,
+                    env=env,
+                    attributor=attributor,
+                    sandbox=sandbox,
+                    options=options,
+                    static_findings=scanned.get(dist.name, []),
                 ): dist
                 for dist in todo
             }

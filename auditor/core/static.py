@@ -61,7 +61,9 @@ logger = logging.getLogger(__name__)
 # A call resolves to one of the names above only if the file names its module or function somewhere: "threading",
 # "_thread", "...Thread..." (ThreadPoolExecutor, ThreadPool), "multiprocessing", or "fork" (os.fork, forkpty,
 # register_at_fork). A file without any of these cannot produce a finding, so it is never parsed.
-_MENTIONS = re.compile(rb"[Tt]hread|fork|multiprocessing")
+# The last names of the watched calls (Thread covers ThreadPoolExecutor, ThreadPool and Thread subclasses; fork
+# covers os.fork, forkpty and register_at_fork): a file that mentions none of them cannot call one.
+_MENTIONS = re.compile(rb"Thread|Timer|start_new|fork|set_start_method|get_context|Pool")
 _PARSE_LOCK = threading.Lock()
 
 # CPython reports code nested too deeply for its own parser with these; libcst's native parser crashes the whole
