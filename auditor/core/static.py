@@ -51,6 +51,7 @@ THREAD_CALLS = frozenset(
 )
 FORK_CALLS = frozenset({"os.fork", "os.forkpty", "multiprocessing.set_start_method", "multiprocessing.get_context"})
 ATFORK_CALL = "os.register_at_fork"
+_LAST_NAMES = frozenset(name.rpartition(".")[2] for name in THREAD_CALLS | FORK_CALLS | {ATFORK_CALL})
 ATFORK_HOOKS = ("before", "after_in_child", "after_in_parent")
 MAX_FILE_BYTES = 2 * 1024 * 1024
 # Every watched name lives in one of these modules (os only for fork, forkpty and register_at_fork).
@@ -195,16 +196,29 @@ def _worth_parsing(text: bytes) -> bool:
         # Any other syntax error may be newer syntax than this interpreter knows (PEP 695, PEP 701): libcst decides.
         return not any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES)
     watched = (_WATCHED_MODULES | {"os"}) if b"fork" in text else _WATCHED_MODULES
+    imports_watched = False
+    callable_names = set(_LAST_NAMES)
+    called: set[str] = set()
+    subclasses_thread = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
+            imports_watched |= any(alias.name.partition(".")[0] in watched for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module]
-        else:
-            continue
-        if any(module.partition(".")[0] in watched for module in modules):
-            return True
-    return False
+            imports_watched |= node.module.partition(".")[0] in watched
+            callable_names |= {a.asname for a in node.names if a.asname and a.name in _LAST_NAMES}
+        elif isinstance(node, ast.Call):
+            called.add(_last_name(node.func))
+        elif isinstance(node, ast.ClassDef):
+            subclasses_thread |= any(_last_name(base) in ("Thread", "Timer") for base in node.bases)
+    # libcst's scope analysis is the scan's whole cost: only a file that calls a watched name (under its own name or
+    # an alias it imports) or subclasses Thread can hold a finding.
+    return imports_watched and (bool(called & callable_names) or subclasses_thread)
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 class _CallCollector(cst.CSTVisitor):
