@@ -1,0 +1,108 @@
+"""What the benchmarks share: the repository on sys.path, statistics, and a plain-text table.
+
+Not a benchmark itself (the leading underscore); the scripts in this folder import it as `_common`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # tests.wheelfactory, and auditor when it is not installed
+VENV_BIN = Path(sys.executable).parent
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def machine() -> str:
+    return (
+        f"{datetime.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}, runner Python {platform.python_version()}, {load()} at start"
+    )
+
+
+def load() -> str:
+    """The 1-minute load average: other work on the machine skews every figure (the ratios less than the times)."""
+    return f"load average {os.getloadavg()[0]:.2f}"
+
+
+def timed(function: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    value = function()
+    return time.perf_counter() - started, value
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every child process waited for so far (and of their waited-for children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_timed(function: Callable[[], object]) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of the child processes it ran, its value): CPU time is what other work on a
+    shared machine disturbs least."""
+    cpu = children_cpu()
+    wall, value = timed(function)
+    return wall, children_cpu() - cpu, value
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def p90(values: Sequence[float]) -> float:
+    """The 90th percentile (nearest rank), so that it is one of the measured values."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}×" if base > 0 else "n/a"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (readable in a terminal, and pasted as is into bench/README.md)."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(row[i]) for row in cells[1:]) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return (
+            "| "
+            + " | ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric, strict=True))
+            + " |"
+        )
+
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if n else ("-" * (w + 2)) for w, n in zip(widths, numeric, strict=True))
+        + "|"
+    )
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def _is_number(text: str) -> bool:
+    text = text.rstrip("×%s").replace(",", "")
+    try:
+        float(text)
+    except ValueError:
+        return text in ("", "n/a", "—")
+    return True
+
+
+def uv_env() -> dict[str, str]:
+    """The environment uv needs here (it ignores pip's config; CA certificates named explicitly)."""
+    env = dict(os.environ)
+    env.setdefault("SSL_CERT_FILE", CA_FILE)
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env.pop("VIRTUAL_ENV", None)
+    return env
