@@ -35,6 +35,20 @@ FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
 
 
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `audit` and `check` alike: what the report looks like, where it goes, what fails."""
+    parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", default=None, help="also exit 1 when a distribution could not be probed"
+    )
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "audit",
@@ -53,16 +67,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )
-    parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    parser.add_argument(
-        "--fail-on",
-        choices=FAIL_ON,
-        help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
-    )
-    parser.add_argument(
-        "--strict", action="store_true", default=None, help="also exit 1 when a distribution could not be probed"
-    )
+    add_report_options(parser)
     parser.add_argument("--no-cache", action="store_true", help="probe again even what the database already knows")
     parser.add_argument(
         "--shallow", action="store_true", default=None, help="import top-level modules only, not public submodules"

@@ -26,13 +26,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from auditor.cli.audit import FAIL_ON, _read_requirement_files, exit_code, with_project_settings, write_report
+from auditor.cli.audit import (
+    _read_requirement_files,
+    add_report_options,
+    exit_code,
+    with_project_settings,
+    write_report,
+)
 from auditor.cli.common import Incomplete, UsageError, positive_float
 from auditor.cli.progress import ProgressBar
 from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import InputError, parse_requirements
-from auditor.core.report import FORMATS, render
+from auditor.core.report import render
 
 TOKEN_ENV = "FORKAUDIT_TOKEN"
 DEFAULT_TIMEOUT = 30 * 60.0
@@ -61,16 +67,7 @@ def add_parser(commands: Any) -> None:
         "--server", required=True, metavar="URL", help="the forkaudit server, e.g. https://forkaudit.example.com"
     )
     parser.add_argument("--token", metavar="TOKEN", help=f"API token (default: the {TOKEN_ENV} environment variable)")
-    parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    parser.add_argument(
-        "--fail-on",
-        choices=FAIL_ON,
-        help="exit 1 when a distribution is at or above this verdict (default: unsafe)",
-    )
-    parser.add_argument(
-        "--strict", action="store_true", default=None, help="also exit 1 when a distribution could not be probed"
-    )
+    add_report_options(parser)
     parser.add_argument(
         "--poll", type=positive_float, default=2.0, metavar="SECONDS", help="seconds between polls (default: 2)"
     )
