@@ -98,7 +98,11 @@ def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Find
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     sources = [_source_file(path, root) for path in dict.fromkeys(files)]
     # The filters cost a millisecond or two a file; only libcst's work is worth sending to other processes.
-    work = [(source, text) for source in sources if (text := _read_candidate(source.path)) and _worth_parsing(text)]
+    work = [
+        (source, relevant)
+        for source in sources
+        if (text := _read_candidate(source.path)) and (relevant := _worth_parsing(text)) is not None
+    ]
     if jobs == 1 or len(work) < 2:
         return _scan_batch(work)
     return _scan_in_workers(work, jobs)
@@ -180,9 +184,10 @@ def _scan_source(source: _SourceFile, text: bytes) -> list[Finding]:
     return [f for call in collector.calls if (f := _finding(call, source, thread_classes, line_of)) is not None]
 
 
-def _worth_parsing(text: bytes) -> bool:
-    """Whether libcst should see the file: CPython's parser accepts its nesting depth (see _TOO_DEEP_MESSAGES) and
-    finds an import of a watched module, without which no call can resolve to a watched name."""
+def _worth_parsing(text: bytes) -> bytes | None:
+    """What libcst should see of the file, or None: nothing when CPython's parser refuses its nesting depth (see
+    _TOO_DEEP_MESSAGES) or when it imports no watched module or calls no watched name, since then no call can
+    resolve to one; else the file with only the top-level statements that can matter (see _relevant_source)."""
     try:
         # One file at a time per process: CPython 3.11's AST constructor keeps its recursion depth per interpreter,
         # so parsing in two threads at once fails ("AST constructor recursion depth mismatch"), and
@@ -191,15 +196,15 @@ def _worth_parsing(text: bytes) -> bool:
             warnings.simplefilter("ignore")  # invalid escapes and the like are the package's business
             tree = compile(text, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except (RecursionError, MemoryError, ValueError):
-        return False
+        return None
     except SyntaxError as error:
         # Any other syntax error may be newer syntax than this interpreter knows (PEP 695, PEP 701): libcst decides.
-        return not any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES)
+        return None if any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES) else text
     watched = (_WATCHED_MODULES | {"os"}) if b"fork" in text else _WATCHED_MODULES
     imports_watched = False
     callable_names = set(_LAST_NAMES)
     called: set[str] = set()
-    subclasses_thread = False
+    thread_classes: dict[str, set[str]] = {}  # class name -> the last names of its bases
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imports_watched |= any(alias.name.partition(".")[0] in watched for alias in node.names)
@@ -209,10 +214,51 @@ def _worth_parsing(text: bytes) -> bool:
         elif isinstance(node, ast.Call):
             called.add(_last_name(node.func))
         elif isinstance(node, ast.ClassDef):
-            subclasses_thread |= any(_last_name(base) in ("Thread", "Timer") for base in node.bases)
+            thread_classes[node.name] = {_last_name(base) for base in node.bases}
+    # Local subclasses of Thread (and theirs) are watched names too: instantiating one starts a thread.
+    subclasses = {"Thread", "Timer"}
+    while grown := {name for name, bases in thread_classes.items() if bases & subclasses} - subclasses:
+        subclasses |= grown
+    callable_names |= subclasses
     # libcst's scope analysis is the scan's whole cost: only a file that calls a watched name (under its own name or
-    # an alias it imports) or subclasses Thread can hold a finding.
-    return imports_watched and (bool(called & callable_names) or subclasses_thread)
+    # an alias it imports) can hold a finding.
+    if not imports_watched or not called & callable_names:
+        return None
+    return _relevant_source(text, tree, callable_names)
+
+
+def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> bytes:
+    """`text` with every top-level statement blanked out that neither imports anything nor calls one of `names`
+    nor defines a class: libcst's scope analysis then costs what the relevant code costs, not the whole file,
+    and lines keep their numbers. Falls back to the whole text if the result would not parse."""
+    lines = text.splitlines(keepends=True)
+    keep = [False] * len(lines)
+    for index in range(min(2, len(lines))):
+        keep[index] = lines[index].lstrip().startswith(b"#")  # a coding declaration must stay where it is
+    for statement in tree.body:
+        if _is_relevant(statement, names):
+            first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+            for index in range(first - 1, statement.end_lineno or statement.lineno):
+                keep[index] = True
+    reduced = b"".join(line if kept else b"\n" for line, kept in zip(lines, keep, strict=True))
+    try:
+        with _PARSE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(reduced, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text  # statements sharing a line with others: scan it all
+    return reduced
+
+
+def _is_relevant(statement: ast.stmt, names: set[str]) -> bool:
+    for node in ast.walk(statement):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return True
+        if isinstance(node, ast.Call) and _last_name(node.func) in names:
+            return True
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            return True
+    return False
 
 
 def _last_name(node: ast.expr) -> str:
