@@ -355,3 +355,24 @@ def test_module_level_thread_modules_lists_modules_that_start_threads_on_import(
         ImportFailure(module="f", reason="import-error", message="boom"),
     ]
     assert module_level_thread_modules(findings) == {"a", "b.agent"}
+
+
+def test_scan_files_keeps_lines_and_encoding_when_it_scans_only_the_relevant_statements(tmp_path):
+    # libcst sees only the imports and the statements that call a watched name; the rest is blanked, line for line.
+    source = (
+        "# -*- coding: latin-1 -*-\n"
+        '"""Docstring with \xe9."""\n'
+        "import threading\n"
+        "def unrelated():\n" + "    x = 1\n" * 200 + "class Worker(threading.Thread):\n"
+        "    pass\n"
+        "def start():\n"
+        "    Worker().start()\n"
+        "    threading.Timer(1, print)  # caf\xe9, in the file's own encoding\n"
+    ).encode("latin-1")
+
+    findings = scan_files([write(tmp_path, "pkg/mod.py", source)], root=tmp_path)
+
+    assert [(f.call, f.line, f.scope) for f in findings] == [
+        ("pkg.mod.Worker", 208, "function"),
+        ("threading.Timer", 209, "function"),
+    ]
