@@ -43,7 +43,8 @@ FORKAUDIT_SUBMIT_RATE
     Audit submissions allowed per user, as DRF rates (`N/second|minute|hour|day`). Default: 30/hour.
 CELERY_BROKER_URL
     The Celery broker: `redis://HOST:PORT/0` in production. Default: kombu's `filesystem://` transport under
-    `<data dir>/broker` (no server; one machine only).
+    `<data dir>/broker` (no server; one machine only). With Redis it also holds the cache the web processes share
+    (the submission rate limit).
 CELERY_VISIBILITY_TIMEOUT
     With Redis: seconds after which a task taken by a worker that died is delivered again (at least 60; longer
     than the longest task, or live tasks are delivered twice, which is harmless but wasteful). Default: 3600.
@@ -255,6 +256,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    # Counters that every web process must share (the submission rate limit) live beside the broker.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}}
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: do not hoard them on one worker

@@ -26,6 +26,8 @@ SETTINGS_VARIABLES = (
     "FORKAUDIT_ALLOW_SDIST",
     "FORKAUDIT_PROBE_TIMEOUT",
     "FORKAUDIT_SANDBOX",
+    "CELERY_BROKER_URL",
+    "CELERY_VISIBILITY_TIMEOUT",
 )
 
 
@@ -222,3 +224,31 @@ def test_persistent_secret_keeps_a_secret_another_process_published_first(tmp_pa
     path.write_text("published-by-another-process")
 
     assert persistent_secret(path) == "published-by-another-process"
+
+
+def test_settings_with_redis_share_the_cache_and_set_the_visibility_timeout(tmp_path: Path) -> None:
+    code = (
+        "print(settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION'],"
+        " settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])"
+    )
+
+    completed = run_django(
+        tmp_path, code, CELERY_BROKER_URL="redis://127.0.0.1:6399/0", CELERY_VISIBILITY_TIMEOUT="900"
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://127.0.0.1:6399/0",
+        "900",
+    ]
+
+
+def test_settings_embedded_broker_keeps_all_its_folders_in_the_data_dir(tmp_path: Path) -> None:
+    completed = run_django(tmp_path, "print(sorted(settings.CELERY_BROKER_TRANSPORT_OPTIONS.items()))")
+
+    assert completed.returncode == 0, completed.stderr
+    broker = tmp_path / "data" / "broker"
+    for folder in ("queue", "processed", "control"):
+        assert (broker / folder).is_dir()
+        assert str(broker / folder) in completed.stdout
