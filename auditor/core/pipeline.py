@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.core import static
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -208,6 +207,7 @@ def scan_distributions(
 
     One scan for all of them keeps every core busy (libcst is CPU-bound, so threads would share one).
     """
+    from auditor.core import static  # libcst takes a while to import, and an audit of known results needs none
     owner_of = {}
     files = []
     for dist in distributions:
@@ -231,6 +231,7 @@ def analyse_distribution(
     static_findings: Sequence[Finding] | None = None,
 ) -> ProbeResult:
     """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
+    from auditor.core import static
     if static_findings is None:
         static_findings = (
             scan_distributions([dist], env=env, jobs=options.jobs)[dist.name] if options.static_scan else []
