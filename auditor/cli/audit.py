@@ -35,6 +35,12 @@ FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
 
 
+def add_requirement_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "-r", "--requirement", dest="requirements", action="append", default=[], metavar="FILE", help=help
+    )
+
+
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     """The options of `audit` and `check` alike: what the report looks like, where it goes, what fails."""
     parser.add_argument("--format", choices=FORMATS, help="report format (default: table)")
@@ -55,15 +61,7 @@ def add_parser(commands: Any) -> None:
         help="audit requirements files or wheels locally",
         description="Resolve, install and probe a dependency set locally; results are kept in the embedded database.",
     )
-    parser.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirements",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a requirements file (repeatable; -r/-c inside it are followed)",
-    )
+    add_requirement_option(parser, "a requirements file (repeatable; -r/-c inside it are followed)")
     parser.add_argument(
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 from auditor.cli.audit import (
     _read_requirement_files,
     add_report_options,
+    add_requirement_option,
     exit_code,
     with_project_settings,
     write_report,
@@ -54,15 +55,7 @@ def add_parser(commands: Any) -> None:
         description="Send requirements files to a forkaudit server, wait for its audit, and report like "
         "`forkaudit audit`, with the same exit codes.",
     )
-    parser.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirements",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a requirements file (repeatable; the files it includes with -r/-c are sent too)",
-    )
+    add_requirement_option(parser, "a requirements file (repeatable; the files it includes with -r/-c are sent too)")
     parser.add_argument(
         "--server", required=True, metavar="URL", help="the forkaudit server, e.g. https://forkaudit.example.com"
     )
