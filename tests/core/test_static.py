@@ -376,3 +376,61 @@ def test_scan_files_keeps_lines_and_encoding_when_it_scans_only_the_relevant_sta
         ("pkg.mod.Worker", 208, "function"),
         ("threading.Timer", 209, "function"),
     ]
+
+
+def test_scan_files_shows_libcst_only_the_methods_that_matter_and_keeps_their_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+    parse_module = libcst.parse_module
+    monkeypatch.setattr(static.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
+    source = """\
+        import os; VERSION = 1
+        from threading import Thread as T
+        CONSTANT = {"a": 1}
+
+
+        class Client:
+            @property
+            def unrelated(self):
+                return "Thread" + "fork"
+
+            def start(self):
+                return T(target=print)
+
+            class Inner:
+                def unrelated(self):
+                    pass
+
+        def helper():
+            if True:
+                def nested():
+                    return 1
+            os.register_at_fork(after_in_child=print)
+    """
+    findings = scan_one(tmp_path, source)
+
+    assert findings == [
+        thread("threading.Thread", 12, scope="function"),
+        AtforkHandler(module="pkg.mod", hooks=("after_in_child",), file="pkg/mod.py", line=22, static=True),
+    ]
+    seen = parsed[0].decode()
+    assert "unrelated" not in seen and "nested" not in seen and "CONSTANT" not in seen
+    assert "import os; VERSION = 1" in seen  # a line shared with an import stays whole
+    assert "\n\n\n" not in seen  # dropped, not blanked: libcst pays for empty lines too
+
+
+@pytest.mark.parametrize(
+    ("imports", "call"),
+    [
+        ("import os, \\\n    threading\n", "threading.Thread()"),
+        ("from \\\n    threading import Thread\n", "Thread()"),
+        ("if True: import threading\n", "threading.Thread()"),
+        ("x = 1; import threading\n", "threading.Thread()"),
+    ],
+)
+def test_scan_files_finds_imports_in_any_legal_spelling(tmp_path: Path, imports: str, call: str) -> None:
+    # The text filter in front of CPython's parser must not drop a file that really imports a watched module.
+    source = f"{imports}def go():\n    {call}\n"
+    findings = scan_files([write(tmp_path, "pkg/mod.py", source)], root=tmp_path)
+    assert [f.call for f in findings] == ["threading.Thread"]
