@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
 from auditor.core.resolve import ResolutionError
 from auditor.core.verdicts import probe_verdict
-from auditor.core.vulns import pip_audit_source
+from auditor.core.vulns import configured_service, import_in_background, pip_audit_source
 
 FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
@@ -177,6 +178,12 @@ class _AuditProgress(ProgressBar):
 def run(args: argparse.Namespace) -> int:
     suppressions = with_project_settings(args)
     audit_input = read_input(args)
+    try:
+        service = configured_service()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if service != "none":
+        import_in_background()
     setup_django()
     from django.conf import settings
 
@@ -201,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             store=DatabaseResultStore(verdict_of=lambda result: str(probe_verdict(result))),
             options=options,
             progress=progress,
-            vulnerability_source=pip_audit_source,
+            vulnerability_source=functools.partial(pip_audit_source, service=service),
         )
     except ResolutionError as exc:
         raise UsageError(f"the requirements cannot be resolved:\n{exc}") from exc

@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,12 +327,59 @@ def run_audit(
     sandbox = sandbox_for(options.sandbox)
     progress("resolving", {})
     resolution = resolve_input(audit_input, workdir=workdir, options=options)
+    # The vulnerability lookup waits on the network: it runs while the rest of the audit works.
+    lookup = _in_background(vulnerability_source, dict(resolution.pins)) if vulnerability_source else None
+    results = _analyse(
+        resolution, audit_input, workdir=workdir, store=store, options=options, sandbox=sandbox, progress=progress
+    )
+    found: dict[str, list[Vulnerability]] = {}
+    problem = None
+    if lookup is not None:
+        progress("vulnerabilities", {})
+        found, problem = lookup.result()
+    reports = [
+        distribution_report(result, resolution=resolution, cached=cached, vulnerabilities=found.get(name, ()))
+        for name, (result, cached) in results.items()
+    ]
+    interpreter = interpreter_info(options.python)
+    return build_report(
+        reports,
+        environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
+        errors=[problem] if problem else [],
+    )
+
+
+def _in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`function(*args)` in a daemon thread, so that an audit that fails meanwhile does not wait for it at exit."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # re-raised by future.result() in the caller
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"forkaudit-{getattr(function, '__name__', 'background')}", daemon=True).start()
+    return future
+
+
+def _analyse(
+    resolution: Resolution,
+    audit_input: AuditInput,
+    *,
+    workdir: Path,
+    store: ResultStore,
+    options: AuditOptions,
+    sandbox: Sandbox,
+    progress: Progress,
+) -> dict[str, tuple[ProbeResult, bool]]:
+    """Each pinned distribution's result, and whether it was known before: known results are looked up, the rest is
+    installed, scanned and probed."""
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
     results = {
         name: (result, True)
         for name, result in known_results(resolution, store=store, options=options, origins=origins).items()
     }
-    interpreter = interpreter_info(options.python)
     todo: list[InstalledDistribution] = []
     if len(results) < len(resolution.pins):
         prepared = build_environment(resolution, workdir=workdir, options=options)
@@ -365,20 +413,4 @@ def run_audit(
                 store.put(probe_key(dist, env, options, origins), result)
                 results[dist.name] = (result, False)
                 progress("probed", {"name": dist.name, "done": len(results), "total": total})
-
-    errors: list[str] = []
-    vulnerabilities: dict[str, list[Vulnerability]] = {}
-    if vulnerability_source is not None:
-        progress("vulnerabilities", {})
-        vulnerabilities, problem = vulnerability_source(dict(resolution.pins))
-        if problem:
-            errors.append(problem)
-    reports = [
-        distribution_report(result, resolution=resolution, cached=cached, vulnerabilities=vulnerabilities.get(name, ()))
-        for name, (result, cached) in results.items()
-    ]
-    return build_report(
-        reports,
-        environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
-        errors=errors,
-    )
+    return results

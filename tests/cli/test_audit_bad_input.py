@@ -67,3 +67,15 @@ def test_audit_follows_includes_and_refuses_what_they_hold(forkaudit, tmp_path):
 
     assert done.returncode == 2
     assert "base.txt:2:" in done.stderr
+
+
+def test_audit_refuses_an_unknown_vulnerability_service_before_it_starts(forkaudit, tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==1.16.0\n")
+    monkeypatch.setenv("FORKAUDIT_VULNERABILITY_SERVICE", "osvv")
+
+    done = forkaudit("audit", "-r", str(requirements))
+
+    assert done.returncode == 2
+    assert "FORKAUDIT_VULNERABILITY_SERVICE='osvv' is not one of osv, pypi, none" in done.stderr
+    assert "resolving" not in done.stderr  # refused before any work

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from auditor.core.cache import MemoryStore
-from auditor.core.findings import Verdict
+from auditor.core.findings import Verdict, Vulnerability
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from tests.wheelfactory import build_wheel
 
@@ -62,3 +66,59 @@ def test_run_audit_merges_the_static_scan_into_the_distributions_findings(tmp_pa
     assert lib.paths == (("fa-lib",), ("fa-app", "fa-lib"))
     app = next(d for d in report.distributions if d.name == "fa-app")
     assert (app.verdict, app.findings, app.paths) == (Verdict.SAFE, (), ())
+
+
+def test_run_audit_looks_up_vulnerabilities_while_it_probes(tmp_path):
+    asked = threading.Event()
+    seen_when_planned = []
+
+    def source(pins):
+        asked.set()
+        return {"fa-lib": [Vulnerability(id="PYSEC-1", description="A flaw.")]}, "vulnerability data incomplete"
+
+    def progress(event, data):
+        if event == "planned":  # the probes start after this event
+            seen_when_planned.append(asked.wait(timeout=10))
+
+    report = run_audit(
+        AuditInput(wheels=wheel_set(tmp_path / "wheels")),
+        workdir=tmp_path / "w",
+        store=MemoryStore(),
+        options=OPTIONS,
+        progress=progress,
+        vulnerability_source=source,
+    )
+
+    assert seen_when_planned == [True]
+    lib = next(d for d in report.distributions if d.name == "fa-lib")
+    assert [f.id for f in lib.findings if isinstance(f, Vulnerability)] == ["PYSEC-1"]
+    assert report.errors == ("vulnerability data incomplete",)
+
+
+def test_run_audit_that_fails_does_not_wait_for_the_vulnerability_lookup(tmp_path):
+    release = threading.Event()
+    asked = threading.Event()
+
+    def source(pins):
+        asked.set()
+        release.wait(timeout=60)  # a service that does not answer
+        return {}, None
+
+    class BrokenStore(MemoryStore):
+        def get(self, key):
+            assert asked.wait(timeout=10)  # the lookup is under way when the audit fails
+            raise RuntimeError("database is gone")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="database is gone"):
+            run_audit(
+                AuditInput(wheels=wheel_set(tmp_path / "wheels")),
+                workdir=tmp_path / "w",
+                store=BrokenStore(),
+                options=OPTIONS,
+                vulnerability_source=source,
+            )
+        assert time.monotonic() - started < 30
+    finally:
+        release.set()
