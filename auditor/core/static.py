@@ -3,8 +3,9 @@
 Source is read, never imported or run. Calls are matched by qualified name (libcst's scope analysis), so aliases and
 `from` imports count while text that merely mentions a name (docstrings, comments, strings) does not.
 libcst is the cost (parsing and scope analysis take tens of milliseconds a file), so a file reaches it only when
-its text names a watched module or function and CPython's parser finds an import of such a module in it; the rest can
-be parsed in spawned worker processes.
+its text names a watched function and imports its module, and CPython's parser finds that import and a call of such a
+name; and then libcst reads only the statements that can matter. This module holds those filters and runs scans in
+spawned worker processes (`Scanner`); `static_cst` is the libcst half, imported only where a file is parsed.
 """
 
 from __future__ import annotations
@@ -15,27 +16,13 @@ import multiprocessing
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-import libcst as cst
-from libcst.metadata import (
-    ClassScope,
-    CodeRange,
-    FunctionScope,
-    GlobalScope,
-    MetadataWrapper,
-    PositionProvider,
-    QualifiedName,
-    QualifiedNameSource,
-    Scope,
-    ScopeProvider,
-)
-
-from auditor.core.findings import AtforkHandler, Finding, ForkCall, RuntimeThread
+from auditor.core.findings import Finding, RuntimeThread
 
 THREAD_CALLS = frozenset(
     {
@@ -54,6 +41,7 @@ ATFORK_CALL = "os.register_at_fork"
 _LAST_NAMES = frozenset(name.rpartition(".")[2] for name in THREAD_CALLS | FORK_CALLS | {ATFORK_CALL})
 ATFORK_HOOKS = ("before", "after_in_child", "after_in_parent")
 MAX_FILE_BYTES = 2 * 1024 * 1024
+BATCH_FILES = 100  # files a worker process takes at a time
 # Every watched name lives in one of these modules (os only for fork, forkpty and register_at_fork).
 _WATCHED_MODULES = frozenset({"threading", "_thread", "concurrent", "multiprocessing"})
 
@@ -79,14 +67,14 @@ _TOO_DEEP_MESSAGES = ("too many nested", "too many levels", "too complex")
 
 
 @dataclass(frozen=True)
-class _SourceFile:
+class SourceFile:
     path: Path
     file: str  # relative to the scanned root, posix
     module: str | None  # None when the path is not an importable dotted name
 
 
 @dataclass(frozen=True)
-class _Excerpt:
+class Excerpt:
     """The part of a file that libcst reads; `lines[i]` is the original number of its line i + 1 (None: all of it)."""
 
     text: bytes
@@ -96,14 +84,6 @@ class _Excerpt:
         return line if self.lines is None else self.lines[line - 1]
 
 
-@dataclass(frozen=True)
-class _Call:
-    names: frozenset[QualifiedName]
-    scope: str
-    node: cst.Call  # its position is computed only when the call turns out to be a finding
-    keywords: tuple[str, ...]
-
-
 def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Finding]:
     """Report thread-starting calls, fork calls and at-fork handlers in `files` (absolute paths under `root`).
 
@@ -111,18 +91,74 @@ def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Find
     bad encoding, over 2 MB, nested too deeply) yields nothing. With `jobs > 1`, files are parsed in up to `jobs`
     worker processes started by spawn, never by fork. Raises ValueError for a file outside `root` or `jobs < 1`.
     """
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, not {jobs}")
-    sources = [_source_file(path, root) for path in dict.fromkeys(files)]
-    # The filters cost a millisecond or two a file; only libcst's work is worth sending to other processes.
-    work = [
-        (source, relevant)
-        for source in sources
-        if (text := _read_candidate(source.path)) and (relevant := _worth_parsing(text)) is not None
-    ]
-    if jobs == 1 or len(work) < 2:
-        return _scan_batch(work)
-    return _scan_in_workers(work, jobs)
+    with Scanner(jobs) as scanner:
+        return scanner.submit(files, root=root).result()
+
+
+class Scanner:
+    """Static scans that run while the caller goes on, on `jobs` worker processes (in the calling thread, when it
+    asks for the result, if `jobs` is 1). A context manager: its workers stop on exit.
+
+    Workers are started by spawn, never by fork: the caller may already run threads, and this product exists
+    because forking then is unsafe.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}")
+        spawn = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) if jobs > 1 else None
+
+    def __enter__(self) -> Scanner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def submit(self, files: Sequence[Path], *, root: Path) -> Scan:
+        """Start scanning `files` (absolute paths under `root`; ValueError for one outside it)."""
+        sources = [_source_file(path, root) for path in dict.fromkeys(files)]
+        # Batches spread a large distribution over the workers; contiguous ones keep the order of the files.
+        batches = [sources[start : start + BATCH_FILES] for start in range(0, len(sources), BATCH_FILES)]
+        if self._pool is None:
+            return Scan([(batch, None) for batch in batches])
+        return Scan([(batch, self._pool.submit(scan_batch, batch)) for batch in batches])
+
+
+class Scan:
+    """The findings of one `Scanner.submit`: in the order of its files, then of the source."""
+
+    def __init__(self, batches: list[tuple[list[SourceFile], Future[list[Finding]] | None]]) -> None:
+        self._batches = batches
+
+    def result(self) -> list[Finding]:
+        findings: list[Finding] = []
+        for batch, future in self._batches:
+            if future is None:
+                findings.extend(scan_batch(batch))
+                continue
+            try:
+                findings.extend(future.result())
+            except BrokenProcessPool:
+                # The workers could not start (e.g. the caller's __main__ cannot be re-imported) or one died.
+                # Scanning here gives what jobs=1 gives; silently dropping the files would report them clean.
+                logger.warning("static scan worker pool broke; scanning %d files in-process", len(batch))
+                findings.extend(scan_batch(batch))
+        return findings
+
+
+def scan_batch(sources: list[SourceFile]) -> list[Finding]:
+    """The findings in `sources`, one file after the other: what a worker process runs."""
+    findings: list[Finding] = []
+    for source in sources:
+        text = _read_candidate(source.path)
+        excerpt = _worth_parsing(text) if text else None
+        if excerpt is not None:
+            from auditor.core.static_cst import findings_in  # libcst: imported once a file needs it
+
+            findings.extend(findings_in(source, excerpt))
+    return findings
 
 
 def module_level_thread_modules(findings: Iterable[Finding]) -> set[str]:
@@ -135,13 +171,13 @@ def module_level_thread_modules(findings: Iterable[Finding]) -> set[str]:
     }
 
 
-def _source_file(path: Path, root: Path) -> _SourceFile:
+def _source_file(path: Path, root: Path) -> SourceFile:
     relative = path.relative_to(root)  # ValueError when outside root: a caller's mistake, not a package's
     parts = list(relative.with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
     module = ".".join(parts) if parts and all(part.isidentifier() for part in parts) else None
-    return _SourceFile(path=path, file=relative.as_posix(), module=module)
+    return SourceFile(path=path, file=relative.as_posix(), module=module)
 
 
 def _read_candidate(path: Path) -> bytes | None:
@@ -158,50 +194,7 @@ def _read_candidate(path: Path) -> bytes | None:
     return text
 
 
-def _scan_in_workers(work: list[tuple[_SourceFile, _Excerpt]], jobs: int) -> list[Finding]:
-    workers = min(jobs, len(work))
-    # Several batches per worker even out files of different sizes; contiguous batches keep the sequential order.
-    size = -(-len(work) // (workers * 4))
-    batches = [work[start : start + size] for start in range(0, len(work), size)]
-    findings: list[Finding] = []
-    # Spawn, never fork: the caller may already run threads (this product exists because that is unsafe).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for batch, future in [(batch, pool.submit(_scan_batch, batch)) for batch in batches]:
-            try:
-                findings.extend(future.result())
-            except BrokenProcessPool:
-                # The workers could not start (e.g. the caller's __main__ cannot be re-imported) or one died.
-                # Scanning here gives what jobs=1 gives; silently dropping the files would report them clean.
-                logger.warning("static scan worker pool broke; scanning %d files in-process", len(batch))
-                findings.extend(_scan_batch(batch))
-    return findings
-
-
-def _scan_batch(work: list[tuple[_SourceFile, _Excerpt]]) -> list[Finding]:
-    return [finding for source, excerpt in work for finding in _scan_source(source, excerpt)]
-
-
-def _scan_source(source: _SourceFile, excerpt: _Excerpt) -> list[Finding]:
-    """Findings in one file that passed `_worth_parsing` (which keeps libcst from crashing on it)."""
-    collector = _CallCollector()
-    try:
-        wrapper = MetadataWrapper(cst.parse_module(excerpt.text), unsafe_skip_copy=True)
-        wrapper.visit(collector)
-    except Exception:  # untrusted code: whatever libcst cannot handle costs this file, never the scan
-        return []
-    positions: Mapping[cst.CSTNode, CodeRange] | None = None
-
-    def line_of(node: cst.Call) -> int:
-        nonlocal positions
-        if positions is None:  # another pass over the tree: paid only by files with a finding
-            positions = wrapper.resolve(PositionProvider)
-        return excerpt.original_line(positions[node].start.line)
-
-    thread_classes = _thread_subclasses(collector.class_bases)
-    return [f for call in collector.calls if (f := _finding(call, source, thread_classes, line_of)) is not None]
-
-
-def _worth_parsing(text: bytes) -> _Excerpt | None:
+def _worth_parsing(text: bytes) -> Excerpt | None:
     """What libcst should see of the file, or None: nothing when CPython's parser refuses its nesting depth (see
     _TOO_DEEP_MESSAGES) or when it imports no watched module or calls no watched name, since then no call can
     resolve to one; else the file with only the top-level statements that can matter (see _relevant_source)."""
@@ -219,7 +212,7 @@ def _worth_parsing(text: bytes) -> _Excerpt | None:
         return None
     except SyntaxError as error:
         # Any other syntax error may be newer syntax than this interpreter knows (PEP 695, PEP 701): libcst decides.
-        return None if any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES) else _Excerpt(text)
+        return None if any(message in str(error.msg) for message in _TOO_DEEP_MESSAGES) else Excerpt(text)
     watched = (_WATCHED_MODULES | {"os"}) if forks else _WATCHED_MODULES
     imports_watched = False
     callable_names = set(_LAST_NAMES)
@@ -247,7 +240,7 @@ def _worth_parsing(text: bytes) -> _Excerpt | None:
     return _relevant_source(text, tree, callable_names)
 
 
-def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> _Excerpt:
+def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> Excerpt:
     """What of `text` can hold or name a finding, with the original number of each line it keeps.
 
     A top-level statement is left out when it neither imports anything nor calls one of `names` nor defines a class
@@ -274,8 +267,8 @@ def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> _Excerpt
             warnings.simplefilter("ignore")
             compile(excerpt, "<scanned>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return _Excerpt(text)  # something this reduction did not foresee: scan it all
-    return _Excerpt(excerpt, tuple(numbers))
+        return Excerpt(text)  # something this reduction did not foresee: scan it all
+    return Excerpt(excerpt, tuple(numbers))
 
 
 def _replace_nested(statement: ast.AST, names: set[str], lines: list[bytes], passes: dict[int, bytes | None]) -> None:
@@ -315,98 +308,3 @@ def _last_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else ""
-
-
-class _CallCollector(cst.CSTVisitor):
-    """Collects every call with its possible qualified names, and the bases of every class, in source order.
-
-    Names are asked of the scopes for calls and classes only: QualifiedNameProvider does it for every node of the
-    tree, which doubles the cost of a file.
-    """
-
-    METADATA_DEPENDENCIES = (ScopeProvider,)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[_Call] = []
-        self.class_bases: dict[str, frozenset[QualifiedName]] = {}
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        bases = frozenset(name for base in node.bases for name in self._names(base.value))
-        for name in self._names(node):
-            if name.source is QualifiedNameSource.LOCAL:
-                self.class_bases[name.name] = bases
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(
-            _Call(
-                names=frozenset(self._names(node.func)),
-                scope=_execution_scope(self.get_metadata(ScopeProvider, node, None)),
-                node=node,
-                keywords=tuple(arg.keyword.value for arg in node.args if arg.keyword is not None),
-            )
-        )
-
-    def _names(self, node: cst.CSTNode) -> Iterable[QualifiedName]:
-        scope = self.get_metadata(ScopeProvider, node, None)
-        return scope.get_qualified_names_for(node) if scope is not None else ()
-
-
-def _execution_scope(scope: Scope | None) -> str:
-    """When code in `scope` runs: "function" once some function is called, else "class" or "module" (on import).
-
-    Comprehensions run where they stand; decorators and default values belong to the enclosing scope already.
-    """
-    in_class = False
-    while scope is not None and not isinstance(scope, GlobalScope):
-        if isinstance(scope, FunctionScope):  # includes lambdas
-            return "function"
-        in_class = in_class or isinstance(scope, ClassScope)
-        scope = scope.parent
-    return "class" if in_class else "module"
-
-
-def _thread_subclasses(class_bases: dict[str, frozenset[QualifiedName]]) -> set[str]:
-    """Local names of the classes that derive, directly or through other local classes, from a thread class."""
-    found: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, bases in class_bases.items():
-            if name not in found and any(_is_thread_class(base, found) for base in bases):
-                found.add(name)
-                changed = True
-    return found
-
-
-def _is_thread_class(name: QualifiedName, thread_subclasses: set[str]) -> bool:
-    if name.source is QualifiedNameSource.IMPORT:
-        return name.name in THREAD_CALLS
-    return name.source is QualifiedNameSource.LOCAL and name.name in thread_subclasses
-
-
-def _finding(
-    call: _Call, source: _SourceFile, thread_subclasses: set[str], line_of: Callable[[cst.Call], int]
-) -> Finding | None:
-    # Only imported names count: a local `Thread` class or a `mylib.Thread` is someone else's Thread.
-    for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.IMPORT):
-        if name in THREAD_CALLS:
-            return RuntimeThread(
-                call=name, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
-            )
-        if name in FORK_CALLS:
-            return ForkCall(
-                call=name, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
-            )
-        if name == ATFORK_CALL:
-            hooks = tuple(hook for hook in ATFORK_HOOKS if hook in call.keywords)
-            return AtforkHandler(
-                module=source.module, hooks=hooks, file=source.file, line=line_of(call.node), static=True
-            )
-    for name in sorted(q.name for q in call.names if q.source is QualifiedNameSource.LOCAL):
-        if name in thread_subclasses:
-            qualified = f"{source.module}.{name}" if source.module else name
-            return RuntimeThread(
-                call=qualified, scope=call.scope, module=source.module, file=source.file, line=line_of(call.node)
-            )
-    return None

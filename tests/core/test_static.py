@@ -8,7 +8,7 @@ from pathlib import Path
 import libcst
 import pytest
 
-from auditor.core import static
+from auditor.core import static, static_cst
 from auditor.core.findings import AtforkHandler, Finding, ForkCall, ImportFailure, RuntimeThread
 from auditor.core.static import module_level_thread_modules, scan_files
 
@@ -279,7 +279,7 @@ def test_scan_files_parses_only_files_that_import_a_watched_module(
         parsed.append(source)
         return parse_module(source)
 
-    monkeypatch.setattr(static.cst, "parse_module", recording_parse)
+    monkeypatch.setattr(static_cst.cst, "parse_module", recording_parse)
     files = [
         write(tmp_path, "pkg/plain.py", "import json\njson.dumps({})\n"),
         write(tmp_path, "pkg/mentions.py", '"""Not thread-safe; call before fork."""\nfrom mylib import Thread\n'),
@@ -290,7 +290,10 @@ def test_scan_files_parses_only_files_that_import_a_watched_module(
     assert parsed == [b"import threading\nthreading.Thread()\n"]
 
 
-def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_scan_files_gives_the_same_findings_in_parallel(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(static, "BATCH_FILES", 3)  # three batches over two workers
     filler = "# filler\n"
     files = [
         write(tmp_path, f"pkg/mod{index}.py", f"import os, threading\n{filler * index}threading.Thread()\n")
@@ -309,6 +312,20 @@ def test_scan_files_gives_the_same_findings_in_parallel(tmp_path: Path, caplog: 
     with caplog.at_level(logging.WARNING, logger="auditor.core.static"):
         assert scan_files(files, root=tmp_path, jobs=2) == expected
     assert caplog.text == ""  # the workers did the scan, not the in-process fallback
+
+
+def test_scanner_scans_what_is_submitted_while_the_caller_goes_on(tmp_path: Path) -> None:
+    first = [write(tmp_path, "a/mod.py", "import threading\nthreading.Thread()\n")]
+    second = [write(tmp_path, "b/mod.py", "import os\n\nos.register_at_fork(before=print)\n")]
+
+    with static.Scanner(2) as scanner:
+        scans = [scanner.submit(files, root=tmp_path) for files in (first, second)]
+        results = [scan.result() for scan in reversed(scans)]
+
+    assert results == [
+        [AtforkHandler(module="b.mod", hooks=("before",), file="b/mod.py", line=3, static=True)],
+        [RuntimeThread(call="threading.Thread", scope="module", module="a.mod", file="a/mod.py", line=2)],
+    ]
 
 
 def test_scan_files_scans_in_process_when_workers_cannot_start(
@@ -383,7 +400,7 @@ def test_scan_files_shows_libcst_only_the_methods_that_matter_and_keeps_their_li
 ) -> None:
     parsed: list[bytes] = []
     parse_module = libcst.parse_module
-    monkeypatch.setattr(static.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
+    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
     source = """\
         import os; VERSION = 1
         from threading import Thread as T
