@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from auditor.cli.common import (
     setup_django,
 )
 from auditor.cli.progress import ProgressBar
+from auditor.core.background import in_background
+from auditor.core.cache import ProbeKey, ResultStore
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
-from auditor.core.findings import AuditReport, Verdict
+from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
@@ -184,11 +187,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     if service != "none":
         import_in_background()
-    setup_django()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
-    from auditor.store import DatabaseResultStore
-
+    settings.FORKAUDIT_DATA_DIR  # noqa: B018 - read here, so that the thread below never configures them at once
+    # Django and its database start while uv resolves: together, most of an audit whose results are all known.
+    django_ready = in_background(setup_django)
     options = AuditOptions(
         shallow=args.shallow,
         timeout=args.timeout,
@@ -205,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_audit(
             audit_input,
             workdir=workdir,
-            store=DatabaseResultStore(verdict_of=lambda result: str(probe_verdict(result))),
+            store=_StoreOnceReady(django_ready),
             options=options,
             progress=progress,
             vulnerability_source=functools.partial(pip_audit_source, service=service),
@@ -220,6 +224,28 @@ def run(args: argparse.Namespace) -> int:
     report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+
+
+class _StoreOnceReady:
+    """The database's ResultStore, once Django has started (in the background, see `run`)."""
+
+    def __init__(self, django_ready: Future[None]) -> None:
+        self._django_ready = django_ready
+        self._store: ResultStore | None = None
+
+    def get(self, key: ProbeKey) -> ProbeResult | None:
+        return self._ready().get(key)
+
+    def put(self, key: ProbeKey, result: ProbeResult) -> None:
+        self._ready().put(key, result)
+
+    def _ready(self) -> ResultStore:
+        if self._store is None:
+            self._django_ready.result()
+            from auditor.store import DatabaseResultStore
+
+            self._store = DatabaseResultStore(verdict_of=lambda result: str(probe_verdict(result)))
+        return self._store
 
 
 def write_report(text: str, output: Path | None) -> None:

@@ -13,14 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.core import static
+from auditor.core.background import in_background
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -326,7 +326,7 @@ def run_audit(
     progress("resolving", {})
     resolution = resolve_input(audit_input, workdir=workdir, options=options)
     # The vulnerability lookup waits on the network: it runs while the rest of the audit works.
-    lookup = _in_background(vulnerability_source, dict(resolution.pins)) if vulnerability_source else None
+    lookup = in_background(vulnerability_source, dict(resolution.pins)) if vulnerability_source else None
     results = _analyse(
         resolution, audit_input, workdir=workdir, store=store, options=options, sandbox=sandbox, progress=progress
     )
@@ -345,20 +345,6 @@ def run_audit(
         environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
         errors=[problem] if problem else [],
     )
-
-
-def _in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
-    """`function(*args)` in a daemon thread, so that an audit that fails meanwhile does not wait for it at exit."""
-    future: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(function(*args))
-        except Exception as error:  # re-raised by future.result() in the caller
-            future.set_exception(error)
-
-    threading.Thread(target=run, name=f"forkaudit-{getattr(function, '__name__', 'background')}", daemon=True).start()
-    return future
 
 
 def _analyse(

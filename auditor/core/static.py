@@ -271,22 +271,29 @@ def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> Excerpt:
     return Excerpt(excerpt, tuple(numbers))
 
 
+# Statements that always have their lines to themselves, so that `pass` can stand in their place.
+_COMPOUND = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While, ast.With,
+    ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
+)  # fmt: skip
+
+
 def _replace_nested(statement: ast.AST, names: set[str], lines: list[bytes], passes: dict[int, bytes | None]) -> None:
-    """Replace every irrelevant function or class inside the relevant `statement` by `pass`: a compound statement
-    always has its lines to itself, and `pass` keeps the enclosing block from becoming empty."""
+    """Replace every irrelevant compound statement (function, class, if, loop, with, try, match) inside the relevant
+    `statement` by `pass`, which keeps the enclosing block from becoming empty. Simple statements stay: two of them
+    can share a line."""
     for field in ("body", "orelse", "finalbody", "handlers", "cases"):
         for child in getattr(statement, field, None) or ():
-            definition = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            if not definition or _is_relevant(child, names):  # if, with, try, ...: look for definitions inside
-                _replace_nested(child, names, lines, passes)
-            else:
-                first = _first_line(child)
-                indent = lines[child.lineno - 1][: child.col_offset]  # decorators stand at the def's indentation
-                if indent.strip():
-                    continue
-                for index in range(first, child.end_lineno or child.lineno):
-                    passes[index] = None
-                passes[first - 1] = indent + b"pass\n"
+            if not isinstance(child, _COMPOUND) or _is_relevant(child, names):
+                _replace_nested(child, names, lines, passes)  # handlers and cases hold statements
+                continue
+            indent = lines[child.lineno - 1][: child.col_offset]  # decorators stand at the def's indentation
+            if indent.strip() or lines[child.lineno - 1][child.col_offset :].startswith(b"elif"):
+                continue  # an `elif` branch is part of its `if`
+            first = _first_line(child)
+            for index in range(first, child.end_lineno or child.lineno):
+                passes[index] = None
+            passes[first - 1] = indent + b"pass\n"
 
 
 def _first_line(statement: ast.stmt) -> int:
@@ -301,6 +308,8 @@ def _is_relevant(statement: ast.AST, names: set[str]) -> bool:
             return True
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
             return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in names:
+            return True  # `Thread = ...` decides what a later `Thread()` is
     return False
 
 

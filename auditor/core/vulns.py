@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor.core.background import in_background
 from auditor.core.findings import Vulnerability
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ def configured_service(environ: Mapping[str, str] | None = None) -> str:
 def import_in_background() -> None:
     """Start importing pip-audit in a daemon thread: its import runs `pip --version` in a subprocess (pip-api), a
     quarter of a second better spent while Django starts and uv resolves than after them."""
-    adapter = "auditor.core.pip_audit_adapter"
-    threading.Thread(target=importlib.import_module, args=(adapter,), name="forkaudit-import", daemon=True).start()
+    in_background(importlib.import_module, "auditor.core.pip_audit_adapter")
 
 
 def pip_audit_source(

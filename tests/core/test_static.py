@@ -419,20 +419,34 @@ def test_scan_files_shows_libcst_only_the_methods_that_matter_and_keeps_their_li
                 def unrelated(self):
                     pass
 
-        def helper():
+        def helper(items):
             if True:
                 def nested():
                     return 1
             os.register_at_fork(after_in_child=print)
+            for item in items:
+                print(item)
+            if not items:
+                pass
+            elif len(items) == 1:
+                T()
+            else:
+                print()
+
+        def local(flag):
+            if flag:
+                T = print  # so T is local to this function, not threading.s Thread
+            T()
     """
     findings = scan_one(tmp_path, source)
 
     assert findings == [
         thread("threading.Thread", 12, scope="function"),
         AtforkHandler(module="pkg.mod", hooks=("after_in_child",), file="pkg/mod.py", line=22, static=True),
+        thread("threading.Thread", 28, scope="function"),
     ]
     seen = parsed[0].decode()
-    assert "unrelated" not in seen and "nested" not in seen and "CONSTANT" not in seen
+    assert "unrelated" not in seen and "nested" not in seen and "CONSTANT" not in seen and "print(item)" not in seen
     assert "import os; VERSION = 1" in seen  # a line shared with an import stays whole
     assert "\n\n\n" not in seen  # dropped, not blanked: libcst pays for empty lines too
 
