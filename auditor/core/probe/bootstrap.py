@@ -434,8 +434,10 @@ def main():
         status, error, seconds = _import(name)
         _emit({"event": "module", "module": name, "status": status, "seconds": seconds, "error": error})
 
-    if _python_threads or _native_threads or _spawns or _sockets:
-        time.sleep(config.get("settle", 0.2))  # only then is there anything whose liveness to judge
+    # Only a thread or a process can change what is alive (or open) while we wait; a socket alone cannot (urllib3
+    # opens and closes one on import: requests, boto3 and the like would each wait for nothing).
+    if _python_threads or _native_threads or _spawns:
+        time.sleep(config.get("settle", 0.2))
     report = _report()
     _emit(report)
     for process in report["processes"]:

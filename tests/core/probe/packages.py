@@ -17,6 +17,15 @@ def start(function_name, argument, name):
 """
 
 PACKAGES: dict[str, dict] = {
+    "fa-ipv6-check": {
+        "files": {
+            # What urllib3 does on import: open a socket to see whether the host has IPv6, and close it.
+            "fa_ipv6_check/__init__.py": """
+                import socket
+                socket.socket(socket.AF_INET6).close()
+            """
+        }
+    },
     "fa-daemon": {
         "files": {
             "fa_daemon/__init__.py": """

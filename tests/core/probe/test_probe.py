@@ -7,6 +7,7 @@ from auditor.core.findings import (
     ImportFailure,
     ModuleStatus,
     ProbeResult,
+    SocketOnImport,
     ThreadOnImport,
     Verdict,
 )
@@ -144,3 +145,13 @@ def test_probe_keeps_a_packages_own_import_hook_working_and_still_measures_throu
 
     found = sorted((t.thread, t.native, t.module) for t in threads(result))
     assert found == [("fa-hooked", True, "fa_hook._inner"), ("seen:fa_hook._inner", False, "fa_hook")]
+
+
+def test_probe_does_not_wait_to_settle_when_only_a_closed_socket_was_opened(bench):
+    # Nothing can change while it waits: with a settle time longer than the wall-clock limit, it must not wait.
+    result = bench.probe("fa-ipv6-check", settle=60, timeout=10)
+
+    assert [m.status for m in result.modules] == [ModuleStatus.OK]
+    [sock] = [f for f in result.findings if isinstance(f, SocketOnImport)]
+    assert (sock.family, sock.open_after_import, sock.module) == ("AF_INET6", False, "fa_ipv6_check")
+    assert probe_verdict(result) == Verdict.SAFE
