@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from auditor.core.vulns import configured_service, import_in_background, pip_aud
 
 FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
+BACKGROUND_TIMEOUT = 120  # seconds: a migration of a large PostgreSQL database can take a while
 
 
 def add_requirement_option(parser: argparse.ArgumentParser, help: str) -> None:
@@ -185,14 +186,16 @@ def run(args: argparse.Namespace) -> int:
         service = configured_service()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if service != "none":
-        import_in_background()
+    # Work started beside the main thread; it is waited for before leaving, even on an error: a process cut off
+    # mid-way (pip, or a database migration) would leave noise or half-done work behind.
+    background = [import_in_background()] if service != "none" else []
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
     settings.FORKAUDIT_DATA_DIR  # noqa: B018 - read here, so that the thread below never configures them at once
     # Django and its database start while uv resolves: together, most of an audit whose results are all known.
     django_ready = in_background(setup_django)
+    background.append(django_ready)
     options = AuditOptions(
         shallow=args.shallow,
         timeout=args.timeout,
@@ -221,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        wait(background, timeout=BACKGROUND_TIMEOUT)
     report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,10 +42,11 @@ def configured_service(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def import_in_background() -> None:
+def import_in_background() -> Future[object]:
     """Start importing pip-audit in a daemon thread: its import runs `pip --version` in a subprocess (pip-api), a
-    quarter of a second better spent while Django starts and uv resolves than after them."""
-    in_background(importlib.import_module, "auditor.core.pip_audit_adapter")
+    quarter of a second better spent while Django starts and uv resolves than after them. Wait for the future before
+    exiting: a pip cut off mid-way prints a traceback of its own."""
+    return in_background(importlib.import_module, "auditor.core.pip_audit_adapter")
 
 
 def pip_audit_source(

@@ -164,3 +164,17 @@ def test_audit_refuses_a_suppression_without_a_reason(forkaudit, wheel_set, tmp_
 
     assert done.returncode == 2
     assert "needs a reason" in done.stderr
+
+
+@pytest.mark.parametrize("attempt", range(3))  # the failure this guards against was a race: a few tries
+def test_audit_that_cannot_resolve_exits_2_without_noise_from_work_it_started_beside(forkaudit, tmp_path, attempt):
+    # pip-audit's import (which runs pip) and Django's start run beside the resolution; an early exit waits for them.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-needy", {"fa_needy/__init__.py": ""}, requires=["fa-missing"])
+
+    done = forkaudit("audit", "--wheels", str(wheels), "--no-index")
+
+    assert done.returncode == 2
+    assert "fa-missing" in done.stderr
+    assert "Traceback" not in done.stderr
