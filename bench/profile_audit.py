@@ -36,7 +36,7 @@ import _common
 from _common import BENCH, REPO, table, timed
 
 import auditor.core.probe as probe_package
-from auditor.core import static
+from auditor.core import static, static_cst
 from auditor.core.environments import create_environment, file_owners, install, installed_distributions
 from auditor.core.pipeline import (
     AuditInput,
@@ -206,13 +206,13 @@ def main() -> int:
             t0 = time.perf_counter()
             mentioned = [(f, text) for f in files if (text := static._read_candidate(f))]
             t1 = time.perf_counter()
-            worth = [(f, text) for f, text in mentioned if static._worth_parsing(text)]
+            worth = [(f, excerpt) for f, text in mentioned if (excerpt := static._worth_parsing(text)) is not None]
             t2 = time.perf_counter()
             findings = []
-            for f, text in worth:  # static._scan_batch, one file at a time, to keep each file's cost
+            for f, excerpt in worth:  # static.scan_batch, one file at a time, to keep each file's cost
                 started = time.perf_counter()
-                found = static._scan_source(static._source_file(f, env.site_packages), text)
-                parsed_files.append((f, text, time.perf_counter() - started, len(found)))
+                found = static_cst.findings_in(static._source_file(f, env.site_packages), excerpt)
+                parsed_files.append((f, excerpt.text, time.perf_counter() - started, len(found)))
                 findings += found
             t3 = time.perf_counter()
             per_dist_static[dist.name] = t3 - t0

@@ -94,6 +94,7 @@ class ProcessOnImport(Finding):
     file: str | None = None
     line: int | None = None
     stack: tuple[str, ...] = ()
+    count: int = 1  # the same program started again from the same line (the first one's command and stack are kept)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ to no distribution's RECORD. Native threads are blamed on the module whose own l
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -165,12 +166,14 @@ def findings_from_report(
 
 
 def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: Any) -> Iterable[Finding]:
-    """One finding per spawn, alive if a process still running after the import looks like what it started.
+    """One finding per spawn, alive if a process still running after the import looks like what it started; spawns
+    of the same program from the same line that ended are one finding with their count.
 
     A process still running that no recorded spawn explains (started from native code) is the probed
     distribution's: the probe imported nothing but its modules and their dependencies.
     """
     alive = [str(p.get("command") or "") for p in _records(report, "processes")]
+    ended: dict[tuple[str | None, str | None, int | None, str], ProcessOnImport] = {}
     for event in _records(report, "spawns"):
         blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
         command = str(event.get("command") or "")
@@ -179,15 +182,26 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
             matches = alive[:1]  # a forked child runs the same program: it has no command of its own
         for c in matches:
             alive.remove(c)
-        if mine(blame, event):
-            yield ProcessOnImport(
-                command=command or str(event.get("event")),
-                alive_after_import=bool(matches),
-                module=blame.module,
-                file=blame.file,
-                line=blame.line,
-                stack=attributor.format_stack(event.get("stack") or []),
-            )
+        if not mine(blame, event):
+            continue
+        finding = ProcessOnImport(
+            command=command or str(event.get("event")),
+            alive_after_import=bool(matches),
+            module=blame.module,
+            file=blame.file,
+            line=blame.line,
+            stack=attributor.format_stack(event.get("stack") or []),
+        )
+        if finding.alive_after_import:
+            yield finding
+            continue
+        # A module whose import fails runs again for each module that imports it: Django's GIS modules look for
+        # GDAL with ctypes.util.find_library, three programs a time, 3,000 times in a deep probe. One finding
+        # per program and line says the same.
+        key = (finding.module, finding.file, finding.line, finding.command.split(maxsplit=1)[0])
+        first = ended.get(key)
+        ended[key] = finding if first is None else dataclasses.replace(first, count=first.count + 1)
+    yield from ended.values()
     for command in alive:
         yield ProcessOnImport(command=command, alive_after_import=True, module=None)
 

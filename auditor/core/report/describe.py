@@ -158,6 +158,8 @@ def _thread(finding: ThreadOnImport) -> Phrase:
 
 def _process(finding: ProcessOnImport) -> Phrase:
     state = " still running after import" if finding.alive_after_import else " ran during import and ended"
+    if finding.count > 1:
+        state += f" ({finding.count} times)"
     return (
         Part("child process "),
         code_part(finding.command),

@@ -17,6 +17,21 @@ def start(function_name, argument, name):
 """
 
 PACKAGES: dict[str, dict] = {
+    "fa-respawn": {
+        "files": {
+            # A helper that runs a program and then fails, as Django's GIS modules do without GDAL: every module
+            # that imports it runs it again.
+            "fa_respawn/__init__.py": "",
+            "fa_respawn/_lib.py": """
+                import subprocess
+                subprocess.run(["/bin/true"])
+                raise ImportError("the native library is missing")
+            """,
+            "fa_respawn/a.py": "from fa_respawn import _lib\n",
+            "fa_respawn/b.py": "from fa_respawn import _lib\n",
+            "fa_respawn/c.py": "from fa_respawn import _lib\n",
+        }
+    },
     "fa-ipv6-check": {
         "files": {
             # What urllib3 does on import: open a socket to see whether the host has IPv6, and close it.

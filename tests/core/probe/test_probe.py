@@ -7,10 +7,12 @@ from auditor.core.findings import (
     ImportFailure,
     ModuleStatus,
     ProbeResult,
+    ProcessOnImport,
     SocketOnImport,
     ThreadOnImport,
     Verdict,
 )
+from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
 
 
@@ -155,3 +157,18 @@ def test_probe_does_not_wait_to_settle_when_only_a_closed_socket_was_opened(benc
     [sock] = [f for f in result.findings if isinstance(f, SocketOnImport)]
     assert (sock.family, sock.open_after_import, sock.module) == ("AF_INET6", False, "fa_ipv6_check")
     assert probe_verdict(result) == Verdict.SAFE
+
+
+def test_probe_counts_a_program_that_failing_imports_start_again_and_again(bench):
+    result = bench.probe("fa-respawn")
+
+    assert [(m.name, m.status) for m in result.modules] == [
+        ("fa_respawn", ModuleStatus.OK),
+        ("fa_respawn.a", ModuleStatus.IMPORT_ERROR),
+        ("fa_respawn.b", ModuleStatus.IMPORT_ERROR),
+        ("fa_respawn.c", ModuleStatus.IMPORT_ERROR),
+    ]
+    [process] = [f for f in result.findings if isinstance(f, ProcessOnImport)]
+    assert (process.command, process.count, process.alive_after_import) == ("/bin/true", 3, False)
+    assert (process.module, process.file, process.line) == ("fa_respawn._lib", "fa_respawn/_lib.py", 2)
+    assert "ran during import and ended (3 times)" in plain(describe_finding(process))
