@@ -218,12 +218,16 @@ def _worth_parsing(text: bytes) -> Excerpt | None:
     callable_names = set(_LAST_NAMES)
     called: set[str] = set()
     thread_classes: dict[str, set[str]] = {}  # class name -> the last names of its bases
+    imported: set[str] = set()  # every name an import binds
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imports_watched |= any(alias.name.partition(".")[0] in watched for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imports_watched |= node.module.partition(".")[0] in watched
-            callable_names |= {a.asname for a in node.names if a.asname and a.name in _LAST_NAMES}
+            imported |= {alias.asname or alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {alias.asname or alias.name for alias in node.names}
+            if node.level == 0 and node.module:
+                imports_watched |= node.module.partition(".")[0] in watched
+                callable_names |= {a.asname for a in node.names if a.asname and a.name in _LAST_NAMES}
         elif isinstance(node, ast.Call):
             called.add(_last_name(node.func))
         elif isinstance(node, ast.ClassDef):
@@ -237,16 +241,25 @@ def _worth_parsing(text: bytes) -> Excerpt | None:
     # an alias it imports) can hold a finding.
     if not imports_watched or not called & callable_names:
         return None
-    return _relevant_source(text, tree, callable_names)
+    return _relevant_source(text, tree, _Names(frozenset(callable_names), frozenset(callable_names | imported)))
 
 
-def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> Excerpt:
+@dataclass(frozen=True)
+class _Names:
+    """What makes code relevant to the scan: calling one of `calls`, or binding one of `bound` (those, and every name
+    an import binds: `threading = None` in a function makes its `threading.Thread()` someone else's)."""
+
+    calls: frozenset[str]
+    bound: frozenset[str]
+
+
+def _relevant_source(text: bytes, tree: ast.Module, names: _Names) -> Excerpt:
     """What of `text` can hold or name a finding, with the original number of each line it keeps.
 
-    A top-level statement is left out when it neither imports anything nor calls one of `names` nor defines a class
-    or function of such a name; a function or class nested in a kept statement is replaced by `pass` on the same
-    terms. libcst's scope analysis then costs what the relevant code costs, not the whole file (redis's cluster.py:
-    0.9 s, of which one method of a 3,000-line module is worth 0.03 s). Lines are dropped rather than blanked
+    A top-level statement is left out when it neither imports anything nor calls or binds one of `names`; inside a
+    kept statement, every statement that is irrelevant on the same terms is replaced by `pass` (see
+    _replace_nested). libcst's scope analysis then costs what the relevant code costs, not the whole file (redis's
+    cluster.py: 0.9 s, of which the one call that matters is worth 0.03 s). Lines are dropped rather than blanked
     because libcst pays for empty lines too. Falls back to the whole text if the excerpt would not parse.
     """
     lines = text.splitlines(keepends=True)
@@ -271,45 +284,48 @@ def _relevant_source(text: bytes, tree: ast.Module, names: set[str]) -> Excerpt:
     return Excerpt(excerpt, tuple(numbers))
 
 
-# Statements that always have their lines to themselves, so that `pass` can stand in their place.
-_COMPOUND = (
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While, ast.With,
-    ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
-)  # fmt: skip
-
-
-def _replace_nested(statement: ast.AST, names: set[str], lines: list[bytes], passes: dict[int, bytes | None]) -> None:
-    """Replace every irrelevant compound statement (function, class, if, loop, with, try, match) inside the relevant
-    `statement` by `pass`, which keeps the enclosing block from becoming empty. Simple statements stay: two of them
-    can share a line."""
+def _replace_nested(statement: ast.AST, names: _Names, lines: list[bytes], passes: dict[int, bytes | None]) -> None:
+    """Replace every irrelevant statement inside the relevant `statement` by `pass` (one `pass` for a run of them),
+    which keeps its block from becoming empty; relevant compound statements are reduced in turn. A statement that
+    shares a line with another (`a = 1; b = 2`, `if x: y()`) or is an `elif` branch stays as it is."""
     for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-        for child in getattr(statement, field, None) or ():
-            if not isinstance(child, _COMPOUND) or _is_relevant(child, names):
+        block = getattr(statement, field, None) or ()
+        replaced_before = False
+        for index, child in enumerate(block):
+            if not isinstance(child, ast.stmt) or _is_relevant(child, names):
                 _replace_nested(child, names, lines, passes)  # handlers and cases hold statements
+                replaced_before = False
                 continue
+            first, last = _first_line(child), child.end_lineno or child.lineno
             indent = lines[child.lineno - 1][: child.col_offset]  # decorators stand at the def's indentation
-            if indent.strip() or lines[child.lineno - 1][child.col_offset :].startswith(b"elif"):
-                continue  # an `elif` branch is part of its `if`
-            first = _first_line(child)
-            for index in range(first, child.end_lineno or child.lineno):
-                passes[index] = None
-            passes[first - 1] = indent + b"pass\n"
+            alone = (index == 0 or block[index - 1].end_lineno < first) and (
+                index == len(block) - 1 or block[index + 1].lineno > last
+            )
+            if indent.strip() or not alone or lines[child.lineno - 1][child.col_offset :].startswith(b"elif"):
+                replaced_before = False
+                continue
+            for line in range(first - 1, last):
+                passes[line] = None
+            if not replaced_before:
+                passes[first - 1] = indent + b"pass\n"
+            replaced_before = True
 
 
 def _first_line(statement: ast.stmt) -> int:
     return min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
 
 
-def _is_relevant(statement: ast.AST, names: set[str]) -> bool:
+def _is_relevant(statement: ast.AST, names: _Names) -> bool:
     for node in ast.walk(statement):
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
             return True  # bindings that resolve a name elsewhere in the file
-        if isinstance(node, ast.Call) and _last_name(node.func) in names:
+        if isinstance(node, ast.Call) and _last_name(node.func) in names.calls:
             return True
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
-            return True
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in names:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in names.bound:
             return True  # `Thread = ...` decides what a later `Thread()` is
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.ExceptHandler)):
+            if node.name in names.bound:
+                return True
     return False
 
 

@@ -465,3 +465,42 @@ def test_scan_files_finds_imports_in_any_legal_spelling(tmp_path: Path, imports:
     source = f"{imports}def go():\n    {call}\n"
     findings = scan_files([write(tmp_path, "pkg/mod.py", source)], root=tmp_path)
     assert [f.call for f in findings] == ["threading.Thread"]
+
+
+def test_scan_files_keeps_every_statement_that_rebinds_an_imported_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inside a function that matters, the statements that do not are left out; one that rebinds a name an import
+    # bound decides what a call means, and stays.
+    parsed: list[bytes] = []
+    parse_module = libcst.parse_module
+    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
+    source = """\
+        import threading
+
+        def shadowed():
+            settings = {"workers": 4}
+            threading = None
+            threading.Thread()
+
+        def real():
+            settings = {"workers": 4}
+            try:
+                pass
+            except ImportError as threading:
+                pass
+            return threading.Thread()
+
+        def started():
+            settings = {
+                "workers": 4,
+            }
+            count = 1; threading.Thread(name=str(count))
+    """
+    findings = scan_one(tmp_path, source)
+
+    assert findings == [thread("threading.Thread", 20, scope="function")]
+    seen = parsed[0].decode()
+    assert '"workers"' not in seen  # the statements that matter nothing are gone
+    assert "count = 1; threading.Thread" in seen  # a line shared with a call that matters stays whole
+    assert "threading = None" in seen and "except ImportError as threading:" in seen
