@@ -6,14 +6,14 @@ Companion of bench/audit_set.py, for when it misses a target. It calls the same 
 (auditor.core.pipeline), but one stage at a time, and prints:
 
   start-up  importing the CLI's modules, django.setup(), migrate with nothing to do
-  stages    resolve (uv pip compile), create the venv, install (uv, --compile-bytecode), read RECORDs, file owners;
-            the same install without --compile-bytecode, for comparison
+  stages    resolve (uv pip compile), create the venv, install (uv; --compile-bytecode for a deep audit only, as the
+            pipeline does), read RECORDs, file owners; the other install (with or without bytecode), for comparison
   static    the static scan of every distribution, sequentially, split into its cheap filter (read + regex + CPython
             parse) and libcst, with file counts; then scan_files with jobs=cores (spawned workers) on all files at once
   probes    every distribution probed sequentially as the pipeline would (--shallow unless --deep; mitigations on),
             with the number of interpreters each started (mitigation re-runs included)
-  overlap   analyse_distribution (static scan + probe) for every distribution in a ThreadPoolExecutor of `cores`
-            threads, exactly as run_audit does: wall time against the sequential sums above (the GIL's effect)
+  overlap   analyse_distributions (static scans in spawned workers beside the probes) for every distribution,
+            exactly as run_audit does: wall time against the sequential sums above
 
 Nothing is asserted and no result is stored.
 """
@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _common
@@ -41,7 +40,7 @@ from auditor.core.environments import create_environment, file_owners, install, 
 from auditor.core.pipeline import (
     AuditInput,
     AuditOptions,
-    analyse_distribution,
+    analyse_distributions,
     build_environment,
     default_python,
     resolve_input,
@@ -177,19 +176,19 @@ def main() -> int:
         )
         stage_rows.append(["resolve (uv pip compile)", f"{seconds:.2f}", f"{len(resolution.pins)} pins"])
         seconds, prepared = timed(lambda: build_environment(resolution, workdir=tmp / "w", options=options))
-        stage_rows.append(["build_environment (venv + install --compile-bytecode + RECORDs)", f"{seconds:.2f}", ""])
+        flags = "" if options.shallow else " --compile-bytecode"
+        stage_rows.append([f"build_environment (venv + install{flags} + RECORDs)", f"{seconds:.2f}", ""])
         env = prepared.env
         pinned = [f"{n}=={v}" for n, v in sorted(resolution.pins.items())]
         seconds, other = timed(lambda: create_environment(tmp / "venv-only", python=args.python))
         stage_rows.append(["  of which: create_environment alone", f"{seconds:.2f}", "uv venv + one interpreter start"])
-        seconds, _ = timed(lambda: install(other, requirements=pinned, no_deps=True))
-        stage_rows.append(
-            ["  install without --compile-bytecode (for comparison)", f"{seconds:.2f}", "hard links only"]
-        )
+        seconds, _ = timed(lambda: install(other, requirements=pinned, no_deps=True, compile_bytecode=options.shallow))
+        other_flags = " --compile-bytecode" if options.shallow else " without --compile-bytecode"
+        stage_rows.append([f"  install{other_flags} (for comparison)", f"{seconds:.2f}", ""])
         seconds, dists = timed(lambda: installed_distributions(env))
         stage_rows.append(["installed_distributions (read RECORDs)", f"{seconds:.2f}", f"{len(dists)} distributions"])
         seconds, owners = timed(lambda: file_owners(env, dists))
-        stage_rows.append(["file_owners (resolve every RECORD path)", f"{seconds:.2f}", f"{len(owners)} files"])
+        stage_rows.append(["file_owners (every RECORD path)", f"{seconds:.2f}", f"{len(owners)} files"])
         startup()
         print("\n## stages\n")
         print(table(["stage", "seconds", "notes"], stage_rows))
@@ -246,7 +245,7 @@ def main() -> int:
                 f"{total_static:.2f}",
             ]
         ]
-        print("\n## static scan (jobs=1 per distribution, as analyse_distribution runs it)\n")
+        print("\n## static scan (per distribution, in this process)\n")
         print(
             table(
                 [
@@ -318,15 +317,13 @@ def main() -> int:
             f"{runs - len(dists)} re-runs (mitigation knobs or killed interpreters)"
         )
 
-        # The pipeline's own overlap: static + probe per distribution in a thread pool of `cores`.
-        def analyse(dist):
-            return analyse_distribution(dist, env=env, attributor=attributor, sandbox=sandbox, options=options)
-
-        with ThreadPoolExecutor(max_workers=cores) as pool:
-            seconds, _ = timed(lambda: list(pool.map(analyse, dists)))
+        # The pipeline's own overlap: scans in the scanner's processes beside the probes, `cores` of each.
+        seconds, _ = timed(
+            lambda: list(analyse_distributions(dists, env=env, attributor=attributor, sandbox=sandbox, options=options))
+        )
         sequential = total_static + total_probe
         print(
-            f"\n## overlap\n\nanalyse_distribution × {len(dists)} in {cores} threads (as run_audit): "
+            f"\n## overlap\n\nanalyse_distributions × {len(dists)} on {cores} cores (as run_audit): "
             f"{seconds:.2f} s wall; "
             f"sequential sums: static {total_static:.2f} s + probes {total_probe:.2f} s = {sequential:.2f} s "
             f"(÷ {cores} = {sequential / cores:.2f} s if it parallelised perfectly)"

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,15 +202,6 @@ def probe_key(
     )
 
 
-def scan_distributions(
-    distributions: Sequence[InstalledDistribution], *, env: AuditEnvironment, jobs: int
-) -> dict[str, list[Finding]]:
-    """The static scan of several distributions at once, on `jobs` processes: each one's findings by name."""
-    with static.Scanner(jobs) as scanner:
-        scans = {dist.name: scanner.submit(python_files(dist, env), root=env.site_packages) for dist in distributions}
-        return {name: scan.result() for name, scan in scans.items()}
-
-
 def python_files(dist: InstalledDistribution, env: AuditEnvironment) -> list[Path]:
     """The distribution's Python files that the static scan reads: not its tests, which the probe never imports."""
     return [
@@ -233,12 +224,46 @@ def analyse_distribution(
 
     if static_findings is None:
         static_findings = (
-            scan_distributions([dist], env=env, jobs=options.jobs)[dist.name] if options.static_scan else []
+            static.scan_files(python_files(dist, env), root=env.site_packages, jobs=options.jobs)
+            if options.static_scan
+            else []
         )
     extra = sorted(static.module_level_thread_modules(static_findings))
     probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)
     result = probe_distribution(dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options)
     return dataclasses.replace(result, findings=result.findings + tuple(static_findings))
+
+
+def analyse_distributions(
+    distributions: Sequence[InstalledDistribution],
+    *,
+    env: AuditEnvironment,
+    attributor: Attributor,
+    sandbox: Sandbox,
+    options: AuditOptions,
+) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
+    """`analyse_distribution` of each of `distributions`, on `options.jobs` cores; results as they come."""
+    # The largest first: they take longest, and the rest fill the gaps around them.
+    todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
+    with static.Scanner(options.jobs) as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        # Each distribution's probe starts once its own static scan is done (which modules the probe imports
+        # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
+        # here: each probe is a separate, spawned interpreter.
+        scans = {
+            dist.name: scanner.submit(python_files(dist, env), root=env.site_packages)
+            for dist in todo
+            if options.static_scan
+        }
+
+        def analyse(dist: InstalledDistribution) -> ProbeResult:
+            found = scans[dist.name].result() if dist.name in scans else []
+            return analyse_distribution(
+                dist, env=env, attributor=attributor, sandbox=sandbox, options=options, static_findings=found
+            )
+
+        futures = {pool.submit(analyse, dist): dist for dist in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def install_failure(name: str, version: str, message: str, sandbox: str) -> ProbeResult:
@@ -376,29 +401,10 @@ def _analyse(
 
     if todo:
         attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
-        # The largest first: they take longest, and the rest fill the gaps around them.
-        todo.sort(key=lambda dist: len(dist.files), reverse=True)
-        with static.Scanner(options.jobs) as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
-            # Each distribution's probe starts once its own static scan is done (which modules the probe imports
-            # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
-            # here: each probe is a separate, spawned interpreter.
-            scans = {
-                dist.name: scanner.submit(python_files(dist, env), root=env.site_packages)
-                for dist in todo
-                if options.static_scan
-            }
-
-            def analyse(dist: InstalledDistribution) -> ProbeResult:
-                found = scans[dist.name].result() if dist.name in scans else []
-                return analyse_distribution(
-                    dist, env=env, attributor=attributor, sandbox=sandbox, options=options, static_findings=found
-                )
-
-            futures = {pool.submit(analyse, dist): dist for dist in todo}
-            for future in as_completed(futures):
-                dist = futures[future]
-                result = future.result()
-                store.put(probe_key(dist, env, options, origins), result)
-                results[dist.name] = (result, False)
-                progress("probed", {"name": dist.name, "done": len(results), "total": total})
+        for dist, result in analyse_distributions(
+            todo, env=env, attributor=attributor, sandbox=sandbox, options=options
+        ):
+            store.put(probe_key(dist, env, options, origins), result)
+            results[dist.name] = (result, False)
+            progress("probed", {"name": dist.name, "done": len(results), "total": total})
     return results

@@ -42,6 +42,7 @@ _LAST_NAMES = frozenset(name.rpartition(".")[2] for name in THREAD_CALLS | FORK_
 ATFORK_HOOKS = ("before", "after_in_child", "after_in_parent")
 MAX_FILE_BYTES = 2 * 1024 * 1024
 BATCH_FILES = 100  # files a worker process takes at a time
+WORKER_FILES = 10  # files that mention a watched name, per worker process worth starting for one scan_files
 # Every watched name lives in one of these modules (os only for fork, forkpty and register_at_fork).
 _WATCHED_MODULES = frozenset({"threading", "_thread", "concurrent", "multiprocessing"})
 
@@ -91,8 +92,17 @@ def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Find
     bad encoding, over 2 MB, nested too deeply) yields nothing. With `jobs > 1`, files are parsed in up to `jobs`
     worker processes started by spawn, never by fork. Raises ValueError for a file outside `root` or `jobs < 1`.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    sources = [_source_file(path, root) for path in dict.fromkeys(files)]
+    if jobs > 1:
+        # Starting a worker costs as much as parsing a dozen files: only that much work is worth one.
+        candidates = [source for source in sources if _read_candidate(source.path)]
+        jobs = min(jobs, len(candidates) // WORKER_FILES)
+    if jobs <= 1:
+        return scan_batch(sources)
     with Scanner(jobs) as scanner:
-        return scanner.submit(files, root=root).result()
+        return scanner.submit([source.path for source in candidates], root=root).result()
 
 
 class Scanner:

@@ -294,6 +294,7 @@ def test_scan_files_gives_the_same_findings_in_parallel(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(static, "BATCH_FILES", 3)  # three batches over two workers
+    monkeypatch.setattr(static, "WORKER_FILES", 1)  # workers even for this little work
     filler = "# filler\n"
     files = [
         write(tmp_path, f"pkg/mod{index}.py", f"import os, threading\n{filler * index}threading.Thread()\n")
@@ -333,6 +334,7 @@ def test_scan_files_scans_in_process_when_workers_cannot_start(
 ) -> None:
     # A spawned worker re-runs the caller's __main__ first; one that cannot be found (python - < script, say) kills
     # every worker. The files must still be scanned, not reported clean.
+    monkeypatch.setattr(static, "WORKER_FILES", 1)
     main = sys.modules["__main__"]
     monkeypatch.setattr(main, "__spec__", None, raising=False)
     monkeypatch.setattr(main, "__file__", str(tmp_path / "missing-main.py"), raising=False)
@@ -504,3 +506,17 @@ def test_scan_files_keeps_every_statement_that_rebinds_an_imported_name(
     assert '"workers"' not in seen  # the statements that matter nothing are gone
     assert "count = 1; threading.Thread" in seen  # a line shared with a call that matters stays whole
     assert "threading = None" in seen and "except ImportError as threading:" in seen
+
+
+def test_scan_files_starts_no_worker_for_a_few_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A worker that could not even start would be logged (see above); none is started for two files.
+    main = sys.modules["__main__"]
+    files = [write(tmp_path, f"pkg/mod{index}.py", "import threading\nthreading.Thread()\n") for index in range(2)]
+
+    with caplog.at_level(logging.WARNING, logger="auditor.core.static"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(main, "__spec__", None, raising=False)
+        patch.setattr(main, "__file__", str(tmp_path / "missing-main.py"), raising=False)
+        findings = scan_files(files, root=tmp_path, jobs=2)
+
+    assert [f.module for f in findings] == ["pkg.mod0", "pkg.mod1"]
+    assert caplog.text == ""
