@@ -221,7 +221,6 @@ def analyse_distribution(
     static_findings: Sequence[Finding] | None = None,
 ) -> ProbeResult:
     """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
-
     if static_findings is None:
         static_findings = (
             static.scan_files(python_files(dist, env), root=env.site_packages, jobs=options.jobs)

@@ -48,11 +48,8 @@ _WATCHED_MODULES = frozenset({"threading", "_thread", "concurrent", "multiproces
 
 logger = logging.getLogger(__name__)
 
-# A call resolves to one of the names above only if the file names its module or function somewhere: "threading",
-# "_thread", "...Thread..." (ThreadPoolExecutor, ThreadPool), "multiprocessing", or "fork" (os.fork, forkpty,
-# register_at_fork). A file without any of these cannot produce a finding, so it is never parsed.
 # The last names of the watched calls (Thread covers ThreadPoolExecutor, ThreadPool and Thread subclasses; fork
-# covers os.fork, forkpty and register_at_fork): a file that mentions none of them cannot call one.
+# covers os.fork, forkpty and register_at_fork): a file that mentions none of them cannot call one, and is never parsed.
 _MENTIONS = re.compile(rb"Thread|Timer|start_new|fork|set_start_method|get_context|Pool")
 # And no call can resolve to a watched name in a file that never imports its module: an `import` statement naming it
 # (among others, maybe over backslash continuations) or a `from` statement of it. CPython's parser, which the file
