@@ -27,6 +27,15 @@ def scan_one(root: Path, source: str, relative: str = "pkg/mod.py") -> list[Find
     return scan_files([write(root, relative, source)], root=root)
 
 
+@pytest.fixture
+def libcst_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the scan gives libcst to parse, in order."""
+    parsed: list[bytes] = []
+    parse_module = libcst.parse_module
+    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
+    return parsed
+
+
 def thread(call: str, line: int, scope: str = "module") -> RuntimeThread:
     return RuntimeThread(call=call, scope=scope, module="pkg.mod", file="pkg/mod.py", line=line)
 
@@ -269,17 +278,7 @@ def test_scan_files_reads_syntax_newer_than_the_interpreter(tmp_path: Path) -> N
     assert scan_one(tmp_path, source) == [thread("threading.Thread", 5)]
 
 
-def test_scan_files_parses_only_files_that_import_a_watched_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    parsed: list[bytes] = []
-    parse_module = libcst.parse_module
-
-    def recording_parse(source: bytes) -> libcst.Module:
-        parsed.append(source)
-        return parse_module(source)
-
-    monkeypatch.setattr(static_cst.cst, "parse_module", recording_parse)
+def test_scan_files_parses_only_files_that_import_a_watched_module(tmp_path: Path, libcst_reads: list[bytes]) -> None:
     files = [
         write(tmp_path, "pkg/plain.py", "import json\njson.dumps({})\n"),
         write(tmp_path, "pkg/mentions.py", '"""Not thread-safe; call before fork."""\nfrom mylib import Thread\n'),
@@ -287,7 +286,7 @@ def test_scan_files_parses_only_files_that_import_a_watched_module(
         write(tmp_path, "pkg/mod.py", "import threading\nthreading.Thread()\n"),
     ]
     assert scan_files(files, root=tmp_path) == [thread("threading.Thread", 2)]
-    assert parsed == [b"import threading\nthreading.Thread()\n"]
+    assert libcst_reads == [b"import threading\nthreading.Thread()\n"]
 
 
 def test_scan_files_gives_the_same_findings_in_parallel(
@@ -398,11 +397,8 @@ def test_scan_files_keeps_lines_and_encoding_when_it_scans_only_the_relevant_sta
 
 
 def test_scan_files_shows_libcst_only_the_methods_that_matter_and_keeps_their_line_numbers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, libcst_reads: list[bytes]
 ) -> None:
-    parsed: list[bytes] = []
-    parse_module = libcst.parse_module
-    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
     source = """\
         import os; VERSION = 1
         from threading import Thread as T
@@ -447,7 +443,7 @@ def test_scan_files_shows_libcst_only_the_methods_that_matter_and_keeps_their_li
         AtforkHandler(module="pkg.mod", hooks=("after_in_child",), file="pkg/mod.py", line=22, static=True),
         thread("threading.Thread", 28, scope="function"),
     ]
-    seen = parsed[0].decode()
+    seen = libcst_reads[0].decode()
     assert "unrelated" not in seen and "nested" not in seen and "CONSTANT" not in seen and "print(item)" not in seen
     assert "import os; VERSION = 1" in seen  # a line shared with an import stays whole
     assert "\n\n\n" not in seen  # dropped, not blanked: libcst pays for empty lines too
@@ -470,13 +466,10 @@ def test_scan_files_finds_imports_in_any_legal_spelling(tmp_path: Path, imports:
 
 
 def test_scan_files_keeps_every_statement_that_rebinds_an_imported_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, libcst_reads: list[bytes]
 ) -> None:
     # Inside a function that matters, the statements that do not are left out; one that rebinds a name an import
     # bound decides what a call means, and stays.
-    parsed: list[bytes] = []
-    parse_module = libcst.parse_module
-    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
     source = """\
         import threading
 
@@ -502,7 +495,7 @@ def test_scan_files_keeps_every_statement_that_rebinds_an_imported_name(
     findings = scan_one(tmp_path, source)
 
     assert findings == [thread("threading.Thread", 20, scope="function")]
-    seen = parsed[0].decode()
+    seen = libcst_reads[0].decode()
     assert '"workers"' not in seen  # the statements that matter nothing are gone
     assert "count = 1; threading.Thread" in seen  # a line shared with a call that matters stays whole
     assert "threading = None" in seen and "except ImportError as threading:" in seen
