@@ -186,16 +186,15 @@ def run(args: argparse.Namespace) -> int:
         service = configured_service()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    # Work started beside the main thread; it is waited for before leaving, even on an error: a process cut off
-    # mid-way (pip, or a database migration) would leave noise or half-done work behind.
-    background = [import_in_background()] if service != "none" else []
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
     settings.FORKAUDIT_DATA_DIR  # noqa: B018 - read here, so that the thread below never configures them at once
-    # Django and its database start while uv resolves: together, most of an audit whose results are all known.
+    # Django and its database start while uv resolves (together, most of an audit whose results are all known), then
+    # pip-audit is imported. This work is waited for before leaving, even on an error: a process cut off mid-way (pip,
+    # or a database migration) would leave noise or half-done work behind.
     django_ready = in_background(setup_django)
-    background.append(django_ready)
+    background = [django_ready] + ([import_in_background(after=django_ready)] if service != "none" else [])
     options = AuditOptions(
         shallow=args.shallow,
         timeout=args.timeout,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,11 +42,17 @@ def configured_service(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def import_in_background() -> Future[object]:
-    """Start importing pip-audit in a daemon thread: its import runs `pip --version` in a subprocess (pip-api), a
-    quarter of a second better spent while Django starts and uv resolves than after them. Wait for the future before
-    exiting: a pip cut off mid-way prints a traceback of its own."""
-    return in_background(importlib.import_module, "auditor.core.pip_audit_adapter")
+def import_in_background(after: Future[object] | None = None) -> Future[object]:
+    """Start importing pip-audit in a daemon thread, once `after` is done: its import runs `pip --version` in a
+    subprocess (pip-api), a quarter of a second better spent while uv resolves than after it. Wait for the future
+    before exiting: a pip cut off mid-way prints a traceback of its own."""
+
+    def run() -> object:
+        if after is not None:
+            wait([after])  # two threads importing at once can deadlock on a circular import between them
+        return importlib.import_module("auditor.core.pip_audit_adapter")
+
+    return in_background(run)
 
 
 def pip_audit_source(
