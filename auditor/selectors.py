@@ -103,14 +103,25 @@ def package_version_detail(
 ) -> list[ProbeRecord]:
     """The visible records of one version (one per Python, platform, depth, origin), findings prefetched.
 
-    Public first, then newest; empty if the viewer may see none.
+    The version as given, else normalized (`2.04` finds `2.4`). Public first, then newest; empty if the viewer may
+    see none.
     """
-    return list(
-        _visible_probe_records(viewer=viewer, local_mode=local_mode)
-        .filter(name=canonicalize_name(name), version=version)
-        .prefetch_related("findings")
-        .order_by("-public", "-created", "-id")
-    )
+    visible = _visible_probe_records(viewer=viewer, local_mode=local_mode).filter(name=canonicalize_name(name))
+    for spelling in _version_spellings(version):
+        records = list(
+            visible.filter(version=spelling).prefetch_related("findings").order_by("-public", "-created", "-id")
+        )
+        if records:
+            return records
+    return []
+
+
+def _version_spellings(version: str) -> list[str]:
+    try:
+        normalized = str(Version(version))
+    except InvalidVersion:
+        return [version]
+    return list(dict.fromkeys([version, normalized]))
 
 
 def _audit_visible(audit: Audit, *, viewer: Viewer, local_mode: bool) -> bool:

@@ -23,7 +23,6 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from auditor import selectors, workflow
 from auditor.api.throttles import SubmitRateThrottle
@@ -249,12 +248,9 @@ def package_version(request: HttpRequest, name: str, version: str) -> HttpRespon
     """One version: every result the viewer may see (per Python, platform, depth), public first."""
     records: list[ProbeRecord] = []
     if _NAME.match(name) and _VERSION.match(version):
-        for spelling in _version_spellings(version):
-            records = selectors.package_version_detail(
-                name=name, version=spelling, viewer=_viewer(request), local_mode=_local_mode()
-            )
-            if records:
-                break
+        records = selectors.package_version_detail(
+            name=name, version=version, viewer=_viewer(request), local_mode=_local_mode()
+        )
     if not records:
         raise Http404("No such package version.")
     context = {
@@ -265,15 +261,6 @@ def package_version(request: HttpRequest, name: str, version: str) -> HttpRespon
         "results": [presenters.probe_view(record) for record in records],
     }
     return render(request, "webui/package_version.html", context)
-
-
-def _version_spellings(version: str) -> list[str]:
-    """The version as given, then normalized (`2.04` finds `2.4`)."""
-    try:
-        normalized = str(Version(version))
-    except InvalidVersion:
-        return [version]
-    return list(dict.fromkeys([version, normalized]))
 
 
 @require_safe

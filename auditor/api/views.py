@@ -17,7 +17,6 @@ from django.urls import get_script_prefix, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 from rest_framework import exceptions, permissions, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
@@ -284,12 +283,9 @@ class PackageVersionView(APIView):
     def get(self, request: Request, name: str, version: str) -> Response:
         records: list[ProbeRecord] = []
         if _NAME.match(name) and _VERSION.match(version):
-            for spelling in _version_spellings(version):
-                records = selectors.package_version_detail(
-                    name=name, version=spelling, viewer=_viewer(request), local_mode=settings.FORKAUDIT_LOCAL_MODE
-                )
-                if records:
-                    break
+            records = selectors.package_version_detail(
+                name=name, version=version, viewer=_viewer(request), local_mode=settings.FORKAUDIT_LOCAL_MODE
+            )
         if not records:
             raise exceptions.NotFound("Package version not found.")
         results = [_probe_detail(record) for record in records]
@@ -301,15 +297,6 @@ class PackageVersionView(APIView):
             "results": results,
         }
         return Response(PackageVersionSerializer(body).data)
-
-
-def _version_spellings(version: str) -> list[str]:
-    """The version as given, then normalized (`2.04` finds `2.4`)."""
-    try:
-        normalized = str(Version(version))
-    except InvalidVersion:
-        return [version]
-    return list(dict.fromkeys([version, normalized]))
 
 
 def _probe_detail(record: ProbeRecord) -> dict[str, Any]:
