@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from auditor.cli.serve import worker_command
 from tests.wheelfactory import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,22 +332,8 @@ class Service:
 
     def start_worker(self) -> Process:
         self._workers_started += 1
-        argv = [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "4",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"worker{self._workers_started}@%h",
-        ]
+        # The worker exactly as `forkaudit serve` starts it (threads pool, never forked), named for the test.
+        argv = worker_command(concurrency=4) + ["--hostname", f"worker{self._workers_started}@%h"]
         # The broker's redelivery timer is shortened for the tests (tests/service/broker_settings.py).
         env = dict(self.env, DJANGO_SETTINGS_MODULE="tests.service.broker_settings")
         worker = start_process(f"worker{self._workers_started}", argv, env=env, logs=self.root / "logs")
