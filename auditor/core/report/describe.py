@@ -27,6 +27,7 @@ from auditor.core.findings import (
     Vulnerability,
 )
 from auditor.core.report.sanitize import clean_text
+from auditor.core.verdicts import finding_verdict
 
 NAME_LIMIT = 100  # module names, file paths, qualified calls, distribution names
 CODE_LIMIT = 60  # thread names, commands, addresses, ids
@@ -78,18 +79,13 @@ _LEVEL_RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.NOTE: 2}
 
 
 def finding_level(finding: Finding) -> Level:
-    """`error` for what makes a distribution unsafe (a thread or a process alive after the import),
-    `warning` for what makes it caution (a transient import-time thread, an open socket, threads started at
-    runtime), else `note`."""
-    if isinstance(finding, ThreadOnImport):
-        return Level.ERROR if finding.alive_after_import else Level.WARNING
-    if isinstance(finding, ProcessOnImport):
-        return Level.ERROR if finding.alive_after_import else Level.NOTE
-    if isinstance(finding, SocketOnImport):
-        return Level.WARNING if finding.open_after_import else Level.NOTE
-    if isinstance(finding, RuntimeThread):
-        return Level.WARNING
-    return Level.NOTE
+    """`error` for what makes a distribution unsafe (a thread or a process alive after the import), `warning` for
+    what makes it caution (a transient import-time thread, an open socket, threads started at runtime), else `note`
+    (the verdict rules themselves live in auditor.core.verdicts)."""
+    return _LEVEL_OF_VERDICT.get(finding_verdict(finding), Level.NOTE)
+
+
+_LEVEL_OF_VERDICT = {Verdict.UNSAFE: Level.ERROR, Verdict.CAUTION: Level.WARNING}
 
 
 def by_severity(distributions: Iterable[DistributionReport]) -> list[DistributionReport]:
