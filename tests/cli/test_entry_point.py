@@ -1,0 +1,57 @@
+"""The installed `forkaudit` script, and what importing it costs a process that never runs the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(sys.executable).parent / "forkaudit"
+
+
+def imported_modules(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_the_installed_script_runs_the_cli():
+    done = subprocess.run([str(SCRIPT), "audit", "--help"], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert "--wheels DIR" in done.stdout
+
+
+def test_the_installed_script_exits_2_on_bad_usage():
+    done = subprocess.run([str(SCRIPT), "audit", "--no-such-option"], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert "unrecognized arguments: --no-such-option" in done.stderr
+
+
+def test_the_script_imports_nothing_before_main_runs():
+    # A process pool started by spawn (the static scanner's) runs the script again in each worker, as __mp_main__.
+    modules = imported_modules("import auditor.launcher")
+
+    assert "auditor.launcher" in modules
+    assert not {name for name in modules if name.startswith(("auditor.cli", "auditor.core", "django"))}
+
+
+RENDER = """
+from auditor.core.findings import AuditReport, Environment, Verdict
+from auditor.core.report import render
+report = AuditReport(Verdict.SAFE, Environment(python="3.11.2", platform="linux-x86_64", sandbox="bwrap"), ())
+print(render(report, {fmt!r}), file=sys.stderr)
+"""
+
+
+def test_only_the_table_format_imports_its_terminal_library():
+    # rich costs a CI run that asks for JSON, Markdown or SARIF 60 ms of start-up for nothing.
+    for fmt in ("json", "markdown", "sarif"):
+        assert "rich" not in imported_modules("import sys" + RENDER.format(fmt=fmt)), fmt
+    assert "rich" in imported_modules("import sys" + RENDER.format(fmt="table"))
