@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import socket
 import tempfile
 import uuid
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from auditor import dispatch
 from auditor.core.cache import ProbeKey
+from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import InputError, parse_requirements, validate_wheel_set
@@ -181,6 +181,7 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
     if audit.status == Audit.Status.QUEUED and not audit_mark_running(audit_id=audit_id):
         return []  # claimed by another delivery of this task at the same moment
     workdir = _workdir(audit_id)
+    sweep(workdir.parent)
     try:
         audit_input = _audit_input(audit, workdir)
         options = audit_options(audit)
@@ -389,5 +390,5 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
     )
     finished = audit_mark_done(audit_id=audit_id, report=report)
     if finished:
-        shutil.rmtree(_workdir(audit_id), ignore_errors=True)
+        discard(_workdir(audit_id))
     return finished

@@ -37,6 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from auditor.core.cleanup import wait_for_deletions
+
+    wait_for_deletions(timeout=60)  # work directories the tests discarded: their `rm` must not outlive pytest
     data_dir = config.stash.get(_DATA_DIR_KEY, None)
     if data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)

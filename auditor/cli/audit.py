@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import shutil
 import sys
 import tempfile
 import uuid
@@ -25,6 +24,7 @@ from auditor.cli.common import (
 from auditor.cli.progress import ProgressBar
 from auditor.core.background import in_background
 from auditor.core.cache import ProbeKey, ResultStore
+from auditor.core.cleanup import discard, sweep
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
@@ -206,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),
     )
     workdir = Path(settings.FORKAUDIT_DATA_DIR) / "work" / uuid.uuid4().hex
+    sweep(workdir.parent)
     progress = _AuditProgress()
     try:
         report = run_audit(
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         raise Incomplete(str(exc)) from exc
     finally:
         progress.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        discard(workdir)  # deleted in the background: 10,000 files take longer than a repeated audit
         wait(background, timeout=BACKGROUND_TIMEOUT)
     report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,17 @@ def test_audit_reuses_stored_results_without_probing_again(forkaudit, wheel_set)
     for dist in first_report["distributions"]:
         dist.pop("cached")
     assert second_report == first_report
+
+
+def test_audit_leaves_no_work_directory_behind(forkaudit, wheel_set, tmp_path):
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index")
+
+    assert done.returncode == 1, done.stderr
+    work = tmp_path / "data" / "work"  # the environment is deleted in the background once the audit is done
+    deadline = time.monotonic() + 30
+    while list(work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(work.iterdir()) == []
 
 
 def test_audit_no_cache_probes_again(forkaudit, wheel_set):
