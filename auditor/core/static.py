@@ -3,8 +3,8 @@
 Source is read, never imported or run. Calls are matched by qualified name (libcst's scope analysis), so aliases and
 `from` imports count while text that merely mentions a name (docstrings, comments, strings) does not.
 libcst is the cost (parsing and scope analysis take tens of milliseconds a file), so a file reaches it only when
-its text names a watched function and imports its module, and CPython's parser finds that import and a call of such a
-name; and then libcst reads only the statements that can matter. This module holds those filters and runs scans in
+its text imports a watched module and calls a watched name, and CPython's parser finds that import and such a call;
+and then libcst reads only the statements that can matter. This module holds those filters and runs scans in
 spawned worker processes (`Scanner`); `static_cst` is the libcst half, imported only where a file is parsed.
 """
 
@@ -57,6 +57,13 @@ _MENTIONS = re.compile(rb"Thread|Timer|start_new|fork|set_start_method|get_conte
 _IMPORT = rb"\bfrom(?:[ \t]|\\\r?\n)+(?:{modules})\b|\bimport[ \t][^\n#]*(?:\\\r?\n[^\n#]*)*\b(?:{modules})\b"
 _IMPORTS_WATCHED = re.compile(_IMPORT.replace(b"{modules}", b"threading|_thread|concurrent|multiprocessing"))
 _IMPORTS_WATCHED_OR_OS = re.compile(_IMPORT.replace(b"{modules}", b"threading|_thread|concurrent|multiprocessing|os"))
+# And a file can hold a finding only if it calls a watched name: one of those names before a `(` (maybe past closing
+# parentheses, a line continuation or a comment), an import of one under another name, or a class whose bases name
+# Thread or Timer (its instances start threads). Files that import threading only for its locks are most of the rest.
+_NAMES = "|".join(sorted(_LAST_NAMES, key=len, reverse=True))
+_CALLS_WATCHED = re.compile(
+    rf"\b(?:{_NAMES})\b[\s\\)]*(?:#[^\n]*\n[\s\\)]*)*\(|\b(?:{_NAMES})\s+as\b|\bclass\b[^:]*\b(?:Thread|Timer)\b".encode()
+)
 _PARSE_LOCK = threading.Lock()
 
 # CPython reports code nested too deeply for its own parser with these; libcst's native parser crashes the whole
@@ -206,7 +213,7 @@ def _worth_parsing(text: bytes) -> Excerpt | None:
     _TOO_DEEP_MESSAGES) or when it imports no watched module or calls no watched name, since then no call can
     resolve to one; else the file with only the top-level statements that can matter (see _relevant_source)."""
     forks = b"fork" in text  # os matters only for os.fork, os.forkpty and os.register_at_fork
-    if not (_IMPORTS_WATCHED_OR_OS if forks else _IMPORTS_WATCHED).search(text):
+    if not (_IMPORTS_WATCHED_OR_OS if forks else _IMPORTS_WATCHED).search(text) or not _CALLS_WATCHED.search(text):
         return None
     try:
         # One file at a time per process: CPython 3.11's AST constructor keeps its recursion depth per interpreter,

@@ -289,6 +289,46 @@ def test_scan_files_parses_only_files_that_import_a_watched_module(tmp_path: Pat
     assert libcst_reads == [b"import threading\nthreading.Thread()\n"]
 
 
+@pytest.mark.parametrize(
+    ("source", "call", "line"),
+    [
+        ("import threading\n(threading.Thread)(target=print)\n", "threading.Thread", 2),
+        ("import threading\nthreading.Thread \\\n  (target=print)\n", "threading.Thread", 2),
+        ("import threading\nprint(threading.Thread  # why not\n  (target=print))\n", "threading.Thread", 2),
+        ("from threading import (\n    Thread\n    as T,\n)\nT(target=print)\n", "threading.Thread", 5),
+        (
+            "import threading\ndef base(): return object\nclass W(base(), threading.Thread): pass\nW()\n",
+            "pkg.mod.W",
+            4,
+        ),
+    ],
+)
+def test_scan_files_finds_calls_in_unusual_spellings(tmp_path: Path, source: str, call: str, line: int) -> None:
+    # The text filter in front of CPython's parser must let every call through that the parser would find.
+    assert scan_one(tmp_path, source) == [thread(call, line)]
+
+
+def test_scan_files_does_not_parse_a_file_that_imports_threading_only_for_its_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+    real_compile = compile
+    monkeypatch.setattr(
+        static,
+        "compile",
+        lambda text, *args, **kwargs: parsed.append(text) or real_compile(text, *args, **kwargs),
+        raising=False,
+    )
+    files = [
+        write(tmp_path, "pkg/locks.py", "import threading\n_lock = threading.RLock()  # not a Thread\n"),
+        write(tmp_path, "pkg/mod.py", "import threading\nthreading.Thread()\n"),
+    ]
+
+    assert scan_files(files, root=tmp_path) == [thread("threading.Thread", 2)]
+    assert b"RLock" not in b"".join(parsed)
+    assert parsed  # the other file was parsed: the filter is what kept the first one out
+
+
 def test_scan_files_gives_the_same_findings_in_parallel(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
