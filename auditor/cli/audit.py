@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
 from auditor.core.resolve import ResolutionError
 from auditor.core.verdicts import probe_verdict
-from auditor.core.vulns import configured_service, import_in_background, pip_audit_source
+from auditor.core.vulns import LookupProcess, VulnerabilitySource, configured_service
 
 FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
@@ -186,15 +185,22 @@ def run(args: argparse.Namespace) -> int:
         service = configured_service()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    # pip-audit starts in a process of its own, on another core, while this one starts Django.
+    with LookupProcess(service) as vulnerability_source:
+        report = _audit(args, audit_input, vulnerability_source)
+    report = apply_suppressions(report, suppressions)
+    write_report(render(report, args.format), args.output)
+    return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+
+
+def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_source: VulnerabilitySource) -> AuditReport:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
     settings.FORKAUDIT_DATA_DIR  # noqa: B018 - read here, so that the thread below never configures them at once
-    # Django and its database start while uv resolves (together, most of an audit whose results are all known), then
-    # pip-audit is imported. This work is waited for before leaving, even on an error: a process cut off mid-way (pip,
-    # or a database migration) would leave noise or half-done work behind.
+    # Django and its database start while uv resolves (together, most of an audit whose results are all known). It is
+    # waited for before leaving, even on an error: a database migration cut off mid-way would leave half-done work.
     django_ready = in_background(setup_django)
-    background = [django_ready] + ([import_in_background(after=django_ready)] if service != "none" else [])
     options = AuditOptions(
         shallow=args.shallow,
         timeout=args.timeout,
@@ -215,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             store=_StoreOnceReady(django_ready),
             options=options,
             progress=progress,
-            vulnerability_source=functools.partial(pip_audit_source, service=service),
+            vulnerability_source=vulnerability_source,
         )
     except ResolutionError as exc:
         raise UsageError(f"the requirements cannot be resolved:\n{exc}") from exc
@@ -224,10 +230,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         discard(workdir)  # deleted in the background: 10,000 files take longer than a repeated audit
-        wait(background, timeout=BACKGROUND_TIMEOUT)
-    report = apply_suppressions(report, suppressions)
-    write_report(render(report, args.format), args.output)
-    return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+        wait([django_ready], timeout=BACKGROUND_TIMEOUT)
+    return report
 
 
 class _StoreOnceReady:

@@ -5,19 +5,20 @@ optional problem message out. A source never raises for a transport or service f
 vulnerability data and reports the message among its errors. `pip_audit_source` is the adapter over pip-audit's
 services (OSV by default, or PyPI's JSON API); the environment variable named by `OFFLINE_ENV` picks the service, and
 its value `none` turns vulnerability data off without touching the network. pip-audit itself (with requests and
-pip-api, half a second) is imported only when a service is asked: an audit whose results are all known needs none.
+pip-api, half a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own.
 """
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, wait
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.core.background import in_background
 from auditor.core.findings import Vulnerability
 
 if TYPE_CHECKING:
@@ -42,17 +43,44 @@ def configured_service(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def import_in_background(after: Future[object] | None = None) -> Future[object]:
-    """Start importing pip-audit in a daemon thread, once `after` is done: its import runs `pip --version` in a
-    subprocess (pip-api), a quarter of a second better spent while uv resolves than after it. Wait for the future
-    before exiting: a pip cut off mid-way prints a traceback of its own."""
+class LookupProcess:
+    """A `VulnerabilitySource` that runs pip-audit in a process of its own, started (by spawn) at once.
 
-    def run() -> object:
-        if after is not None:
-            wait([after])  # two threads importing at once can deadlock on a circular import between them
-        return importlib.import_module("auditor.core.pip_audit_adapter")
+    pip-audit's import is half a second of CPU (requests, pip-api, which runs `pip --version`). In a thread it would
+    hold the interpreter lock that the caller's own start-up (Django) needs; in a process it runs on another core
+    while the caller resolves and starts, and for an audit whose results are all stored it was most of what was left.
+    `service` is a name of `SERVICES` or a picklable function that makes a pip-audit service. A context manager: on
+    exit it waits for the process to end (a pip cut off mid-way prints a traceback of its own). With the service
+    `none`, no process is started and every answer is empty.
+    """
 
-    return in_background(run)
+    def __init__(self, service: str | Callable[[], VulnerabilityService]) -> None:
+        self._service = service
+        self._pool: ProcessPoolExecutor | None = None
+        if service != "none":
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(importlib.import_module, "auditor.core.pip_audit_adapter")  # starts it, and imports
+
+    def __call__(self, pins: dict[str, str]) -> tuple[dict[str, list[Vulnerability]], str | None]:
+        if self._pool is None:
+            return {}, None
+        try:
+            return self._pool.submit(_lookup, pins, self._service).result()  # type: ignore[no-any-return]
+        except BrokenProcessPool as error:
+            return {}, f"vulnerability data unavailable: the lookup process failed ({error})"
+
+    def __enter__(self) -> LookupProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lookup(
+    pins: dict[str, str], service: str | Callable[[], VulnerabilityService]
+) -> tuple[dict[str, list[Vulnerability]], str | None]:
+    return pip_audit_source(pins, service=service if isinstance(service, str) else service())
 
 
 def pip_audit_source(

@@ -7,7 +7,10 @@ local HTTP server that speaks OSV's JSON to pip-audit's real `OsvService`.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -29,7 +32,7 @@ from pip_audit._service import (
 from pip_audit._service.interface import VulnerabilityID
 
 from auditor.core.findings import Vulnerability
-from auditor.core.vulns import OFFLINE_ENV, configured_service, pip_audit_source
+from auditor.core.vulns import OFFLINE_ENV, LookupProcess, configured_service, pip_audit_source
 
 
 def result(id: str, *aliases: str, description: str = "A flaw.", fixes: tuple[str, ...] = ()) -> VulnerabilityResult:
@@ -430,3 +433,57 @@ def test_pip_audit_source_keeps_answers_before_a_service_error(osv_server: FakeO
         "vulnerability data incomplete (1 of 3 distributions checked): "
         f"{host} failed (503 Server Error: Service Unavailable for url: {osv_server.url})"
     )
+
+
+# ─── In a process of its own ──────────────────────────────────────────────────────────────────────────
+
+
+def osv_recording_pid(url: str, cache_dir: Path, pid_file: Path) -> OsvService:
+    """Makes the service where it runs, and writes down which process that is."""
+    pid_file.write_text(str(os.getpid()))
+    return OsvService(cache_dir=cache_dir, timeout=2, osv_url=url)
+
+
+def dying_service() -> OsvService:
+    os._exit(7)
+
+
+@pytest.mark.parametrize("osv_server", [(({"requests": REQUESTS_OSV}), ())], indirect=True)
+def test_lookup_process_asks_from_another_process(osv_server: FakeOsv, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    factory = functools.partial(osv_recording_pid, osv_server.url, tmp_path, pid_file)
+
+    with LookupProcess(factory) as lookup:
+        found, problem = lookup({"requests": "2.0.0", "six": "1.16.0"})
+
+    assert problem is None
+    assert [(name, [v.id for v in vulns]) for name, vulns in found.items()] == [("requests", ["PYSEC-2018-28"])]
+    assert int(pid_file.read_text()) != os.getpid()
+    assert multiprocessing.active_children() == []  # the process has ended
+
+
+def test_lookup_process_reports_unreachable_osv() -> None:
+    with LookupProcess("osv") as lookup:
+        found, problem = lookup({"requests": "2.0.0"})
+
+    if problem is None:  # a machine that reaches OSV: requests 2.0.0 has known vulnerabilities
+        assert "requests" in found
+    else:  # this machine: no route to OSV
+        assert found == {}
+        assert problem.startswith("vulnerability data unavailable: cannot reach https://api.osv.dev (")
+
+
+def test_lookup_process_turns_a_dead_process_into_a_message() -> None:
+    with LookupProcess(dying_service) as lookup:
+        found, problem = lookup({"requests": "2.0.0"})
+
+    assert found == {}
+    assert problem is not None
+    assert problem.startswith("vulnerability data unavailable: the lookup process failed")
+
+
+def test_lookup_process_for_service_none_starts_nothing_and_finds_nothing(no_network: list[object]) -> None:
+    with LookupProcess("none") as lookup:
+        assert multiprocessing.active_children() == []
+        assert lookup({"requests": "2.0.0"}) == ({}, None)
+    assert no_network == []
