@@ -8,6 +8,7 @@ the probe sees the environment read-only.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -68,7 +69,18 @@ class Interpreter:
 
 
 def interpreter_info(python: str | Path) -> Interpreter:
-    """Version and platform of an interpreter: what audits for it are keyed by."""
+    """Version and platform of an interpreter: what audits for it are keyed by.
+
+    Asked once per interpreter file (a venv's `python` links to its base interpreter's): an audit needs it several
+    times, and an interpreter upgraded in place is a new file, so a long-running worker never keys results by the
+    old version."""
+    real = Path(python).resolve()
+    stat = real.stat()
+    return _interpreter_info(real, stat.st_ino, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _interpreter_info(python: Path, inode: int, mtime_ns: int) -> Interpreter:
     # Only the standard library runs (-I -S): no `.pth` file of an environment's packages.
     script = (
         "import json, sys, sysconfig; "

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from auditor.core.environments import InstalledDistribution, import_names, is_test_code, module_name
+from auditor.core.environments import InstalledDistribution, import_names, interpreter_info, is_test_code, module_name
 
 
 def dist(*files: str) -> InstalledDistribution:
@@ -70,3 +72,32 @@ def test_import_names_descend_through_namespace_packages():
 )
 def test_is_test_code(path, expected):
     assert is_test_code(path) is expected
+
+
+def fake_interpreter(path: Path, version: str) -> Path:
+    """A script that answers interpreter_info's question the way an interpreter of `version` would."""
+    log = path.with_name("asked")  # a line per question
+    path.write_text(f'#!/bin/sh\necho >> {log}\necho \'["/opt/fake", "{version}", "linux-fake"]\'\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_interpreter_info_asks_an_interpreter_file_once_and_a_replaced_one_again(tmp_path: Path) -> None:
+    python = fake_interpreter(tmp_path / "python", "3.11.7")
+    assert interpreter_info(python).version == "3.11.7"
+    assert interpreter_info(python).version == "3.11.7"
+    assert (tmp_path / "asked").read_text().count("\n") == 1
+
+    # Upgraded in place: a new file at the same path (install(1) and package managers replace, never rewrite).
+    replacement = fake_interpreter(tmp_path / "python.new", "3.11.8")
+    replacement.replace(python)
+
+    assert interpreter_info(python).version == "3.11.8"
+    assert (tmp_path / "asked").read_text().count("\n") == 2
+
+
+def test_interpreter_info_of_a_link_is_its_target_s(tmp_path: Path) -> None:
+    python = fake_interpreter(tmp_path / "python3.11", "3.11.7")
+    (tmp_path / "python").symlink_to(python)
+
+    assert interpreter_info(tmp_path / "python") == interpreter_info(python)
