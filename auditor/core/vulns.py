@@ -68,6 +68,8 @@ class LookupProcess:
             return self._pool.submit(_lookup, pins, self._service).result()  # type: ignore[no-any-return]
         except BrokenProcessPool as error:
             return {}, f"vulnerability data unavailable: the lookup process failed ({error})"
+        except Exception as error:  # a bug in pip-audit or in our mapping must not cost the audit its findings
+            return {}, f"vulnerability data unavailable: the lookup failed ({type(error).__name__}: {error})"
 
     def __enter__(self) -> LookupProcess:
         return self

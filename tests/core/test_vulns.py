@@ -487,3 +487,15 @@ def test_lookup_process_for_service_none_starts_nothing_and_finds_nothing(no_net
         assert multiprocessing.active_children() == []
         assert lookup({"requests": "2.0.0"}) == ({}, None)
     assert no_network == []
+
+
+def service_with_a_bug() -> OsvService:
+    raise TypeError("unsupported operand")
+
+
+def test_lookup_process_turns_an_error_in_the_lookup_into_a_message() -> None:
+    with LookupProcess(service_with_a_bug) as lookup:
+        found, problem = lookup({"requests": "2.0.0"})
+
+    assert found == {}
+    assert problem == ("vulnerability data unavailable: the lookup failed (TypeError: unsupported operand)")
