@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import signal
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 
@@ -23,3 +26,32 @@ def in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
 
     threading.Thread(target=run, name=f"forkaudit-{getattr(function, '__name__', 'background')}", daemon=True).start()
     return future
+
+
+class SpawnPool(ProcessPoolExecutor):
+    """A process pool whose workers are started by spawn, never by fork (the caller runs threads, and forking then is
+    the very bug forkaudit finds), and never see a Ctrl-C.
+
+    A Ctrl-C in a terminal interrupts the whole foreground process group: without this, every worker (and one still
+    starting up) printed a traceback of its own under the CLI's "interrupted". The caller handles the interrupt; the
+    workers end when the pool shuts down.
+    """
+
+    def __init__(self, workers: int) -> None:
+        with _sigint_blocked():  # the pool's resource tracker starts here
+            super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with _sigint_blocked():  # workers start here, as they are needed
+            return super().submit(fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread: a process started meanwhile keeps that signal mask for good (exec keeps it, and
+    Python never unblocks it), while this process still gets the signal in any other thread."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

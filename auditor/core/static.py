@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import ast
 import logging
-import multiprocessing
 import re
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.core.background import SpawnPool
 from auditor.core.findings import Finding, RuntimeThread
 
 THREAD_CALLS = frozenset(
@@ -113,15 +113,13 @@ class Scanner:
     """Static scans that run while the caller goes on, on `jobs` worker processes (in the calling thread, when it
     asks for the result, if `jobs` is 1). A context manager: its workers stop on exit.
 
-    Workers are started by spawn, never by fork: the caller may already run threads, and this product exists
-    because forking then is unsafe.
+    Workers are started by spawn, never by fork (see `SpawnPool`).
     """
 
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
-        spawn = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) if jobs > 1 else None
+        self._pool = SpawnPool(jobs) if jobs > 1 else None
 
     def __enter__(self) -> Scanner:
         return self

@@ -11,14 +11,13 @@ pip-api, half a second) is imported only when a service is asked; `LookupProcess
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor.core.background import SpawnPool
 from auditor.core.findings import Vulnerability
 
 if TYPE_CHECKING:
@@ -56,9 +55,9 @@ class LookupProcess:
 
     def __init__(self, service: str | Callable[[], VulnerabilityService]) -> None:
         self._service = service
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: SpawnPool | None = None
         if service != "none":
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = SpawnPool(1)
             self._pool.submit(importlib.import_module, "auditor.core.pip_audit_adapter")  # starts it, and imports
 
     def __call__(self, pins: dict[str, str]) -> tuple[dict[str, list[Vulnerability]], str | None]:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -190,3 +194,32 @@ def test_audit_that_cannot_resolve_exits_2_without_noise_from_work_it_started_be
     assert done.returncode == 2
     assert "fa-missing" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_audit_interrupted_by_ctrl_c_says_so_without_tracebacks(tmp_path):
+    # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(5)\n"})
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    audit = subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(wheels), "--no-index"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+        text=True,
+    )
+    assert audit.stderr is not None
+    for line in audit.stderr:  # the probe has started
+        if "to probe" in line:
+            break
+    os.killpg(audit.pid, signal.SIGINT)
+    _, rest = audit.communicate(timeout=60)
+
+    assert audit.returncode == 3
+    assert "forkaudit: interrupted" in rest
+    assert "Traceback" not in rest

@@ -1,0 +1,55 @@
+"""Work beside the caller: daemon threads, and process pools whose workers a Ctrl-C does not reach."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from auditor.core.background import SpawnPool, in_background
+
+
+def blocked_signals() -> set[int]:
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+
+def test_in_background_hands_over_the_result_and_the_exception() -> None:
+    assert in_background(sum, [1, 2, 3]).result(timeout=10) == 6
+    with pytest.raises(ZeroDivisionError):
+        in_background(divmod, 1, 0).result(timeout=10)
+
+
+def test_in_background_runs_in_a_daemon_thread() -> None:
+    thread = in_background(threading.current_thread).result(timeout=10)
+
+    assert thread.daemon
+    assert thread is not threading.main_thread()
+
+
+def test_spawn_pool_workers_never_get_sigint_and_the_caller_still_does() -> None:
+    with SpawnPool(1) as pool:
+        worker_pid, worker_blocked = pool.submit(os.getpid).result(timeout=60), pool.submit(blocked_signals).result(60)
+
+    assert worker_pid != os.getpid()
+    assert signal.SIGINT in worker_blocked
+    assert signal.SIGINT not in blocked_signals()
+
+
+SET_IN_THE_PARENT: list[str] = []
+
+
+def what_the_parent_set() -> list[str]:
+    return SET_IN_THE_PARENT
+
+
+def test_spawn_pool_workers_are_spawned_not_forked() -> None:
+    # A forked worker would be a copy of this process, with the list as the test left it; a spawned one imports this
+    # module afresh.
+    SET_IN_THE_PARENT.append("only here")
+    try:
+        with SpawnPool(1) as pool:
+            assert pool.submit(what_the_parent_set).result(timeout=60) == []
+    finally:
+        SET_IN_THE_PARENT.clear()
