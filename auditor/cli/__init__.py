@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from auditor.cli import audit, check, probe, serve, token
@@ -49,5 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the user, unless asked for
         if os.environ.get("FORKAUDIT_DEBUG"):
             raise
-        print(f"forkaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"forkaudit: internal error: {type(exc).__name__}: {exc} ({_where(exc)})", file=sys.stderr)
         return EXIT_INCOMPLETE
+
+
+def _where(exc: BaseException) -> str:
+    """Where `exc` was raised, for a bug report: the innermost frame, and how to see them all."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "FORKAUDIT_DEBUG=1 shows the traceback"
+    frame = frames[-1]
+    return f"at {frame.filename}:{frame.lineno} in {frame.name}; FORKAUDIT_DEBUG=1 shows the whole traceback"

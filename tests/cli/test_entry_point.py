@@ -55,3 +55,19 @@ def test_only_the_table_format_imports_its_terminal_library():
     for fmt in ("json", "markdown", "sarif"):
         assert "rich" not in imported_modules("import sys" + RENDER.format(fmt=fmt)), fmt
     assert "rich" in imported_modules("import sys" + RENDER.format(fmt="table"))
+
+
+def test_an_internal_error_exits_3_and_says_where_it_happened(monkeypatch, capsys):
+    from auditor.cli import audit, main
+
+    def buggy(args):  # stands for a bug anywhere below the command
+        return None + "x"
+
+    monkeypatch.setattr(audit, "run", buggy)
+    monkeypatch.delenv("FORKAUDIT_DEBUG", raising=False)
+
+    assert main(["audit", "--wheels", "."]) == 3
+    message = capsys.readouterr().err
+    assert message.startswith("forkaudit: internal error: TypeError: unsupported operand")
+    assert f"at {__file__}:" in message
+    assert "in buggy; FORKAUDIT_DEBUG=1 shows the whole traceback" in message
