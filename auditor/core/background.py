@@ -37,9 +37,10 @@ class SpawnPool(ProcessPoolExecutor):
     workers end when the pool shuts down.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, initializer: Callable[[], object] | None = None) -> None:
         with _sigint_blocked():  # the pool's resource tracker starts here
-            super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            spawn = multiprocessing.get_context("spawn")
+            super().__init__(max_workers=workers, mp_context=spawn, initializer=initializer)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with _sigint_blocked():  # workers start here, as they are needed

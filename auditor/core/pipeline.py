@@ -7,6 +7,7 @@ its machine's copy of the environment from `build_environment`, then `build_repo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -240,11 +241,14 @@ def analyse_distributions(
     attributor: Attributor,
     sandbox: Sandbox,
     options: AuditOptions,
+    scanner: static.Scanner | None = None,
 ) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
-    """`analyse_distribution` of each of `distributions`, on `options.jobs` cores; results as they come."""
+    """`analyse_distribution` of each of `distributions`, on `options.jobs` cores; results as they come. The static
+    scans run on `scanner` (default: one of `options.jobs` workers, started here)."""
     # The largest first: they take longest, and the rest fill the gaps around them.
     todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
-    with static.Scanner(options.jobs) as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+    own_scanner = static.Scanner(options.jobs) if scanner is None else contextlib.nullcontext(scanner)
+    with own_scanner as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
         # Each distribution's probe starts once its own static scan is done (which modules the probe imports
         # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
         # here: each probe is a separate, spawned interpreter.
@@ -388,22 +392,24 @@ def _analyse(
         name: (result, True)
         for name, result in known_results(resolution, store=store, options=options, origins=origins).items()
     }
-    todo: list[InstalledDistribution] = []
-    if len(results) < len(resolution.pins):
+    if len(results) == len(resolution.pins):
+        progress("planned", {"total": len(results), "cached": len(results), "to_probe": 0})
+        return results
+    # The scanner's workers start (and import libcst) while uv installs, which leaves the cores half idle.
+    with static.Scanner(options.jobs) as scanner:
         prepared = build_environment(resolution, workdir=workdir, options=options)
         env = prepared.env
         for name, message in prepared.install_errors.items():
             results[name] = (install_failure(name, resolution.pins.get(name, "?"), message, sandbox.name), False)
         todo = [d for d in prepared.distributions if d.name not in results]
-    total = len(results) + len(todo)
-    progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
-
-    if todo:
-        attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
-        for dist, result in analyse_distributions(
-            todo, env=env, attributor=attributor, sandbox=sandbox, options=options
-        ):
-            store.put(probe_key(dist, env, options, origins), result)
-            results[dist.name] = (result, False)
-            progress("probed", {"name": dist.name, "done": len(results), "total": total})
+        total = len(results) + len(todo)
+        progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
+        if todo:
+            attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
+            for dist, result in analyse_distributions(
+                todo, env=env, attributor=attributor, sandbox=sandbox, options=options, scanner=scanner
+            ):
+                store.put(probe_key(dist, env, options, origins), result)
+                results[dist.name] = (result, False)
+                progress("probed", {"name": dist.name, "done": len(results), "total": total})
     return results

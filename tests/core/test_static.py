@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -366,6 +367,21 @@ def test_scanner_scans_what_is_submitted_while_the_caller_goes_on(tmp_path: Path
         [AtforkHandler(module="b.mod", hooks=("before",), file="b/mod.py", line=3, static=True)],
         [RuntimeThread(call="threading.Thread", scope="module", module="a.mod", file="a/mod.py", line=2)],
     ]
+
+
+def worker_state() -> tuple[int, bool]:
+    return os.getpid(), "libcst" in sys.modules
+
+
+def test_scanner_starts_its_workers_at_once_with_libcst_imported() -> None:
+    with static.Scanner(2) as scanner:
+        pool = scanner._pool
+        assert pool is not None
+        assert len(pool._processes) == 2  # started before any file was submitted
+        states = {pool.submit(worker_state).result(timeout=60) for _ in range(6)}
+
+    assert all(imported for _, imported in states)
+    assert os.getpid() not in {pid for pid, _ in states}
 
 
 def test_scan_files_scans_in_process_when_workers_cannot_start(
