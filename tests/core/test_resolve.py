@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from auditor.core.resolve import Resolution, parse_compiled
+import pytest
+
+from auditor.core.resolve import Resolution, _is_lock, parse_compiled
 
 COMPILED = """\
 certifi==2026.10.19.post1  # via requests
@@ -48,3 +50,21 @@ def test_resolution_round_trips_through_its_dict():
     resolution = Resolution(pins={"a": "1", "b": "2"}, edges=frozenset({("a", "b")}), direct=frozenset({"a"}))
 
     assert Resolution.from_dict(resolution.to_dict()) == resolution
+
+
+@pytest.mark.parametrize(
+    ("requirements", "lock"),
+    [
+        (["six==1.17.0", "uvicorn[standard]==0.30.0", 'colorama==0.4.6 ; sys_platform == "win32"'], True),
+        (["six===1.17.0"], True),
+        (["six==1.17.0", "requests>=2"], False),
+        (["six==1.*"], False),
+        (["six"], False),
+        (["six>=1,<2"], False),
+        (["six==1.17.0", "--index-url https://example.invalid/simple"], False),
+        (["pkg @ https://example.invalid/pkg-1.0-py3-none-any.whl"], False),
+        ([], False),
+    ],
+)
+def test_is_lock_accepts_only_exact_pins(requirements, lock):
+    assert _is_lock(requirements) is lock

@@ -12,6 +12,7 @@ from auditor.core.findings import ThreadOnImport, Verdict
 from auditor.core.probe import ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import sandbox_for
+from auditor.core.resolve import ResolutionError, resolve
 from auditor.core.verdicts import probe_verdict
 
 pytestmark = pytest.mark.network
@@ -79,3 +80,42 @@ def test_audit_reports_an_unsatisfiable_pin_as_bad_input(forkaudit, tmp_path: Pa
     assert done.returncode == 2
     assert "six" in done.stderr
     assert "cannot be resolved" in done.stderr
+
+
+DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing answers, so every request to the index fails
+
+
+def without_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(variable, DEAD_PROXY)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("UV_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+
+
+def test_a_lock_seen_before_resolves_without_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    lock = ["six==1.17.0", "python-dateutil==2.9.0.post0"]
+    first = resolve(lock, python=Path("/usr/bin/python3.11"), workdir=tmp_path)  # fills uv's cache
+
+    without_index(monkeypatch)
+    again = resolve(lock, python=Path("/usr/bin/python3.11"), workdir=tmp_path)
+
+    assert again == first
+    assert again.pins == {"six": "1.17.0", "python-dateutil": "2.9.0.post0"}
+    assert again.edges == {("python-dateutil", "six")}
+
+
+@pytest.mark.parametrize(
+    "requirements",
+    [
+        ["six>=1.16"],  # not a lock: a newer release may have come out
+        ["python-dateutil==2.9.0.post0"],  # not a whole lock: six is not pinned
+    ],
+)
+def test_anything_but_a_whole_lock_asks_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requirements):
+    resolve(requirements, python=Path("/usr/bin/python3.11"), workdir=tmp_path)  # in uv's cache, all the same
+
+    without_index(monkeypatch)
+    with pytest.raises(ResolutionError):
+        resolve(requirements, python=Path("/usr/bin/python3.11"), workdir=tmp_path)
