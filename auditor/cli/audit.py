@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import sysconfig
 import tempfile
 import uuid
 from concurrent.futures import Future, wait
@@ -179,6 +180,9 @@ class _AuditProgress(ProgressBar):
 
 
 def run(args: argparse.Namespace) -> int:
+    # Python 3.11's sysconfig fills its variables on first use without a lock, and a thread that reads them meanwhile
+    # gets None: uv's find_uv_bin failed so ("uv" + None), now and then under load. Filled here, before any thread.
+    sysconfig.get_config_vars()
     suppressions = with_project_settings(args)
     audit_input = read_input(args)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ class UvError(RuntimeError):
     """uv refused or failed; the message is uv's own explanation, trimmed."""
 
 
+@functools.cache
 def uv_binary() -> str:
     from uv import find_uv_bin
 

@@ -214,12 +214,47 @@ def test_audit_interrupted_by_ctrl_c_says_so_without_tracebacks(tmp_path):
         text=True,
     )
     assert audit.stderr is not None
-    for line in audit.stderr:  # the probe has started
+    said = []
+    for line in audit.stderr:  # until the probe has started
+        said.append(line)
         if "to probe" in line:
             break
+    assert "to probe" in said[-1], "".join(said)
     os.killpg(audit.pid, signal.SIGINT)
     _, rest = audit.communicate(timeout=60)
 
-    assert audit.returncode == 3
+    assert audit.returncode == 3, "".join(said) + rest
     assert "forkaudit: interrupted" in rest
     assert "Traceback" not in rest
+
+
+THREADS_SEE_SYSCONFIG = """
+import sys, sysconfig, threading
+start = threading.Thread.start
+def checked_start(thread):
+    # Python 3.11's sysconfig fills its variables without a lock on first use: a thread that reads them meanwhile
+    # gets None. Every thread of the CLI must find them filled already.
+    if sysconfig._CONFIG_VARS is None or "EXE" not in sysconfig._CONFIG_VARS:
+        print(f"thread {thread.name} started before sysconfig was filled", file=sys.stderr)
+        sys.stderr.flush()
+    start(thread)
+threading.Thread.start = checked_start
+from auditor.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_audit_starts_no_thread_before_sysconfig_is_filled(wheel_set, tmp_path):
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS_SEE_SYSCONFIG, "audit", "--wheels", str(wheel_set), "--no-index"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "before sysconfig was filled" not in done.stderr
