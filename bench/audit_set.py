@@ -25,9 +25,10 @@ every timed row runs with warm package caches). All in one run, on the same requ
                         data dir; and which distributions dominate it (probe seconds stored per distribution, and
                         the sum of modules[].import_seconds from the report)
 
-The cheap rows (uv installs, bare imports, repeated audit) are measured `--rounds` times, each into a fresh venv,
-and their median is used (uv's timings vary a lot here: 0.6 s to 6 s for the same warm install); the first, the deep
-and the pip-audit runs once each. The per-distribution static-scan seconds of the deep table come from running
+The uv installs, bare imports, first audits (each on a new database) and repeated audits are measured `--rounds`
+times, and their median is used (uv's timings vary a lot here: 0.6 s to 6 s for the same warm install); the deep and
+the pip-audit runs once each. Each forkaudit run starts once the previous one's work directory, which forkaudit
+deletes in the background, is gone. The per-distribution static-scan seconds of the deep table come from running
 auditor.core.static.scan_files per distribution in this process (the stored ProbeResult.seconds cover the probe only).
 Each forkaudit run is the real CLI as a subprocess; its stderr lines are time-stamped as they arrive, which splits it
 into start-up (Django, database), resolve + install, and probes + static scan + vulnerability lookup + report.
@@ -191,6 +192,15 @@ def pip_audit(requirements: Path) -> tuple[float, int, str]:
     return seconds, done.returncode, outcome
 
 
+def settle_deletions(data_dir: Path, timeout: float = 60) -> None:
+    """Wait (untimed) for the audit's work directory to be deleted in the background, so that the deletion does not
+    run into the next measurement (an audit in CI is one per job)."""
+    work = data_dir / "work"
+    deadline = time.monotonic() + timeout
+    while work.is_dir() and any(work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def stored_probe_seconds(data_dir: Path) -> dict[str, float]:
     """Wall seconds of each distribution's probe (ProbeResult.seconds, stored beside the result)."""
     with sqlite3.connect(f"file:{data_dir / 'forkaudit.sqlite3'}?mode=ro", uri=True) as db:
@@ -273,18 +283,27 @@ def main() -> int:
         variant = ("uv", "bare_plain") if floor_plain <= floor_compiled else ("uv_compiled", "bare_compiled")
         cpu["floor"] = cpu[variant[0]] + cpu[variant[1]]
 
-        data = tmp / "data-shallow"
-        migrate_seconds = migrate(data)
-        note("forkaudit first (shallow, no cache)…")
-        _, cpu["first"], first = cpu_timed(
-            lambda: forkaudit(requirements, data, args.python, tmp / "first.json", "--shallow", "--no-cache")
-        )
-        times["first"] = first.seconds
-        note(f"  {first.seconds:.1f} s ({first.stage_split()})")
-        measured = [
-            cpu_timed(lambda i=i: forkaudit(requirements, data, args.python, tmp / f"repeated{i}.json", "--shallow"))
-            for i in range(args.rounds)
-        ]
+        note("forkaudit first (shallow, no cache), each round on a new database…")
+        firsts = []
+        for round_ in range(args.rounds):
+            data = tmp / f"data-shallow{round_}"
+            migrate_seconds = migrate(data)
+            firsts.append(
+                cpu_timed(
+                    lambda d=data, r=round_: forkaudit(
+                        requirements, d, args.python, tmp / f"first{r}.json", "--shallow", "--no-cache"
+                    )
+                )
+            )
+            settle_deletions(data)
+            note(f"  {firsts[-1][2].seconds:.1f} s ({firsts[-1][2].stage_split()})")
+        keep("first", [run.seconds for _, _, run in firsts], [used for _, used, _ in firsts])
+        first = sorted((run for _, _, run in firsts), key=lambda r: r.seconds)[len(firsts) // 2]
+        measured = []
+        for i in range(args.rounds):
+            output = tmp / f"repeated{i}.json"
+            measured.append(cpu_timed(lambda o=output: forkaudit(requirements, data, args.python, o, "--shallow")))
+            settle_deletions(data)
         repeats = [run for _, _, run in measured]
         keep("repeated", [r.seconds for r in repeats], [used for _, used, _ in measured])
         repeated = sorted(repeats, key=lambda r: r.seconds)[len(repeats) // 2]
