@@ -57,7 +57,7 @@ class LookupProcess:
         self._service = service
         self._pool: SpawnPool | None = None
         if service != "none":
-            self._pool = SpawnPool(1)
+            self._pool = SpawnPool(1, initializer=_yield_to_the_audit)
             self._pool.submit(importlib.import_module, "auditor.core.pip_audit_adapter")  # starts it, and imports
 
     def __call__(self, pins: dict[str, str]) -> tuple[dict[str, list[Vulnerability]], str | None]:
@@ -76,6 +76,12 @@ class LookupProcess:
     def __exit__(self, *exc_info: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _yield_to_the_audit() -> None:
+    # The lookup's answer is needed only at the end: its half second of imports should not slow the install and the
+    # probes, which are, but fill the cores when they are idle (an audit that knows every result has a core to spare).
+    os.nice(10)
 
 
 def _lookup(

@@ -499,3 +499,17 @@ def test_lookup_process_turns_an_error_in_the_lookup_into_a_message() -> None:
 
     assert found == {}
     assert problem == ("vulnerability data unavailable: the lookup failed (TypeError: unsupported operand)")
+
+
+def niceness_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])  # field 19 of proc(5)
+
+
+def test_lookup_process_yields_the_cores_to_the_audit() -> None:
+    with LookupProcess("osv") as lookup:
+        lookup({"requests": "2.0.0"})  # the worker has started and run its initializer
+        [worker] = multiprocessing.active_children()
+        worker_niceness = niceness_of(worker.pid)
+
+    assert worker_niceness == min(19, niceness_of(os.getpid()) + 10)
