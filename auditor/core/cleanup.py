@@ -55,13 +55,13 @@ def _delete_in_background(path: Path) -> None:
     _running[:] = [process for process in _running if process.poll() is None]
     try:
         process = subprocess.Popen(
-            ["rm", "-rf", "--", str(path)],
+            ["nice", "-n", "19", "rm", "-rf", "--", str(path)],  # whatever runs next comes first
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # outlives us, and a Ctrl-C meant for the audit does not stop it half-way
         )
-    except OSError as exc:  # no `rm` (or no process left to start): delete it here
+    except OSError as exc:  # no `nice` or `rm` (or no process left to start): delete it here
         logger.warning("cannot start rm for %s (%s); deleting it here", path, exc)
         shutil.rmtree(path, ignore_errors=True)
         return
