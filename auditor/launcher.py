@@ -7,8 +7,29 @@ worker never uses) is imported when `main` runs, which only the real command doe
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 def main() -> int:
     from auditor.cli import main as cli_main
 
-    return cli_main()
+    code = cli_main()
+    _exit_now(code)
+    return code  # not reached
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down: freeing every object of Django, libcst and the rest one by one took
+    0.1 s of a 0.6 s audit (mypy's `hard_exit` does the same). By now every pool and helper has been shut down and
+    every file written; what is left is flushed or closed here."""
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()  # a server would otherwise log a client that vanished
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it anyway
+            pass
+    os._exit(code)

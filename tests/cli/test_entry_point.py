@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,27 @@ def test_an_internal_error_exits_3_and_says_where_it_happened(monkeypatch, capsy
     assert message.startswith("forkaudit: internal error: TypeError: unsupported operand")
     assert f"at {__file__}:" in message
     assert "in buggy; FORKAUDIT_DEBUG=1 shows the whole traceback" in message
+
+
+def test_the_installed_script_delivers_the_whole_report_and_its_exit_code(tmp_path):
+    # The script leaves without tearing the interpreter down: the report must be out, whole, before it does.
+    from tests.wheelfactory import build_wheel
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    starts_a_thread = "import threading, time\nthreading.Thread(target=time.sleep, args=(9,)).start()\n"
+    build_wheel(wheels, "fa-telemetry", {"fa_telemetry/__init__.py": starts_a_thread})
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    env.pop("PYTHONUNBUFFERED", None)  # stdout into a pipe is then buffered, as it is for most users
+    command = [str(SCRIPT), "audit", "--wheels", str(wheels), "--no-index", "--format", "json"]
+
+    to_stdout = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    to_file = subprocess.run(
+        [*command, "--output", str(tmp_path / "report.json")], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+
+    assert to_stdout.returncode == 1, to_stdout.stderr
+    assert json.loads(to_stdout.stdout)["verdict"] == "unsafe"
+    assert to_file.returncode == 1, to_file.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["unsafe"] == 1
