@@ -24,9 +24,12 @@ def _exit_now(code: int) -> None:
     0.1 s of a 0.6 s audit (mypy's `hard_exit` does the same). By now every pool and helper has been shut down and
     every file written; what is left is flushed or closed here."""
     if "django.db" in sys.modules:
-        from django.db import connections
+        from django.conf import settings
 
-        connections.close_all()  # a server would otherwise log a client that vanished
+        if settings.configured:  # else no connection can have been opened
+            from django.db import connections
+
+            connections.close_all()  # a server would otherwise log a client that vanished
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
