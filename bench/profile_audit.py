@@ -318,9 +318,15 @@ def main() -> int:
         )
 
         # The pipeline's own overlap: scans in the scanner's processes beside the probes, `cores` of each.
-        seconds, _ = timed(
-            lambda: list(analyse_distributions(dists, env=env, attributor=attributor, sandbox=sandbox, options=options))
-        )
+        def overlap() -> None:
+            with static.Scanner(options.jobs) as scanner:
+                list(
+                    analyse_distributions(
+                        dists, env=env, attributor=attributor, sandbox=sandbox, options=options, scanner=scanner
+                    )
+                )
+
+        seconds, _ = timed(overlap)
         sequential = total_static + total_probe
         print(
             f"\n## overlap\n\nanalyse_distributions × {len(dists)} on {cores} cores (as run_audit): "

@@ -30,7 +30,10 @@ def in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
 
 class SpawnPool(ProcessPoolExecutor):
     """A process pool whose workers are started by spawn, never by fork (the caller runs threads, and forking then is
-    the very bug forkaudit finds), and never see a Ctrl-C.
+    the very bug forkaudit finds), all at once, and never see a Ctrl-C.
+
+    All at once: a pool otherwise starts a worker only when a task finds none idle, and every user of this one wants
+    its workers ready (`initializer` run: libcst or pip-audit imported) by the time it has work for them.
 
     A Ctrl-C in a terminal interrupts the whole foreground process group: without this, every worker (and one still
     starting up) printed a traceback of its own under the CLI's "interrupted". The caller handles the interrupt; the
@@ -41,6 +44,8 @@ class SpawnPool(ProcessPoolExecutor):
         with _sigint_blocked():  # the pool's resource tracker starts here
             spawn = multiprocessing.get_context("spawn")
             super().__init__(max_workers=workers, mp_context=spawn, initializer=initializer)
+        for _ in range(workers):
+            self.submit(int)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with _sigint_blocked():  # workers start here, as they are needed

@@ -7,7 +7,6 @@ its machine's copy of the environment from `build_environment`, then `build_repo
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -241,14 +240,13 @@ def analyse_distributions(
     attributor: Attributor,
     sandbox: Sandbox,
     options: AuditOptions,
-    scanner: static.Scanner | None = None,
+    scanner: static.Scanner,
 ) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
-    """`analyse_distribution` of each of `distributions`, on `options.jobs` cores; results as they come. The static
-    scans run on `scanner` (default: one of `options.jobs` workers, started here)."""
+    """`analyse_distribution` of each of `distributions`, on `options.jobs` cores, the static scans on `scanner`;
+    results as they come."""
     # The largest first: they take longest, and the rest fill the gaps around them.
     todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
-    own_scanner = static.Scanner(options.jobs) if scanner is None else contextlib.nullcontext(scanner)
-    with own_scanner as scanner, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
         # Each distribution's probe starts once its own static scan is done (which modules the probe imports
         # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
         # here: each probe is a separate, spawned interpreter.

@@ -119,11 +119,8 @@ class Scanner:
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
+        # Workers start now and import libcst (0.2 s each) before the caller has files for them.
         self._pool = SpawnPool(jobs, initializer=_import_libcst) if jobs > 1 else None
-        for _ in range(jobs if self._pool else 0):
-            # A worker starts when a task finds no idle one: start them all now, so that they are ready, libcst
-            # imported (0.2 s each), by the time the caller has files for them.
-            self._pool.submit(int)  # type: ignore[union-attr]
 
     def __enter__(self) -> Scanner:
         return self

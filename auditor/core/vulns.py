@@ -57,8 +57,7 @@ class LookupProcess:
         self._service = service
         self._pool: SpawnPool | None = None
         if service != "none":
-            self._pool = SpawnPool(1, initializer=_yield_to_the_audit)
-            self._pool.submit(importlib.import_module, "auditor.core.pip_audit_adapter")  # starts it, and imports
+            self._pool = SpawnPool(1, initializer=_prepare_worker)
 
     def __call__(self, pins: dict[str, str]) -> tuple[dict[str, list[Vulnerability]], str | None]:
         if self._pool is None:
@@ -78,10 +77,11 @@ class LookupProcess:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _yield_to_the_audit() -> None:
+def _prepare_worker() -> None:
     # The lookup's answer is needed only at the end: its half second of imports should not slow the install and the
     # probes, which are, but fill the cores when they are idle (an audit that knows every result has a core to spare).
     os.nice(10)
+    importlib.import_module("auditor.core.pip_audit_adapter")
 
 
 def _lookup(

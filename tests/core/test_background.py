@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -53,3 +54,10 @@ def test_spawn_pool_workers_are_spawned_not_forked() -> None:
             assert pool.submit(what_the_parent_set).result(timeout=60) == []
     finally:
         SET_IN_THE_PARENT.clear()
+
+
+def test_spawn_pool_starts_all_its_workers_at_once() -> None:
+    with SpawnPool(2):
+        started = len(multiprocessing.active_children())
+
+    assert started == 2
