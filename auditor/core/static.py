@@ -11,6 +11,7 @@ spawned worker processes (`Scanner`); `static_cst` is the libcst half, imported 
 from __future__ import annotations
 
 import ast
+import bisect
 import logging
 import re
 import threading
@@ -233,51 +234,68 @@ def _worth_parsing(text: bytes) -> Excerpt | None:
     watched = (_WATCHED_MODULES | {"os"}) if forks else _WATCHED_MODULES
     imports_watched = False
     callable_names = set(_LAST_NAMES)
-    called: set[str] = set()
-    thread_classes: dict[str, set[str]] = {}  # class name -> the last names of its bases
-    imported: set[str] = set()  # every name an import binds
+    calls: list[ast.Call] = []
+    classes: list[ast.ClassDef] = []
+    imports: list[tuple[ast.stmt, set[str]]] = []  # each import statement, and the names it binds
+    bindings: list[tuple[str, ast.AST]] = []  # every other node that binds a name
+    anchors: list[ast.stmt] = []  # statements that can make any name mean something else: kept whatever they name
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        kind = type(node)
+        if kind is ast.Call:
+            calls.append(node)
+        elif kind is ast.Name:
+            if type(node.ctx) is not ast.Load:
+                bindings.append((node.id, node))
+        elif kind is ast.Import:
             imports_watched |= any(alias.name.partition(".")[0] in watched for alias in node.names)
-            imported |= {alias.asname or alias.name.partition(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported |= {alias.asname or alias.name for alias in node.names}
+            imports.append((node, {alias.asname or alias.name.partition(".")[0] for alias in node.names}))
+        elif kind is ast.ImportFrom:
+            imports.append((node, {alias.asname or alias.name for alias in node.names}))
+            if any(alias.name == "*" for alias in node.names):
+                anchors.append(node)
             if node.level == 0 and node.module:
                 imports_watched |= node.module.partition(".")[0] in watched
                 callable_names |= {a.asname for a in node.names if a.asname and a.name in _LAST_NAMES}
-        elif isinstance(node, ast.Call):
-            called.add(_last_name(node.func))
-        elif isinstance(node, ast.ClassDef):
-            thread_classes[node.name] = {_last_name(base) for base in node.bases}
+        elif kind is ast.ClassDef:
+            classes.append(node)
+            bindings.append((node.name, node))
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ExceptHandler:
+            if node.name:
+                bindings.append((node.name, node))
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            anchors.append(node)
     # Local subclasses of Thread (and theirs) are watched names too: instantiating one starts a thread.
+    thread_classes = {cls.name: {_last_name(base) for base in cls.bases} for cls in classes}
     subclasses = {"Thread", "Timer"}
     while grown := {name for name, bases in thread_classes.items() if bases & subclasses} - subclasses:
         subclasses |= grown
     callable_names |= subclasses
     # libcst's scope analysis is the scan's whole cost: only a file that calls a watched name (under its own name or
     # an alias it imports) can hold a finding.
-    if not imports_watched or not called & callable_names:
+    watched_calls = [call for call in calls if _last_name(call.func) in callable_names]
+    if not imports_watched or not watched_calls:
         return None
-    return _relevant_source(text, tree, _Names(frozenset(callable_names), frozenset(callable_names | imported)))
+    # What such a call means depends only on the name it starts from (`threading` in `threading.Thread()`), and the
+    # same for the bases of the classes those calls may instantiate: the code that binds one of these names, or a
+    # watched name itself, is what libcst must see, with the calls.
+    roots = {_root_name(call.func) for call in watched_calls}
+    roots |= {_root_name(base) for cls in classes if cls.name in callable_names for base in cls.bases}
+    roots.discard("")
+    names = callable_names | roots
+    relevant = [*watched_calls, *anchors]
+    relevant += [node for name, node in bindings if name in names]
+    relevant += [node for node, bound in imports if bound & names]
+    return _relevant_source(text, tree, sorted((node.lineno, node.col_offset) for node in relevant))
 
 
-@dataclass(frozen=True)
-class _Names:
-    """What makes code relevant to the scan: calling one of `calls`, or binding one of `bound` (those, and every name
-    an import binds: `threading = None` in a function makes its `threading.Thread()` someone else's)."""
-
-    calls: frozenset[str]
-    bound: frozenset[str]
-
-
-def _relevant_source(text: bytes, tree: ast.Module, names: _Names) -> Excerpt:
+def _relevant_source(text: bytes, tree: ast.Module, relevant: list[tuple[int, int]]) -> Excerpt:
     """What of `text` can hold or name a finding, with the original number of each line it keeps.
 
-    A top-level statement is left out when it neither imports anything nor calls or binds one of `names`; inside a
-    kept statement, every statement that is irrelevant on the same terms is replaced by `pass` (see
-    _replace_nested). libcst's scope analysis then costs what the relevant code costs, not the whole file (redis's
-    cluster.py: 0.9 s, of which the one call that matters is worth 0.03 s). Lines are dropped rather than blanked
-    because libcst pays for empty lines too. Falls back to the whole text if the excerpt would not parse.
+    A top-level statement is kept when it holds one of the `relevant` positions (line, column; sorted), and inside a
+    kept statement, every statement that holds none is replaced by `pass` (see _replace_nested). libcst's scope
+    analysis then costs what the relevant code costs, not the whole file (redis's cluster.py: 0.9 s, of which the one
+    call that matters is worth 0.03 s). Lines are dropped rather than blanked because libcst pays for empty lines too.
+    Falls back to the whole text if the excerpt would not parse.
     """
     lines = text.splitlines(keepends=True)
     keep = [False] * len(lines)
@@ -286,10 +304,10 @@ def _relevant_source(text: bytes, tree: ast.Module, names: _Names) -> Excerpt:
     passes: dict[int, bytes | None] = {}  # line index -> what stands there instead (None: nothing)
     for statement in tree.body:
         # Two statements can share a line (`import os; x = 1`): a line is kept when any statement on it matters.
-        if _is_relevant(statement, names):
+        if _holds(statement, relevant):
             for index in range(_first_line(statement) - 1, statement.end_lineno or statement.lineno):
                 keep[index] = True
-            _replace_nested(statement, names, lines, passes)
+            _replace_nested(statement, relevant, lines, passes)
     numbers = [index + 1 for index, kept in enumerate(keep) if kept and passes.get(index, b"") is not None]
     excerpt = b"".join(passes.get(number - 1, lines[number - 1]) or b"" for number in numbers)
     try:
@@ -301,17 +319,20 @@ def _relevant_source(text: bytes, tree: ast.Module, names: _Names) -> Excerpt:
     return Excerpt(excerpt, tuple(numbers))
 
 
-def _replace_nested(statement: ast.AST, names: _Names, lines: list[bytes], passes: dict[int, bytes | None]) -> None:
-    """Replace every irrelevant statement inside the relevant `statement` by `pass` (one `pass` for a run of them),
-    which keeps its block from becoming empty; relevant compound statements are reduced in turn. A statement that
-    shares a line with another (`a = 1; b = 2`, `if x: y()`) or is an `elif` branch stays as it is."""
+def _replace_nested(
+    statement: ast.AST, relevant: list[tuple[int, int]], lines: list[bytes], passes: dict[int, bytes | None]
+) -> None:
+    """Replace every irrelevant statement inside the relevant `statement` by `pass` (one `pass` for a run of them,
+    with the comments between them), which keeps its block from becoming empty; relevant compound statements are
+    reduced in turn. A statement that shares a line with another (`a = 1; b = 2`, `if x: y()`) or is an `elif`
+    branch stays as it is."""
     for field in ("body", "orelse", "finalbody", "handlers", "cases"):
         block = getattr(statement, field, None) or ()
-        replaced_before = False
+        run_ends = 0  # the last line of the run of replaced statements this one may join (0: none)
         for index, child in enumerate(block):
-            if not isinstance(child, ast.stmt) or _is_relevant(child, names):
-                _replace_nested(child, names, lines, passes)  # handlers and cases hold statements
-                replaced_before = False
+            if not isinstance(child, ast.stmt) or _holds(child, relevant):
+                _replace_nested(child, relevant, lines, passes)  # handlers and cases hold statements
+                run_ends = 0
                 continue
             first, last = _first_line(child), child.end_lineno or child.lineno
             indent = lines[child.lineno - 1][: child.col_offset]  # decorators stand at the def's indentation
@@ -319,31 +340,32 @@ def _replace_nested(statement: ast.AST, names: _Names, lines: list[bytes], passe
                 index == len(block) - 1 or block[index + 1].lineno > last
             )
             if indent.strip() or not alone or lines[child.lineno - 1][child.col_offset :].startswith(b"elif"):
-                replaced_before = False
+                run_ends = 0
                 continue
-            for line in range(first - 1, last):
-                passes[line] = None
-            if not replaced_before:
+            if not run_ends:
                 passes[first - 1] = indent + b"pass\n"
-            replaced_before = True
+            # Between two statements of one block there are only comments and blank lines: they go with the run.
+            for line in range(run_ends or first, last):
+                passes[line] = None
+            run_ends = last
+
+
+def _holds(statement: ast.stmt, relevant: list[tuple[int, int]]) -> bool:
+    """Whether one of the sorted `relevant` positions lies within `statement` (from the start of its first line:
+    a statement sharing that line may be counted in, which keeps a line too many, never one too few)."""
+    index = bisect.bisect_left(relevant, (_first_line(statement), 0))
+    return index < len(relevant) and relevant[index] <= (statement.end_lineno or statement.lineno, 1 << 30)
 
 
 def _first_line(statement: ast.stmt) -> int:
     return min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
 
 
-def _is_relevant(statement: ast.AST, names: _Names) -> bool:
-    for node in ast.walk(statement):
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
-            return True  # bindings that resolve a name elsewhere in the file
-        if isinstance(node, ast.Call) and _last_name(node.func) in names.calls:
-            return True
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in names.bound:
-            return True  # `Thread = ...` decides what a later `Thread()` is
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.ExceptHandler)):
-            if node.name in names.bound:
-                return True
-    return False
+def _root_name(node: ast.expr) -> str:
+    """The name an expression starts from: `threading` for `threading.Thread`, `get` for `get()[0].Pool`."""
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _last_name(node: ast.expr) -> str:

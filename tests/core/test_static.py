@@ -557,6 +557,91 @@ def test_scan_files_keeps_every_statement_that_rebinds_an_imported_name(
     assert "threading = None" in seen and "except ImportError as threading:" in seen
 
 
+def test_scan_files_shows_libcst_only_the_imports_that_a_watched_call_starts_from(
+    tmp_path: Path, libcst_reads: list[bytes]
+) -> None:
+    # What `futures.ThreadPoolExecutor()` or `Worker()` means depends on the names it starts from and on the bases
+    # of Worker: the imports that bind them stay, every other import goes (most of a module's first lines).
+    source = """\
+        import json
+        from collections import (
+            OrderedDict,
+            defaultdict,
+        )
+        from concurrent import futures
+        import threading as t
+        from mylib import helpers
+        if TYPE_CHECKING:
+            from typing import Any
+
+        class Worker(t.Thread):
+            pass
+
+        def go():
+            helpers.run(json.dumps(OrderedDict()))
+            return futures.ThreadPoolExecutor(), Worker()
+    """
+    findings = scan_one(tmp_path, source)
+
+    assert findings == [
+        thread("concurrent.futures.ThreadPoolExecutor", 17, scope="function"),
+        thread("pkg.mod.Worker", 17, scope="function"),
+    ]
+    seen = libcst_reads[0].decode()
+    assert "from concurrent import futures" in seen and "import threading as t" in seen
+    assert "json" not in seen and "OrderedDict" not in seen and "helpers" not in seen and "typing" not in seen
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # A star import and a `global` can rebind anything: they stay.
+        "from threading import *\nimport threading\ndef reset():\n    global threading\n    threading = None\n"
+        "    threading.Thread()\nThread(target=print)\nthreading.Timer(1, print)\n",
+        # The base of a local Thread subclass, rebound in a class body and by a decorator's module.
+        "import threading as t\nimport json\nclass Base(t.Thread):\n    t = None\n    data = json.dumps({})\n"
+        "@json.loads\ndef helper():\n    pass\nclass Worker(Base):\n    pass\ndef go():\n    Worker().start()\n",
+        # A name bound by a loop, a `with`, a walrus, an except clause and a del.
+        "import threading\nfrom os import fork\ndef a(xs):\n    for threading in xs:\n        pass\n"
+        "    threading.Thread()\ndef b(cm):\n    with cm as fork:\n        fork()\ndef c():\n"
+        "    if (Thread := threading.Thread):\n        Thread()\ndef d():\n    del threading\n"
+        "    threading.Timer(1, print)\n",
+    ],
+)
+def test_scan_files_finds_in_the_excerpt_what_libcst_finds_in_the_whole_file(tmp_path: Path, source: str) -> None:
+    path = write(tmp_path, "pkg/mod.py", source)
+    excerpt = static._worth_parsing(path.read_bytes())
+    assert excerpt is not None and excerpt.lines is not None  # an excerpt, not the whole file
+    whole = static_cst.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
+
+    assert whole and scan_files([path], root=tmp_path) == whole
+
+
+def test_scan_files_leaves_out_the_comments_among_the_statements_it_leaves_out(
+    tmp_path: Path, libcst_reads: list[bytes]
+) -> None:
+    source = """\
+        import threading
+
+        def go(items):
+            # Count them first.
+            count = len(items)
+
+            # Why the thread: a long comment
+            # over several lines.
+            total = sum(items)
+            threading.Thread(target=print, args=(count, total))
+            # A comment after the call.
+            return total
+    """
+    findings = scan_one(tmp_path, source)
+
+    assert findings == [thread("threading.Thread", 10, scope="function")]
+    seen = libcst_reads[0].decode()
+    assert "Why the thread" not in seen and "sum(items)" not in seen
+    assert "Count them first" in seen  # before the block's first statement: kept, harmless
+
+
 def test_scan_files_starts_no_worker_for_a_few_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # A worker that could not even start would be logged (see above); none is started for two files.
     main = sys.modules["__main__"]
