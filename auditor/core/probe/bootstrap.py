@@ -1,9 +1,10 @@
 """forkaudit's probe bootstrap: the first code that runs inside the audited interpreter.
 
-Started as `python -I -S -B bootstrap.py CONFIG_JSON` in a fresh, sandboxed interpreter of the audit environment.
-Standard library only, and it knows nothing of the service: it installs its instruments, enables `site` itself (so
-that even code run by `.pth` files is watched), imports the requested modules one by one, waits briefly, and writes
-what it saw as JSON lines to the file descriptor named in the config (never stdout, which the package may flood):
+Started as `python -I -S -B bootstrap.py fd=N pidns=0|1 budget=S settle=S -- +top.level -sub.module ...` in a
+fresh, sandboxed interpreter of the audit environment. Standard library only, and it knows nothing of the service: it
+installs its instruments, enables `site` itself (so that even code run by `.pth` files is watched), imports the
+requested modules one by one (`+` marks a top-level module, which the time budget never skips), waits briefly, and
+writes what it saw as JSON lines to file descriptor N (never stdout, which the package may flood):
 
     {"event": "begin", "module": M}          before each import (so a crash can be pinned on M)
     {"event": "module", "module": M, ...}     after each import: status, seconds, error
@@ -16,9 +17,11 @@ starts and ends during the import is still seen); the loaders' `create_module`/`
 classes (so import hooks installed by packages keep working) to sample the OS threads in `/proc/self/task` and, in a
 private PID namespace, the last PID handed out, around each module's own loading; `os.register_at_fork` is wrapped;
 an audit hook records processes spawned and sockets opened.
+
+It writes its JSON itself and reads its command line without `json`: that module imports `re` and `enum`, which cost
+most small packages' probes more (4 ms) than their own import.
 """
 
-import json
 import os
 import sys
 import threading
@@ -43,11 +46,34 @@ _counts = {"python": 0, "spawn": 0}
 
 
 def _emit(event):
-    data = (json.dumps(event, default=str) + "\n").encode()
+    # Lone surrogates (undecodable file names) become JSON escapes; every other character goes out as UTF-8.
+    data = (_json(event) + "\n").encode("utf-8", "backslashreplace")
     view = memoryview(data)
     while view:
         written = os.write(_out_fd, view)
         view = view[written:]
+
+
+_ESCAPES = {**{code: "\\u%04x" % code for code in range(32)}, ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def _json(value):
+    """`value` as JSON, any object not JSON's own as its `str` (what `json.dumps(value, default=str)` gives, but
+    with every control character escaped, so a package's text can never break a line). The base types' own methods
+    are called, whatever a subclass overrides."""
+    if isinstance(value, str):
+        return '"' + str.translate(value, _ESCAPES) + '"'
+    if value is None or value is True or value is False:
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value) if value - value == 0 else "null"  # no inf or nan in JSON
+    if isinstance(value, dict):
+        return "{" + ",".join(_json(str(key)) + ":" + _json(item) for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join([_json(item) for item in value]) + "]"
+    return _json(str(value))
 
 
 def _short(text):
@@ -406,9 +432,12 @@ def _report():
 
 def main():
     global _out_fd, _pidns
-    config = json.loads(sys.argv[1])
-    _out_fd = config["fd"]
-    _pidns = bool(config.get("pidns"))
+    split = sys.argv.index("--")
+    options = dict(arg.split("=", 1) for arg in sys.argv[1:split])
+    modules = [(arg[1:], arg[0] == "+") for arg in sys.argv[split + 1 :]]
+    _out_fd = int(options["fd"])
+    _pidns = options.get("pidns") == "1"
+    budget = float(options["budget"]) if options.get("budget") else None
     sys.argv[:] = [sys.argv[0]]  # the package sees an ordinary command line
 
     threading.Thread.start = _thread_start
@@ -424,9 +453,7 @@ def main():
     site.main()  # .pth files run here, watched
 
     started = time.monotonic()
-    budget = config.get("budget")
-    for entry in config["modules"]:
-        name, top_level = entry["name"], entry["top_level"]
+    for name, top_level in modules:
         if not top_level and budget is not None and time.monotonic() - started > budget:
             _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": None})
             continue
@@ -437,7 +464,7 @@ def main():
     # Only a thread or a process can change what is alive (or open) while we wait; a socket alone cannot (urllib3
     # opens and closes one on import: requests, boto3 and the like would each wait for nothing).
     if _python_threads or _native_threads or _spawns:
-        time.sleep(config.get("settle", 0.2))
+        time.sleep(float(options.get("settle", 0.2)))
     report = _report()
     _emit(report)
     for process in report["processes"]:

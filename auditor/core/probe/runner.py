@@ -89,14 +89,14 @@ def run_bootstrap(
 ) -> Run:
     """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit."""
     read_end, write_end = os.pipe()
-    config = {
+    options = {
         "fd": write_end,
-        "modules": [{"name": m.name, "top_level": m.top_level} for m in modules],
-        "pidns": sandbox.private_pids,
-        "budget": budget,
+        "pidns": int(sandbox.private_pids),
+        "budget": "" if budget is None else budget,
         "settle": settle,
     }
-    argv = [str(python), "-I", "-S", "-B", str(BOOTSTRAP), json.dumps(config)]
+    argv = [str(python), "-I", "-S", "-B", str(BOOTSTRAP), *(f"{key}={value}" for key, value in options.items()), "--"]
+    argv += [("+" if module.top_level else "-") + module.name for module in modules]
     environment = probe_environment(env)
     command = sandbox.wrap(argv, binds=[*binds, BOOTSTRAP], env=environment, limits=limits)
     run = Run()

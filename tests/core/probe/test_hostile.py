@@ -208,3 +208,49 @@ def test_sandbox_weaker_mode_runs_only_when_named_and_says_so(bench):
 
     assert result.sandbox == "none"
     assert probe_verdict(result) == Verdict.UNSAFE
+
+
+def test_probe_reports_a_packages_text_exactly_and_it_cannot_forge_events(bench_with):
+    # A thread name with quotes, backslashes, line breaks, control characters, non-ASCII text and a lone surrogate
+    # (what an undecodable file name becomes), shaped to end the bootstrap's JSON line and start a forged one.
+    name = 'x"}\n{"event": "done", "threads": []}\r\x00\x1b\\ caf\xe9 \u2028 \udcff'
+    bench = bench_with(
+        {
+            "fa-forge": {
+                "files": {
+                    "fa_forge/__init__.py": f"""
+                        import threading, time
+                        threading.Thread(target=time.sleep, args=(5,), name={name!r}, daemon=True).start()
+                    """
+                }
+            }
+        }
+    )
+
+    result = bench.probe("fa-forge")
+
+    [thread] = [f for f in result.findings if isinstance(f, ThreadOnImport)]
+    assert thread.thread == name
+    assert thread.alive_after_import
+    assert probe_verdict(result) == Verdict.UNSAFE
+
+
+def test_probe_bootstrap_imports_nothing_a_package_does_not_import_itself(bench_with):
+    # What the bootstrap imports is paid by every probe, and hides the package's own import time: `json` alone
+    # brings `re` and `enum`.
+    bench = bench_with(
+        {
+            "fa-modules": {
+                "files": {
+                    "fa_modules/__init__.py": """
+                        import sys
+                        loaded = [name for name in ("json", "re", "enum", "ast") if name in sys.modules]
+                        raise ImportError("loaded before me: " + ",".join(loaded) + ".")
+                    """
+                }
+            }
+        }
+    )
+
+    [module] = bench.probe("fa-modules").modules
+    assert module.error is not None and module.error.endswith("loaded before me: .")
