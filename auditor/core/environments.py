@@ -118,13 +118,17 @@ def install(
     allow_sdist: bool = False,
     no_deps: bool = False,
     compile_bytecode: bool = True,
+    offline: bool = False,
 ) -> None:
-    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`).
+    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`;
+    with `offline`, only what uv's cache holds, or UvError).
 
     The probe sees the environment read-only, so bytecode it would write is lost: compiling at install time pays
     off when many modules are imported (deep probes), not for a few top-level ones.
     """
     args = ["pip", "install", "--quiet", "--python", str(env.python)]
+    if offline:
+        args.append("--offline")
     if compile_bytecode:
         args.append("--compile-bytecode")
     if not allow_sdist:

@@ -157,7 +157,7 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
         compile_bytecode=not options.shallow,
     )
     try:
-        install(env, requirements=pinned, **common)
+        _install_pins(env, pinned, common)
     except UvError:
         # One bad distribution should not sink the audit: install one by one and record which failed.
         for requirement in pinned:
@@ -166,6 +166,18 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
             except UvError as exc:
                 install_errors[requirement.split("==")[0]] = str(exc)
     return Prepared(env, resolution, installed_distributions(env), install_errors)
+
+
+def _install_pins(env: AuditEnvironment, pinned: list[str], common: dict[str, Any]) -> None:
+    """Install exact pins from uv's cache alone if it holds every wheel (asking the index whether each project's page
+    changed costs more than linking 60 wheels: 0.15 s of 0.35 s), else with the index."""
+    if common["use_index"]:
+        try:
+            install(env, requirements=pinned, offline=True, **common)
+            return
+        except UvError:
+            pass  # a wheel uv has not downloaded yet
+    install(env, requirements=pinned, **common)
 
 
 def _wheel_requirement(wheel: Path) -> str:

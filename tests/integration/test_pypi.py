@@ -9,6 +9,7 @@ import pytest
 
 from auditor.core.environments import create_environment, file_owners, install, installed_distributions
 from auditor.core.findings import ThreadOnImport, Verdict
+from auditor.core.pipeline import AuditInput, AuditOptions, build_environment, resolve_input
 from auditor.core.probe import ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import sandbox_for
@@ -104,6 +105,20 @@ def test_a_lock_seen_before_resolves_without_the_index(tmp_path: Path, monkeypat
     assert again == first
     assert again.pins == {"six": "1.17.0", "python-dateutil": "2.9.0.post0"}
     assert again.edges == {("python-dateutil", "six")}
+
+
+def test_a_lock_seen_before_installs_without_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    lock = ("six==1.17.0", "python-dateutil==2.9.0.post0")
+    options = AuditOptions(python="/usr/bin/python3.11")
+    first = resolve_input(AuditInput(requirements=lock), workdir=tmp_path / "first", options=options)
+    build_environment(first, workdir=tmp_path / "first", options=options)  # uv's cache now holds both wheels
+
+    without_index(monkeypatch)
+    again = resolve_input(AuditInput(requirements=lock), workdir=tmp_path / "again", options=options)
+    prepared = build_environment(again, workdir=tmp_path / "again", options=options)
+
+    assert prepared.install_errors == {}
+    assert {d.name: d.version for d in prepared.distributions} == {"six": "1.17.0", "python-dateutil": "2.9.0.post0"}
 
 
 @pytest.mark.parametrize(
