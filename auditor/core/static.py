@@ -49,6 +49,10 @@ _WATCHED_MODULES = frozenset({"threading", "_thread", "concurrent", "multiproces
 
 logger = logging.getLogger(__name__)
 
+# A file can only call a watched name if it names the module it comes from (threading, _thread, concurrent,
+# multiprocessing) or, for os.fork, forkpty and register_at_fork, says "fork": plain substring tests skip the
+# nine files in ten that do none of this at several times the speed of a regular expression.
+_MODULE_WORDS = (b"thread", b"concurrent", b"multiprocessing", b"fork")
 # The last names of the watched calls (Thread covers ThreadPoolExecutor, ThreadPool and Thread subclasses; fork
 # covers os.fork, forkpty and register_at_fork): a file that mentions none of them cannot call one, and is never parsed.
 _MENTIONS = re.compile(rb"Thread|Timer|start_new|fork|set_start_method|get_context|Pool")
@@ -199,7 +203,8 @@ def _source_file(path: Path, root: Path) -> SourceFile:
 
 
 def _read_candidate(path: Path) -> bytes | None:
-    """The file's bytes if it is worth parsing: a regular, readable file of at most 2 MB that mentions a name."""
+    """The file's bytes if it is worth parsing: a regular, readable file of at most 2 MB that mentions a watched
+    module and a watched name."""
     try:
         if not path.is_file():  # a FIFO or device would block or never end
             return None
@@ -207,7 +212,7 @@ def _read_candidate(path: Path) -> bytes | None:
             text = stream.read(MAX_FILE_BYTES + 1)
     except OSError:
         return None
-    if len(text) > MAX_FILE_BYTES or not _MENTIONS.search(text):
+    if len(text) > MAX_FILE_BYTES or not any(word in text for word in _MODULE_WORDS) or not _MENTIONS.search(text):
         return None
     return text
 
