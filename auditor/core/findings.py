@@ -38,7 +38,7 @@ class ModuleStatus(enum.StrEnum):
     MEMORY = "memory"
     CRASH = "crash"  # killed by a signal
     EXIT = "exit"  # the interpreter exited during the import
-    SKIPPED = "skipped"  # the distribution's time budget ran out before this module
+    SKIPPED = "skipped"  # not imported: the time budget ran out, or its package fails each time
 
     @property
     def killed_probe(self) -> bool:

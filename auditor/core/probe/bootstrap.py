@@ -396,6 +396,19 @@ def _import(name):
     return status, error, time.perf_counter() - started
 
 
+def _broken_package(name, broken):
+    """The package of `name` (or one above it) whose import failed twice with the same error: importing `name`
+    would only run that package again to fail the same way, at its full cost each time (each of Django's GIS
+    modules looks for GDAL with ldconfig, gcc and ld again). Twice, because a first failure can be one that a
+    second import survives (a circular import that the order of imports decides)."""
+    parts = name.split(".")
+    for depth in range(1, len(parts)):
+        package = ".".join(parts[:depth])
+        if package in broken:
+            return package
+    return None
+
+
 def _report():
     tids = _task_ids()
     python_threads = []
@@ -453,13 +466,26 @@ def main():
     site.main()  # .pth files run here, watched
 
     started = time.monotonic()
+    errors = {}  # module -> the error its import raised
+    broken = {}  # package -> its error, raised again by a submodule's import: it fails each time it is imported
     for name, top_level in modules:
+        skipped = None
+        package = None if top_level else _broken_package(name, broken)
         if not top_level and budget is not None and time.monotonic() - started > budget:
-            _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": None})
+            skipped = "not imported: the distribution's time budget was spent"
+        elif package is not None:
+            skipped = "not imported: its package %s fails to import (%s)" % (package, broken[package])
+        if skipped:
+            _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": skipped})
             continue
         _emit({"event": "begin", "module": name})
         status, error, seconds = _import(name)
         _emit({"event": "module", "module": name, "status": status, "seconds": seconds, "error": error})
+        if status == "import-error":
+            errors[name] = error
+            parent = name.rpartition(".")[0]
+            if parent and errors.get(parent) == error:
+                broken[parent] = error
 
     # Only a thread or a process can change what is alive (or open) while we wait; a socket alone cannot (urllib3
     # opens and closes one on import: requests, boto3 and the like would each wait for nothing).

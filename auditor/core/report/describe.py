@@ -206,7 +206,7 @@ _IMPORT_OUTCOMES = {
     str(ModuleStatus.MEMORY): "exceeded the memory limit",
     str(ModuleStatus.CRASH): "crashed",
     str(ModuleStatus.EXIT): "exited the interpreter",
-    str(ModuleStatus.SKIPPED): "was skipped (time budget spent)",
+    str(ModuleStatus.SKIPPED): "was not imported",
 }
 
 

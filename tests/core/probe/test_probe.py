@@ -172,3 +172,63 @@ def test_probe_counts_a_program_that_failing_imports_start_again_and_again(bench
     assert (process.command, process.count, process.alive_after_import) == ("/bin/true", 3, False)
     assert (process.module, process.file, process.line) == ("fa_respawn._lib", "fa_respawn/_lib.py", 2)
     assert "ran during import and ended (3 times)" in plain(describe_finding(process))
+
+
+def _backend_package(name: str, init: str) -> dict[str, dict]:
+    """A distribution whose package `name` runs `init` on import, with a sub-package and three submodules."""
+    files = {f"{name}/__init__.py": init, f"{name}/sub/__init__.py": "", f"{name}/sub/deep.py": "VALUE = 3\n"}
+    files.update({f"{name}/{module}.py": "VALUE = 1\n" for module in ("a", "b", "c")})
+    return {name.replace("_", "-"): {"files": files}}
+
+
+def test_probe_stops_importing_the_submodules_of_a_package_that_fails_each_time(bench_with):
+    # Django's GIS package without GDAL: every submodule's import runs the package again, which searches for the
+    # library again (ldconfig, gcc and ld each time) only to fail the same way.
+    init = """
+        import subprocess
+        subprocess.run(["/bin/true"])
+        raise ImportError("the backend library is missing")
+    """
+    bench = bench_with(_backend_package("fa_gis", init))
+
+    result = bench.probe("fa-gis")
+
+    outcomes = {m.name: (m.status, m.error) for m in result.modules}
+    failure = "ImportError: the backend library is missing"
+    assert outcomes["fa_gis"] == (ModuleStatus.IMPORT_ERROR, failure)
+    assert outcomes["fa_gis.a"] == (ModuleStatus.IMPORT_ERROR, failure)  # the second failure: the same one
+    skipped = f"not imported: its package fa_gis fails to import ({failure})"
+    for module in ("fa_gis.b", "fa_gis.c", "fa_gis.sub", "fa_gis.sub.deep"):
+        assert outcomes[module] == (ModuleStatus.SKIPPED, skipped)
+    [process] = [f for f in result.findings if isinstance(f, ProcessOnImport)]
+    assert process.count == 2  # the package ran twice, not six times
+    assert [(f.module, f.reason) for f in result.findings if isinstance(f, ImportFailure)] == [
+        ("fa_gis", "import-error")
+    ]
+
+
+def test_probe_imports_every_submodule_of_a_package_that_fails_only_once(bench_with):
+    # A first failure can be one that the next import survives (here: only the first attempt fails), or one that
+    # fails differently each time: then every submodule is imported, as before.
+    flaky = """
+        import builtins
+        builtins.fa_attempts = getattr(builtins, "fa_attempts", 0) + 1
+        if builtins.fa_attempts == 1:
+            raise ImportError("only the first time")
+    """
+    changing = """
+        import builtins
+        builtins.fa_tries = getattr(builtins, "fa_tries", 0) + 1
+        raise ImportError("attempt %d" % builtins.fa_tries)
+    """
+    bench = bench_with({**_backend_package("fa_flaky", flaky), **_backend_package("fa_changing", changing)})
+
+    flaky_outcomes = {m.name: m.status for m in bench.probe("fa-flaky").modules}
+    changing_outcomes = {m.name: m.status for m in bench.probe("fa-changing").modules}
+
+    assert flaky_outcomes == {
+        "fa_flaky": ModuleStatus.IMPORT_ERROR,
+        **{f"fa_flaky.{m}": ModuleStatus.OK for m in ("a", "b", "c", "sub", "sub.deep")},
+    }
+    assert set(changing_outcomes.values()) == {ModuleStatus.IMPORT_ERROR}
+    assert len(changing_outcomes) == 6
