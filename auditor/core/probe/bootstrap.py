@@ -397,15 +397,18 @@ def _import(name):
 
 
 def _broken_package(name, broken):
-    """The package of `name` (or one above it) whose import failed twice with the same error: importing `name`
-    would only run that package again to fail the same way, at its full cost each time (each of Django's GIS
-    modules looks for GDAL with ldconfig, gcc and ld again). Twice, because a first failure can be one that a
-    second import survives (a circular import that the order of imports decides)."""
-    parts = name.split(".")
-    for depth in range(1, len(parts)):
-        package = ".".join(parts[:depth])
+    """The package whose failed import importing `name` would only run again, to fail the same way at its full cost
+    each time (each of Django's GIS modules looks for GDAL with ldconfig, gcc and ld again); None if there is none.
+
+    `broken` holds the packages that failed twice with the same error: a first failure can be one that a second
+    import survives (a circular import that the order of imports decides). Python imports only the ancestors missing
+    from sys.modules, from the parent up: one that a failed import left behind (a package's submodule imported before
+    the package failed) stops the chain, and `name` may then import fine."""
+    package = name.rpartition(".")[0]
+    while package and package not in sys.modules:
         if package in broken:
             return package
+        package = package.rpartition(".")[0]
     return None
 
 
@@ -470,7 +473,7 @@ def main():
     broken = {}  # package -> its error, raised again by a submodule's import: it fails each time it is imported
     for name, top_level in modules:
         skipped = None
-        package = None if top_level else _broken_package(name, broken)
+        package = None if top_level or name in sys.modules else _broken_package(name, broken)
         if not top_level and budget is not None and time.monotonic() - started > budget:
             skipped = "not imported: the distribution's time budget was spent"
         elif package is not None:

@@ -232,3 +232,33 @@ def test_probe_imports_every_submodule_of_a_package_that_fails_only_once(bench_w
     }
     assert set(changing_outcomes.values()) == {ModuleStatus.IMPORT_ERROR}
     assert len(changing_outcomes) == 6
+
+
+def test_probe_still_imports_the_submodules_that_a_failing_package_left_behind(bench_with):
+    # The package imports its sub-package and then fails: the sub-package stays imported, and its modules import
+    # without the package ever running again (Django's GEOS prototypes, whose package fails on GDAL).
+    bench = bench_with(
+        {
+            "fa-partly": {
+                "files": {
+                    "fa_partly/__init__.py": "from fa_partly import sub\nraise ImportError('no backend')\n",
+                    "fa_partly/a.py": "",
+                    "fa_partly/b.py": "",
+                    "fa_partly/sub/__init__.py": "from fa_partly.sub import early\n",
+                    "fa_partly/sub/early.py": "",
+                    "fa_partly/sub/late.py": "",
+                }
+            }
+        }
+    )
+
+    outcomes = {m.name: m.status for m in bench.probe("fa-partly").modules}
+
+    assert outcomes == {
+        "fa_partly": ModuleStatus.IMPORT_ERROR,
+        "fa_partly.a": ModuleStatus.IMPORT_ERROR,
+        "fa_partly.b": ModuleStatus.SKIPPED,  # it would run the package again
+        "fa_partly.sub": ModuleStatus.OK,
+        "fa_partly.sub.early": ModuleStatus.OK,
+        "fa_partly.sub.late": ModuleStatus.OK,  # its parent is imported: Python does not go further up
+    }
