@@ -598,7 +598,8 @@ def test_scan_files_shows_libcst_only_the_imports_that_a_watched_call_starts_fro
         # A star import and a `global` can rebind anything: they stay.
         "from threading import *\nimport threading\ndef reset():\n    global threading\n    threading = None\n"
         "    threading.Thread()\nThread(target=print)\nthreading.Timer(1, print)\n",
-        # The base of a local Thread subclass, rebound in a class body and by a decorator's module.
+        # A subclass of a local Thread subclass, whose base's module name is rebound in the class body, beside
+        # unrelated decorated code.
         "import threading as t\nimport json\nclass Base(t.Thread):\n    t = None\n    data = json.dumps({})\n"
         "@json.loads\ndef helper():\n    pass\nclass Worker(Base):\n    pass\ndef go():\n    Worker().start()\n",
         # A name bound by a loop, a `with`, a walrus, an except clause and a del.
