@@ -26,14 +26,15 @@ every timed row runs with warm package caches). All in one run, on the same requ
                         data dir; and which distributions dominate it (probe seconds stored per distribution, and
                         the sum of modules[].import_seconds from the report)
 
-The uv installs, bare imports, first audits (each on a new database) and repeated audits are measured `--rounds`
-times, and their median is used, except for the floor (uv's timings vary a lot here: 0.5 s to 12 s for the same warm
-install, and a slow sample must not lower the bar); the deep and the pip-audit runs once each. Every timed step starts
-with the file system's pending writes flushed (os.sync, untimed). Each forkaudit run starts once the previous one's work directory, which forkaudit
-deletes in the background, is gone. The per-distribution static-scan seconds of the deep table come from running
-auditor.core.static.scan_files per distribution in this process (the stored ProbeResult.seconds cover the probe only).
-Each forkaudit run is the real CLI as a subprocess; its stderr lines are time-stamped as they arrive, which splits it
-into start-up (Django, database), resolve + install, and probes + static scan + vulnerability lookup + report.
+The uv installs, bare imports, first audits (each on a new database) and repeated audits are measured `--rounds` times,
+and their median is used, except for the floor (uv's timings vary a lot here: 0.5 s to 12 s for the same warm install,
+and a slow sample must not lower the bar); the deep and the pip-audit runs once each. Every timed step starts with the
+file system's pending writes flushed (os.sync, untimed). Each forkaudit run starts once the previous one's work
+directory, which forkaudit deletes in the background, is gone. The per-distribution static-scan seconds of the deep
+table come from running auditor.core.static.scan_files per distribution in this process (the stored ProbeResult.seconds
+cover the probe only). Each forkaudit run is the real CLI as a subprocess; its stderr lines are time-stamped as they
+arrive, which splits it into start-up (Django, database), resolve + install, and probes + static scan + vulnerability
+lookup + report.
 Targets (from the issue): first audit ≤ 1.5 × floor and faster than pip-audit; repeated audit < 10 % of the first.
 Nothing is asserted; the script prints MET / MISSED for each. Beside each wall time it prints the CPU seconds (user +
 system) of the child processes, which other work on a shared machine disturbs much less than wall time.

@@ -45,6 +45,7 @@ from auditor.core.findings import (
 )
 from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.runner import Cores
 from auditor.core.probe.sandbox import Sandbox, sandbox_for
 from auditor.core.resolve import Resolution, resolve
 from auditor.core.uv import UvError
@@ -231,6 +232,7 @@ def analyse_distribution(
     sandbox: Sandbox,
     options: AuditOptions,
     static_findings: Sequence[Finding] | None = None,
+    cores: Cores | None = None,
 ) -> ProbeResult:
     """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
     if static_findings is None:
@@ -241,7 +243,9 @@ def analyse_distribution(
         )
     extra = sorted(static.module_level_thread_modules(static_findings))
     probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)
-    result = probe_distribution(dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options)
+    result = probe_distribution(
+        dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options, cores=cores
+    )
     return dataclasses.replace(result, findings=result.findings + tuple(static_findings))
 
 
@@ -258,7 +262,9 @@ def analyse_distributions(
     results as they come."""
     # The largest first: they take longest, and the rest fill the gaps around them.
     todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+    # `jobs` interpreters work at once; twice as many threads let the next probe take the core of one that waits.
+    cores = Cores(options.jobs)
+    with ThreadPoolExecutor(max_workers=2 * options.jobs) as pool:
         # Each distribution's probe starts once its own static scan is done (which modules the probe imports
         # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
         # here: each probe is a separate, spawned interpreter.
@@ -271,7 +277,13 @@ def analyse_distributions(
         def analyse(dist: InstalledDistribution) -> ProbeResult:
             found = scans[dist.name].result() if dist.name in scans else []
             return analyse_distribution(
-                dist, env=env, attributor=attributor, sandbox=sandbox, options=options, static_findings=found
+                dist,
+                env=env,
+                attributor=attributor,
+                sandbox=sandbox,
+                options=options,
+                static_findings=found,
+                cores=cores,
             )
 
         futures = {pool.submit(analyse, dist): dist for dist in todo}

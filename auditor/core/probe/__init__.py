@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult, ThreadOnImport
 from auditor.core.probe.evidence import Attributor, findings_from_report
-from auditor.core.probe.runner import ModuleSpec, probe_modules
+from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
 PROBE_VERSION = "3"  # bump when the probe would find something different for the same distribution
@@ -46,8 +46,10 @@ def probe_distribution(
     attributor: Attributor,
     sandbox: Sandbox,
     options: ProbeOptions = ProbeOptions(),
+    cores: Cores | None = None,
 ) -> ProbeResult:
-    """Import `dist`'s modules in a fresh sandboxed interpreter of `env` and report what its own code started."""
+    """Import `dist`'s modules in a fresh sandboxed interpreter of `env` and report what its own code started (each
+    interpreter holding one of `cores`, if given, while it works)."""
     started = time.monotonic()
     top_level, submodules = import_names(dist)
     if not top_level:
@@ -68,6 +70,7 @@ def probe_distribution(
             env=env_vars,
             budget=None if options.shallow else options.timeout * 0.6,
             settle=options.settle,
+            cores=cores,
         )
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
         return outcomes, findings, fork_aware

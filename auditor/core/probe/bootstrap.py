@@ -8,6 +8,7 @@ writes what it saw as JSON lines to file descriptor N (never stdout, which the p
 
     {"event": "begin", "module": M}          before each import (so a crash can be pinned on M)
     {"event": "module", "module": M, ...}     after each import: status, seconds, error
+    {"event": "settle"}                       before the wait, if something started (the caller may use the core)
     {"event": "done", ...}                    everything it saw, and what is still alive
 
 then leaves with `os._exit`, so that a non-daemon thread cannot keep the interpreter alive.
@@ -54,7 +55,7 @@ def _emit(event):
         view = view[written:]
 
 
-_ESCAPES = {**{code: "\\u%04x" % code for code in range(32)}, ord('"'): '\\"', ord("\\"): "\\\\"}
+_ESCAPES = {**{code: f"\\u{code:04x}" for code in range(32)}, ord('"'): '\\"', ord("\\"): "\\\\"}
 
 
 def _json(value):
@@ -477,7 +478,7 @@ def main():
         if not top_level and budget is not None and time.monotonic() - started > budget:
             skipped = "not imported: the distribution's time budget was spent"
         elif package is not None:
-            skipped = "not imported: its package %s fails to import (%s)" % (package, broken[package])
+            skipped = f"not imported: its package {package} fails to import ({broken[package]})"
         if skipped:
             _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": skipped})
             continue
@@ -493,6 +494,7 @@ def main():
     # Only a thread or a process can change what is alive (or open) while we wait; a socket alone cannot (urllib3
     # opens and closes one on import: requests, boto3 and the like would each wait for nothing).
     if _python_threads or _native_threads or _spawns:
+        _emit({"event": "settle"})
         time.sleep(float(options.get("settle", 0.2)))
     report = _report()
     _emit(report)

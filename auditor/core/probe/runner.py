@@ -8,14 +8,16 @@ others are probed again in a fresh interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,34 @@ from auditor.core.probe.sandbox import Limits, Sandbox, probe_environment
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 MAX_RUNS = 4  # one run, plus a fresh interpreter after each of up to three modules that killed one
 _EXIT_GRACE = 1.0  # seconds to wait for the pipes to close after the interpreter exited
+_SETTLING = b'{"event":"settle"}\n'  # what the bootstrap writes before it waits the settle time
+
+
+class Cores:
+    """The cores that the probes of one audit share. An interpreter holds one from its start until it only waits (the
+    settle time after an import that started something: 0.2 s, and again in each re-run that verifies a mitigation),
+    so that another probe uses the core meanwhile. A package that writes the marker early only lets one more
+    interpreter start: the thread pool's size still bounds them."""
+
+    def __init__(self, count: int) -> None:
+        self._free = threading.BoundedSemaphore(count)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Callable[[], None]]:
+        """Hold a core until the block ends or the function it gives is called, whichever comes first."""
+        self._free.acquire()
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self._free.release()
+
+        try:
+            yield give_back
+        finally:
+            give_back()
 
 
 @dataclass(frozen=True)
@@ -86,8 +116,10 @@ def run_bootstrap(
     env: Mapping[str, str] | None = None,
     budget: float | None = None,
     settle: float = 0.2,
+    cores: Cores | None = None,
 ) -> Run:
-    """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit."""
+    """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit. With
+    `cores`, the interpreter starts once it holds one of them."""
     read_end, write_end = os.pipe()
     options = {
         "fd": write_end,
@@ -100,7 +132,8 @@ def run_bootstrap(
     environment = probe_environment(env)
     command = sandbox.wrap(argv, binds=[*binds, BOOTSTRAP], env=environment, limits=limits)
     run = Run()
-    with tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir:
+    core = cores.held() if cores is not None else contextlib.nullcontext(lambda: None)
+    with core as give_back, tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir:
         os.chmod(workdir, 0o1777)
         try:
             process = subprocess.Popen(
@@ -116,7 +149,7 @@ def run_bootstrap(
         finally:
             os.close(write_end)
         try:
-            result = _drain(process, read_end, run, limits)
+            result = _drain(process, read_end, run, limits, on_settle=give_back)
         finally:
             _kill(process)
             os.close(read_end)
@@ -134,7 +167,9 @@ def run_bootstrap(
     return run
 
 
-def _drain(process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Limits) -> bytes:
+def _drain(
+    process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Limits, on_settle: Callable[[], None]
+) -> bytes:
     assert process.stdout and process.stderr
     streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr", read_end: "result"}
     kept = {"stdout": bytearray(), "stderr": bytearray(), "result": bytearray()}
@@ -160,6 +195,8 @@ def _drain(process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Li
                 name = streams[key.fd]
                 if name == "result":
                     kept["result"] += chunk
+                    if _SETTLING in kept["result"][-len(chunk) - len(_SETTLING) :]:
+                        on_settle()
                     if len(kept["result"]) > limits.result_bytes:
                         run.overflowed = True
                         return bytes(kept["result"])
@@ -213,6 +250,7 @@ def probe_modules(
     env: Mapping[str, str] | None = None,
     budget: float | None = None,
     settle: float = 0.2,
+    cores: Cores | None = None,
 ) -> tuple[dict[str, ModuleOutcome], dict[str, Any] | None]:
     """Import `modules` in order; each outcome, and the report of the last interpreter that finished.
 
@@ -232,6 +270,7 @@ def probe_modules(
             env=env,
             budget=budget,
             settle=settle,
+            cores=cores,
         )
         top_level = {m.name: m.top_level for m in pending}
         for event in run.events:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
+from auditor.core.environments import file_owners, installed_distributions
 from auditor.core.findings import (
     AtforkHandler,
     ImportFailure,
@@ -12,6 +16,10 @@ from auditor.core.findings import (
     ThreadOnImport,
     Verdict,
 )
+from auditor.core.probe import ProbeOptions, probe_distribution
+from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.runner import Cores
+from auditor.core.probe.sandbox import sandbox_for
 from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
 
@@ -262,3 +270,83 @@ def test_probe_still_imports_the_submodules_that_a_failing_package_left_behind(b
         "fa_partly.sub.early": ModuleStatus.OK,
         "fa_partly.sub.late": ModuleStatus.OK,  # its parent is imported: Python does not go further up
     }
+
+
+def test_probe_gives_its_core_to_the_next_probe_while_it_waits_to_settle(bench_with):
+    bench = bench_with(
+        {
+            "fa-waiter": {"files": {"fa_waiter/__init__.py": "import threading\nthreading.Event()\n"}},
+            "fa-starter": {
+                "files": {
+                    "fa_starter/__init__.py": """
+                        import threading, time
+                        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+                    """
+                }
+            },
+        }
+    )
+    events: list[tuple[str, str]] = []
+
+    class RecordingCores(Cores):
+        @contextlib.contextmanager
+        def held(self):
+            name = threading.current_thread().name
+            with super().held() as give_back:
+                events.append(("start", name))
+
+                def recorded() -> None:
+                    if ("give back", name) not in events:
+                        events.append(("give back", name))
+                    give_back()
+
+                yield recorded
+                events.append(("end", name))
+
+    cores = RecordingCores(1)
+    dists = {d.name: d for d in installed_distributions(bench.env)}
+    attributor = Attributor(file_owners(bench.env, list(dists.values())), bench.env.site_packages)
+
+    def probe(name: str) -> None:
+        options = ProbeOptions(timeout=30, shallow=True, settle=5, verify_mitigations=False)
+        sandbox = sandbox_for("bwrap")
+        probe_distribution(
+            dists[name], env=bench.env, attributor=attributor, sandbox=sandbox, options=options, cores=cores
+        )
+
+    starter = threading.Thread(target=probe, args=("fa-starter",), name="starter")
+    starter.start()
+    while ("start", "starter") not in events:
+        threading.Event().wait(0.01)
+    waiter = threading.Thread(target=probe, args=("fa-waiter",), name="waiter")
+    waiter.start()
+    waiter.join(timeout=60)
+    starter.join(timeout=60)
+
+    # The starter's thread made it wait 5 s; the other probe ran on its core meanwhile, not after it.
+    assert events == [
+        ("start", "starter"),
+        ("give back", "starter"),
+        ("start", "waiter"),
+        ("end", "waiter"),
+        ("end", "starter"),
+    ]
+
+
+def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
+    cores = Cores(1)
+    second_started = threading.Event()
+
+    def second() -> None:
+        with cores.held():
+            second_started.set()
+
+    with cores.held() as give_back:
+        other = threading.Thread(target=second)
+        other.start()
+        assert not second_started.wait(0.3)  # the one core is held
+        give_back()
+        assert second_started.wait(10)  # given back before the first is done: the second starts
+    other.join(10)
+    with cores.held():  # and every core is free again
+        pass
