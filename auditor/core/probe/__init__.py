@@ -51,6 +51,7 @@ def probe_distribution(
     """Import `dist`'s modules in a fresh sandboxed interpreter of `env` and report what its own code started (each
     interpreter holding one of `cores`, if given, while it works)."""
     started = time.monotonic()
+    waited = cores.waited() if cores is not None else 0.0
     top_level, submodules = import_names(dist)
     if not top_level:
         return ProbeResult(dist.name, dist.version, sandbox.name, (), (), seconds=time.monotonic() - started)
@@ -89,7 +90,7 @@ def probe_distribution(
         modules=modules,
         findings=tuple(findings),
         fork_aware=fork_aware,
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0),
     )
 
 

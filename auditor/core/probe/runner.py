@@ -39,11 +39,18 @@ class Cores:
 
     def __init__(self, count: int) -> None:
         self._free = threading.BoundedSemaphore(count)
+        self._waits = threading.local()
+
+    def waited(self) -> float:
+        """Seconds the calling thread has spent waiting for a core so far (a probe's own time leaves them out)."""
+        return getattr(self._waits, "seconds", 0.0)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[Callable[[], None]]:
         """Hold a core until the block ends or the function it gives is called, whichever comes first."""
+        asked = time.monotonic()
         self._free.acquire()
+        self._waits.seconds = self.waited() + time.monotonic() - asked
         given_back = False
 
         def give_back() -> None:

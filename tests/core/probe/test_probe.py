@@ -336,10 +336,12 @@ def test_probe_gives_its_core_to_the_next_probe_while_it_waits_to_settle(bench_w
 def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
     cores = Cores(1)
     second_started = threading.Event()
+    waits: list[float] = []
 
     def second() -> None:
         with cores.held():
             second_started.set()
+        waits.append(cores.waited())
 
     with cores.held() as give_back:
         other = threading.Thread(target=second)
@@ -350,3 +352,31 @@ def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
     other.join(10)
     with cores.held():  # and every core is free again
         pass
+    # What each thread waited for a core, which a probe's stored seconds leave out.
+    assert waits[0] >= 0.3 and cores.waited() < 0.3
+
+
+def test_probe_stores_its_own_seconds_not_its_wait_for_a_core(bench):
+    cores = Cores(1)
+    dists = {d.name: d for d in installed_distributions(bench.env)}
+    attributor = Attributor(file_owners(bench.env, list(dists.values())), bench.env.site_packages)
+    results = []
+
+    def probe() -> None:
+        options = ProbeOptions(timeout=30, shallow=True)
+        sandbox = sandbox_for("bwrap")
+        results.append(
+            probe_distribution(
+                dists["fa-stdlib"], env=bench.env, attributor=attributor, sandbox=sandbox, options=options, cores=cores
+            )
+        )
+
+    with cores.held():  # another probe holds the only core for 3 s
+        waiting = threading.Thread(target=probe)
+        waiting.start()
+        threading.Event().wait(3)
+    waiting.join(60)
+
+    [result] = results
+    assert [m.status for m in result.modules] == [ModuleStatus.OK]
+    assert 0 < result.seconds < 3
