@@ -16,6 +16,7 @@ from auditor.core.environments import (
 from auditor.core.findings import ProbeResult
 from auditor.core.probe import ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.runner import Cores
 from auditor.core.probe.sandbox import sandbox_for
 from tests.core.probe.packages import PACKAGES
 from tests.wheelfactory import build_wheel
@@ -27,13 +28,18 @@ AUDIT_PYTHON = "/usr/bin/python3.11"
 class ProbeBench:
     env: AuditEnvironment
 
-    def probe(self, name: str, *, sandbox: str = "bwrap", **options) -> ProbeResult:
+    def probe(self, name: str, *, sandbox: str = "bwrap", cores: Cores | None = None, **options) -> ProbeResult:
         dists = installed_distributions(self.env)
         attributor = Attributor(file_owners(self.env, dists), self.env.site_packages)
         dist = next(d for d in dists if d.name == name)
         options.setdefault("timeout", 10)
         return probe_distribution(
-            dist, env=self.env, attributor=attributor, sandbox=sandbox_for(sandbox), options=ProbeOptions(**options)
+            dist,
+            env=self.env,
+            attributor=attributor,
+            sandbox=sandbox_for(sandbox),
+            options=ProbeOptions(**options),
+            cores=cores,
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from auditor.core.environments import file_owners, installed_distributions
 from auditor.core.findings import (
     AtforkHandler,
     ImportFailure,
@@ -16,10 +15,7 @@ from auditor.core.findings import (
     ThreadOnImport,
     Verdict,
 )
-from auditor.core.probe import ProbeOptions, probe_distribution
-from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
-from auditor.core.probe.sandbox import sandbox_for
 from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
 
@@ -304,15 +300,9 @@ def test_probe_gives_its_core_to_the_next_probe_while_it_waits_to_settle(bench_w
                 events.append(("end", name))
 
     cores = RecordingCores(1)
-    dists = {d.name: d for d in installed_distributions(bench.env)}
-    attributor = Attributor(file_owners(bench.env, list(dists.values())), bench.env.site_packages)
 
     def probe(name: str) -> None:
-        options = ProbeOptions(timeout=30, shallow=True, settle=5, verify_mitigations=False)
-        sandbox = sandbox_for("bwrap")
-        probe_distribution(
-            dists[name], env=bench.env, attributor=attributor, sandbox=sandbox, options=options, cores=cores
-        )
+        bench.probe(name, cores=cores, timeout=30, shallow=True, settle=5, verify_mitigations=False)
 
     starter = threading.Thread(target=probe, args=("fa-starter",), name="starter")
     starter.start()
@@ -358,21 +348,10 @@ def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
 
 def test_probe_stores_its_own_seconds_not_its_wait_for_a_core(bench):
     cores = Cores(1)
-    dists = {d.name: d for d in installed_distributions(bench.env)}
-    attributor = Attributor(file_owners(bench.env, list(dists.values())), bench.env.site_packages)
     results = []
-
-    def probe() -> None:
-        options = ProbeOptions(timeout=30, shallow=True)
-        sandbox = sandbox_for("bwrap")
-        results.append(
-            probe_distribution(
-                dists["fa-stdlib"], env=bench.env, attributor=attributor, sandbox=sandbox, options=options, cores=cores
-            )
-        )
+    waiting = threading.Thread(target=lambda: results.append(bench.probe("fa-stdlib", cores=cores, shallow=True)))
 
     with cores.held():  # another probe holds the only core for 3 s
-        waiting = threading.Thread(target=probe)
         waiting.start()
         threading.Event().wait(3)
     waiting.join(60)
