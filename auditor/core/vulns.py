@@ -5,13 +5,17 @@ optional problem message out. A source never raises for a transport or service f
 vulnerability data and reports the message among its errors. `pip_audit_source` is the adapter over pip-audit's
 services (OSV by default, or PyPI's JSON API); the environment variable named by `OFFLINE_ENV` picks the service, and
 its value `none` turns vulnerability data off without touching the network. pip-audit itself (with requests and
-pip-api, half a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own.
+pip-api, half a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own, where
+pip-api is not run at all.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
+import sys
+import types
 from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -45,11 +49,11 @@ def configured_service(environ: Mapping[str, str] | None = None) -> str:
 class LookupProcess:
     """A `VulnerabilitySource` that runs pip-audit in a process of its own, started (by spawn) at once.
 
-    pip-audit's import is half a second of CPU (requests, pip-api, which runs `pip --version`). In a thread it would
+    pip-audit's import is a tenth of a second of CPU (requests, cachecontrol, its services). In a thread it would
     hold the interpreter lock that the caller's own start-up (Django) needs; in a process it runs on another core
     while the caller resolves and starts, and for an audit whose results are all stored it was most of what was left.
     `service` is a name of `SERVICES` or a picklable function that makes a pip-audit service. A context manager: on
-    exit it waits for the process to end (a pip cut off mid-way prints a traceback of its own). With the service
+    exit it waits for the process to end. With the service
     `none`, no process is started and every answer is empty.
     """
 
@@ -78,10 +82,30 @@ class LookupProcess:
 
 
 def _prepare_worker() -> None:
-    # The lookup's answer is needed only at the end: its half second of imports should not slow the install and the
-    # probes, which are, but fill the cores when they are idle (an audit that knows every result has a core to spare).
+    # The lookup's answer is needed only at the end: its imports should not slow the install and the probes, which
+    # are, but fill the cores when they are idle (an audit that knows every result has a core to spare).
     os.nice(10)
+    _stand_in_for_pip_api()
     importlib.import_module("auditor.core.pip_audit_adapter")
+
+
+def _stand_in_for_pip_api() -> None:
+    """Let pip-audit's services load without running pip.
+
+    pip-audit's cache module imports pip-api for pip's version, which it needs only to find pip's own HTTP cache; our
+    services are given a cache directory (`make_service`), so the version is never used. pip-api learns it when
+    imported by running `python -m pip --version`: 0.2 s of CPU in every audit. In the lookup's process, which uses
+    nothing else of pip-api, a module with only that version (from pip's metadata) stands in for it.
+    """
+    if "pip_api" in sys.modules:
+        return
+    try:
+        pip_version = importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        pip_version = "0"
+    stand_in = types.ModuleType("pip_api", "pip-api's version attribute only (see auditor.core.vulns)")
+    stand_in.PIP_VERSION = pip_version  # type: ignore[attr-defined]
+    sys.modules["pip_api"] = stand_in
 
 
 def _lookup(

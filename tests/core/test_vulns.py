@@ -8,6 +8,7 @@ local HTTP server that speaks OSV's JSON to pip-audit's real `OsvService`.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -499,6 +500,31 @@ def test_lookup_process_turns_an_error_in_the_lookup_into_a_message() -> None:
 
     assert found == {}
     assert problem == ("vulnerability data unavailable: the lookup failed (TypeError: unsupported operand)")
+
+
+def osv_recording_children(url: str, cache_dir: Path, report: Path) -> OsvService:
+    """Makes the service where it runs, and writes down the CPU seconds of the processes that process has run so far,
+    and the pip version pip-audit's cache module holds."""
+    from pip_audit import _cache
+
+    children = os.times()
+    report.write_text(json.dumps([children.children_user + children.children_system, str(_cache._PIP_VERSION)]))
+    return OsvService(cache_dir=cache_dir, timeout=2, osv_url=url)
+
+
+@pytest.mark.parametrize("osv_server", [(({"requests": REQUESTS_OSV}), ())], indirect=True)
+def test_lookup_process_runs_no_pip(osv_server: FakeOsv, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    factory = functools.partial(osv_recording_children, osv_server.url, tmp_path, report)
+
+    with LookupProcess(factory) as lookup:
+        found, problem = lookup({"requests": "2.0.0"})
+
+    assert problem is None
+    assert [v.id for v in found["requests"]] == ["PYSEC-2018-28"]
+    children_seconds, pip_version = json.loads(report.read_text())
+    assert children_seconds == 0  # pip-api would have run `python -m pip --version`: a tenth of a second or more
+    assert pip_version == importlib.metadata.version("pip")
 
 
 def niceness_of(pid: int) -> int:
