@@ -2,7 +2,8 @@
 
 Each step is a service function that a thin Celery task calls with ids. Steps are idempotent (conditional UPDATEs
 claim the work), so a redelivered task never probes twice nor counts twice. Every machine keeps its own copy of an
-audit's environment under `<data dir>/work/<audit id>`, rebuilt from the stored pins and uploads when missing.
+audit's environment under `<work root>/<audit id>` (auditor.core.workspace), rebuilt from the stored pins and uploads
+when missing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
 from auditor.core.resolve import Resolution, ResolutionError
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import pip_audit_source
+from auditor.core.workspace import work_root
 from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord
 from auditor.selectors import probe_record_get
 from auditor.services import (
@@ -135,7 +137,7 @@ def audit_options(audit: Audit) -> AuditOptions:
 
 
 def _workdir(audit_id: uuid.UUID | str) -> Path:
-    return Path(settings.FORKAUDIT_DATA_DIR) / "work" / str(audit_id)
+    return work_root(settings.FORKAUDIT_WORK_DIR, Path(settings.FORKAUDIT_DATA_DIR)) / str(audit_id)
 
 
 def _audit_input(audit: Audit, workdir: Path) -> AuditInput:

@@ -8,6 +8,10 @@ Environment variables:
 FORKAUDIT_DATA_DIR
     Where forkaudit keeps its database, secret key, environments and caches; created (0700) on start.
     Default: the per-user data directory (`platformdirs.user_data_dir("forkaudit")`, e.g. ~/.local/share/forkaudit).
+FORKAUDIT_WORK_DIR
+    Where audits build their environments (thousands of files each, deleted when the audit ends); created (0700) on
+    start. Default: a private directory in /dev/shm when that is a tmpfs and both it and the machine's memory have
+    4 GiB free (installs and deletions there cost a fraction of a disk's), else `<data dir>/work`.
 DATABASE_URL
     The database, as a URL (dj-database-url syntax): `postgres://USER:PASSWORD@HOST:PORT/NAME` for PostgreSQL
     (psycopg 3), `sqlite:////absolute/path.sqlite3` for SQLite. Default: SQLite file `forkaudit.sqlite3` in the data
@@ -77,6 +81,8 @@ FORKAUDIT_DATA_DIR = ensure_directory(
     "FORKAUDIT_DATA_DIR",
     Path(env_str("FORKAUDIT_DATA_DIR", platformdirs.user_data_dir("forkaudit"))).expanduser(),
 )
+_work_dir = env_str("FORKAUDIT_WORK_DIR", "")
+FORKAUDIT_WORK_DIR = str(ensure_directory("FORKAUDIT_WORK_DIR", Path(_work_dir).expanduser())) if _work_dir else ""
 FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS = env_bool("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", False)
 FORKAUDIT_ALLOW_SDIST = env_bool("FORKAUDIT_ALLOW_SDIST", False)
 FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)

@@ -26,6 +26,7 @@ SETTINGS_VARIABLES = (
     "FORKAUDIT_ALLOW_SDIST",
     "FORKAUDIT_PROBE_TIMEOUT",
     "FORKAUDIT_SANDBOX",
+    "FORKAUDIT_WORK_DIR",
     "CELERY_BROKER_URL",
     "CELERY_VISIBILITY_TIMEOUT",
 )
@@ -72,6 +73,26 @@ def test_settings_refuse_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
 
     assert completed.returncode != 0
     assert "FORKAUDIT_DATA_DIR=" in completed.stderr
+    assert "cannot be created" in completed.stderr
+
+
+def test_settings_create_a_configured_work_dir_for_this_user_alone(tmp_path: Path) -> None:
+    completed = run_django(
+        tmp_path, "print(settings.FORKAUDIT_WORK_DIR)", FORKAUDIT_WORK_DIR=str(tmp_path / "scratch" / "work")
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == str(tmp_path / "scratch" / "work")
+    assert stat.S_IMODE((tmp_path / "scratch" / "work").stat().st_mode) == 0o700
+
+
+def test_settings_refuse_a_work_dir_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+
+    completed = run_django(tmp_path, FORKAUDIT_WORK_DIR=str(tmp_path / "file" / "work"))
+
+    assert completed.returncode != 0
+    assert "FORKAUDIT_WORK_DIR=" in completed.stderr
     assert "cannot be created" in completed.stderr
 
 

@@ -34,6 +34,7 @@ from auditor.core.report import FORMATS, render
 from auditor.core.resolve import ResolutionError
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import LookupProcess, VulnerabilitySource, configured_service
+from auditor.core.workspace import work_root
 
 FAIL_ON = ("unsafe", "caution", "never")
 MAX_REQUIREMENT_FILES = 100
@@ -215,7 +216,7 @@ def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_sour
         sandbox=settings.FORKAUDIT_SANDBOX,
         **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),
     )
-    workdir = Path(settings.FORKAUDIT_DATA_DIR) / "work" / uuid.uuid4().hex
+    workdir = work_root(settings.FORKAUDIT_WORK_DIR, Path(settings.FORKAUDIT_DATA_DIR)) / uuid.uuid4().hex
     sweep(workdir.parent)
     progress = _AuditProgress()
     try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,11 +88,30 @@ def test_audit_reuses_stored_results_without_probing_again(forkaudit, wheel_set)
     assert second_report == first_report
 
 
-def test_audit_leaves_no_work_directory_behind(forkaudit, wheel_set, tmp_path):
-    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index")
+def test_audit_works_in_the_configured_work_dir_and_leaves_nothing_behind(forkaudit, wheel_set, tmp_path, monkeypatch):
+    work = tmp_path / "scratch"
+    monkeypatch.setenv("FORKAUDIT_WORK_DIR", str(work))
+    seen: set[str] = set()
+    running = threading.Event()
+    running.set()
+
+    def watch() -> None:
+        while running.is_set():
+            with contextlib.suppress(OSError):
+                seen.update(path.name for path in work.glob("*/env"))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index")
+    finally:
+        running.clear()
+        watcher.join()
 
     assert done.returncode == 1, done.stderr
-    work = tmp_path / "data" / "work"  # the environment is deleted in the background once the audit is done
+    assert seen == {"env"}  # the audit's environment was there while it ran
+    # and is deleted in the background once the audit is done
     deadline = time.monotonic() + 30
     while list(work.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
