@@ -279,3 +279,58 @@ def test_audit_starts_no_thread_before_sysconfig_is_filled(wheel_set, tmp_path):
 
     assert done.returncode == 1, done.stderr
     assert "before sysconfig was filled" not in done.stderr
+
+
+def imports_of_an_audit(wheel_set: Path, tmp_path: Path, *, stderr: int) -> str:
+    """What `forkaudit audit` imports (`-X importtime` lines) with its stderr on `stderr`; the report on stdout."""
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    log = tmp_path / "importtime.log"
+    command = [sys.executable, "-X", "importtime", "-m", "auditor.cli", "audit", "--wheels", str(wheel_set)]
+    with log.open("w") as log_file:
+        done = subprocess.run(
+            [*command, "--no-index", "--format", "json", "--fail-on", "never"],
+            stdout=subprocess.PIPE,
+            stderr=stderr if stderr != subprocess.PIPE else log_file,
+            env=env,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["summary"]["distributions"] == 3
+    return log.read_text()
+
+
+def rich_lines(importtime: str) -> list[str]:
+    return [line for line in importtime.splitlines() if line.rstrip().split("|")[-1].strip().startswith("rich")]
+
+
+def test_audit_without_a_terminal_prints_its_stages_without_the_bar_library(wheel_set, tmp_path):
+    log = imports_of_an_audit(wheel_set, tmp_path, stderr=subprocess.PIPE)
+
+    assert "3 distributions: 0 known, 3 to probe" in log
+    assert rich_lines(log) == []
+
+
+def test_audit_on_a_terminal_draws_its_bar(wheel_set, tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    seen = bytearray()
+    reader = threading.Thread(target=lambda: read_all(leader, seen))
+    reader.start()
+    try:
+        imports_of_an_audit(wheel_set, tmp_path, stderr=follower)
+    finally:
+        os.close(follower)
+        reader.join(timeout=30)
+        os.close(leader)
+    shown = seen.decode(errors="replace")
+    assert "3 distributions: 0 known, 3 to probe" in shown
+    assert rich_lines(shown)
+
+
+def read_all(fd: int, into: bytearray) -> None:
+    with contextlib.suppress(OSError):  # EIO once the terminal's other end is closed
+        while chunk := os.read(fd, 65536):
+            into.extend(chunk)
