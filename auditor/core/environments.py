@@ -25,6 +25,7 @@ from auditor.core.uv import run_uv
 NON_PUBLIC_PARTS = frozenset(
     {"test", "tests", "testing", "conftest", "__main__", "setup", "example", "examples", "benchmarks"}
 )
+_TEST_DIRECTORIES = NON_PUBLIC_PARTS - {"__main__"}
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 MAX_RECORD_BYTES = 20 * 2**20
 
@@ -210,9 +211,10 @@ def file_owners(env: AuditEnvironment, distributions: Sequence[InstalledDistribu
 
 def is_test_code(relative: str) -> bool:
     """Tests, examples and build scripts shipped in a distribution: not code an application runs."""
-    return any(part in NON_PUBLIC_PARTS - {"__main__"} for part in PurePosixPath(relative).parts[:-1]) or (
-        PurePosixPath(relative).stem in ("conftest", "setup")
-    )
+    # Plain string work: an audit asks this of every file of every distribution (pathlib cost 30 ms of the main
+    # thread's critical path on 5,000 files).
+    *directories, name = [part for part in relative.split("/") if part not in ("", ".")] or [""]
+    return not _TEST_DIRECTORIES.isdisjoint(directories) or (name.rpartition(".")[0] or name) in ("conftest", "setup")
 
 
 def module_name(relative: str) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import bisect
 import logging
+import os
 import re
 import threading
 import warnings
@@ -194,12 +195,20 @@ def module_level_thread_modules(findings: Iterable[Finding]) -> set[str]:
 
 
 def _source_file(path: Path, root: Path) -> SourceFile:
-    relative = path.relative_to(root)  # ValueError when outside root: a caller's mistake, not a package's
-    parts = list(relative.with_suffix("").parts)
+    # Plain string work on the (normalized) paths, as Path.relative_to does it: 4,000 files of an audit took pathlib
+    # 30 ms of the main thread, between the install and the first probe.
+    text, prefix = str(path), os.path.join(str(root), "")
+    if not text.startswith(prefix):
+        raise ValueError(f"{path} is not under {root}")  # a caller's mistake, not a package's
+    relative = text[len(prefix) :]
+    parts = relative.split("/")
+    dot = parts[-1].rfind(".")
+    if 0 < dot < len(parts[-1]) - 1:  # a suffix, as pathlib sees one
+        parts[-1] = parts[-1][:dot]
     if parts and parts[-1] == "__init__":
         parts.pop()
     module = ".".join(parts) if parts and all(part.isidentifier() for part in parts) else None
-    return SourceFile(path=path, file=relative.as_posix(), module=module)
+    return SourceFile(path=path, file=relative, module=module)
 
 
 def _read_candidate(path: Path) -> bytes | None:
