@@ -320,7 +320,7 @@ def main() -> int:
 
         # The pipeline's own overlap: scans in the scanner's processes beside the probes, `cores` of each.
         def overlap() -> None:
-            with static.Scanner(options.jobs) as scanner:
+            with static.Scanner(static.scan_workers(options.jobs)) as scanner:
                 list(
                     analyse_distributions(
                         dists, env=env, attributor=attributor, sandbox=sandbox, options=options, scanner=scanner

@@ -418,7 +418,7 @@ def _analyse(
         progress("planned", {"total": len(results), "cached": len(results), "to_probe": 0})
         return results
     # The scanner's workers start (and import libcst) while uv installs, which leaves the cores partly idle.
-    with static.Scanner(options.jobs if options.static_scan else 1) as scanner:
+    with static.Scanner(static.scan_workers(options.jobs) if options.static_scan else 0) as scanner:
         prepared = build_environment(resolution, workdir=workdir, options=options)
         env = prepared.env
         for name, message in prepared.install_errors.items():

@@ -115,18 +115,28 @@ def scan_files(files: Sequence[Path], *, root: Path, jobs: int = 1) -> list[Find
         return scanner.submit([source.path for source in candidates], root=root).result()
 
 
+def scan_workers(cores: int) -> int:
+    """How many processes scan beside the probes of an audit on `cores` cores (0: in the probes' threads).
+
+    The scan is a fifth of the probes' CPU or less (bench/README.md), so one process per four cores keeps it ahead of
+    the probes; each process more only takes CPU from them (its start, libcst's import, and more processes contending
+    for the cores: an audit of 63 distributions on 2 cores took 0.2 s longer with two).
+    """
+    return 0 if cores <= 1 else max(1, cores // 4)
+
+
 class Scanner:
-    """Static scans that run while the caller goes on, on `jobs` worker processes (in the calling thread, when it
-    asks for the result, if `jobs` is 1). A context manager: its workers stop on exit.
+    """Static scans that run while the caller goes on, on `workers` processes (in the calling thread, when it asks
+    for the result, if `workers` is 0). A context manager: its workers stop on exit.
 
     Workers are started by spawn, never by fork (see `SpawnPool`).
     """
 
-    def __init__(self, jobs: int) -> None:
-        if jobs < 1:
-            raise ValueError(f"jobs must be at least 1, not {jobs}")
-        # Workers start now and import libcst (0.2 s each) before the caller has files for them.
-        self._pool = SpawnPool(jobs, initializer=_import_libcst) if jobs > 1 else None
+    def __init__(self, workers: int) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be at least 0, not {workers}")
+        # Workers start now and import libcst (0.1 s each) before the caller has files for them.
+        self._pool = SpawnPool(workers, initializer=_import_libcst) if workers else None
 
     def __enter__(self) -> Scanner:
         return self

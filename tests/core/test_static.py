@@ -369,6 +369,27 @@ def test_scanner_scans_what_is_submitted_while_the_caller_goes_on(tmp_path: Path
     ]
 
 
+def test_scanner_without_workers_scans_in_the_calling_thread(tmp_path: Path) -> None:
+    files = [write(tmp_path, "a/mod.py", "import threading\nthreading.Thread()\n")]
+
+    with static.Scanner(0) as scanner:
+        assert scanner._pool is None
+        found = scanner.submit(files, root=tmp_path).result()
+
+    assert found == [RuntimeThread(call="threading.Thread", scope="module", module="a.mod", file="a/mod.py", line=2)]
+
+
+def test_scanner_refuses_a_negative_number_of_workers() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        static.Scanner(-1)
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 0), (2, 1), (3, 1), (4, 1), (8, 2), (64, 16)])
+def test_an_audit_scans_in_one_process_per_four_cores(cores: int, workers: int) -> None:
+    # The scan is a fifth of the probes' CPU: more processes would only take the probes' cores.
+    assert static.scan_workers(cores) == workers
+
+
 def worker_state() -> tuple[int, bool]:
     return os.getpid(), "libcst" in sys.modules
 
