@@ -67,6 +67,7 @@ class Interpreter:
     base_prefix: Path
     version: str  # "3.11.2"
     platform: str  # "linux-x86_64"
+    bytecode_magic: str = ""  # importlib.util.MAGIC_NUMBER, hex: which compiled bytecode it runs
 
 
 def interpreter_info(python: str | Path) -> Interpreter:
@@ -84,12 +85,13 @@ def interpreter_info(python: str | Path) -> Interpreter:
 def _interpreter_info(python: Path, inode: int, mtime_ns: int) -> Interpreter:
     # Only the standard library runs (-I -S): no `.pth` file of an environment's packages.
     script = (
-        "import json, sys, sysconfig; "
-        "print(json.dumps([sys.base_prefix, '.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform()]))"
+        "import importlib.util, json, sys, sysconfig; "
+        "print(json.dumps([sys.base_prefix, '.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform(), "
+        "importlib.util.MAGIC_NUMBER.hex()]))"
     )
     done = subprocess.run([str(python), "-I", "-S", "-c", script], capture_output=True, text=True, check=True)
-    base_prefix, version, platform = json.loads(done.stdout)
-    return Interpreter(Path(base_prefix).resolve(), version, platform)
+    base_prefix, version, platform, *magic = json.loads(done.stdout)
+    return Interpreter(Path(base_prefix).resolve(), version, platform, "".join(magic[:1]))
 
 
 def create_environment(root: Path, *, python: str) -> AuditEnvironment:

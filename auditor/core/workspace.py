@@ -56,20 +56,20 @@ def _in_memory(memory: Path, min_free: int) -> Path | None:
 
 def private_directory(path: Path) -> Path | None:
     """`path`, created 0700 if missing, if it is a directory of this user's that nobody else can write or read into;
-    else None (and a warning)."""
+    else None (and a warning). For what must not be shared in a place every user can write to (/dev/shm, /tmp)."""
     try:
         path.mkdir(mode=0o700)
     except FileExistsError:
         pass
     except OSError as exc:
-        logger.warning("cannot create %s (%s); audits work in the data directory", path, exc)
+        logger.warning("cannot create %s (%s); not using it", path, exc)
         return None
     try:
         found = os.lstat(path)
     except OSError:
         return None
     if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid() or found.st_mode & 0o077:
-        logger.warning("%s is not a private directory of this user; audits work in the data directory", path)
+        logger.warning("%s is not a private directory of this user; not using it", path)
         return None
     return path
 
