@@ -95,6 +95,34 @@ def test_probe_sees_a_detached_child_and_leaves_no_process_behind(bench_with):
     assert processes_mentioning(marker) == []
 
 
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_probe_sees_a_daemon_whose_parent_has_exited_and_leaves_no_process_behind(bench_with, sandbox):
+    # A double fork: the child starts the daemon and exits, so the daemon is nobody's child any more. In bwrap's PID
+    # namespace the probe sees every process; without one, the bootstrap is the subreaper that orphans go to.
+    marker = f"fa-orphan-{uuid.uuid4().hex}"
+    daemon = f"import time; time.sleep(300)  # {marker}"
+    bench = bench_with(
+        {
+            "fa-orphan": {
+                "files": {
+                    "fa_orphan/__init__.py": f"""
+                        import subprocess, sys
+                        starter = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', {daemon!r}])"
+                        subprocess.run([sys.executable, "-c", starter], check=True)
+                    """
+                }
+            }
+        }
+    )
+
+    result = bench.probe("fa-orphan", sandbox=sandbox)
+
+    alive = [f for f in result.findings if isinstance(f, ProcessOnImport) and f.alive_after_import]
+    assert [marker in process.command for process in alive] == [True]
+    assert probe_verdict(result) == Verdict.UNSAFE
+    assert processes_mentioning(marker) == []
+
+
 def test_probe_cannot_reach_a_listener_on_the_host_loopback(bench_with):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
@@ -237,14 +265,14 @@ def test_probe_reports_a_packages_text_exactly_and_it_cannot_forge_events(bench_
 
 def test_probe_bootstrap_imports_nothing_a_package_does_not_import_itself(bench_with):
     # What the bootstrap imports is paid by every probe, and hides the package's own import time: `json` alone
-    # brings `re` and `enum`.
+    # brings `re` and `enum`; `ctypes` (a subreaper, which bwrap's PID namespace makes needless) is 3 ms.
     bench = bench_with(
         {
             "fa-modules": {
                 "files": {
                     "fa_modules/__init__.py": """
                         import sys
-                        loaded = [name for name in ("json", "re", "enum", "ast") if name in sys.modules]
+                        loaded = [name for name in ("json", "re", "enum", "ast", "ctypes") if name in sys.modules]
                         raise ImportError("loaded before me: " + ",".join(loaded) + ".")
                     """
                 }
