@@ -334,3 +334,16 @@ def read_all(fd: int, into: bytearray) -> None:
     with contextlib.suppress(OSError):  # EIO once the terminal's other end is closed
         while chunk := os.read(fd, 65536):
             into.extend(chunk)
+
+
+def test_audit_without_bubblewrap_says_how_to_get_it_and_exits_3(forkaudit, wheel_set, tmp_path, monkeypatch):
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no bwrap (nor setpriv, prlimit) to be found
+
+    done = forkaudit("audit", "--wheels", str(wheel_set), "--no-index")
+
+    assert done.returncode == 3, done.stderr
+    assert "bubblewrap (bwrap) is not installed" in done.stderr
+    assert "apt-get install bubblewrap" in done.stderr
+    assert "Traceback" not in done.stderr
