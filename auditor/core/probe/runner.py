@@ -38,10 +38,10 @@ _SETTLING = b'{"event":"settle"}\n'  # what the bootstrap writes before it waits
 
 
 class Cores:
-    """The cores that the probes of one audit share. An interpreter holds one from its start until it only waits (the
-    settle time after an import that started something: 0.2 s, and again in each re-run that verifies a mitigation),
-    so that another probe uses the core meanwhile. A package that writes the marker early only lets one more
-    interpreter start: the thread pool's size still bounds them."""
+    """The cores that the probes of one audit share. An interpreter holds one from its start until it ends or only
+    waits (the settle time after an import that started something: 0.2 s, and again in each re-run that verifies a
+    mitigation), so that another probe uses the core meanwhile. A package that writes the marker early only lets one
+    more interpreter start: the thread pool's size still bounds them."""
 
     def __init__(self, count: int) -> None:
         self._free = threading.BoundedSemaphore(count)
@@ -203,6 +203,9 @@ def run_bootstrap(
         try:
             result = _drain(process, read_end, run, limits, on_settle=give_back)
         finally:
+            # The interpreter is done: the next probe's may start while the sandbox is torn down (bwrap and its
+            # namespace end asynchronously; waiting for that held a core idle for 10 ms or more a probe).
+            give_back()
             _kill(process)
             os.close(read_end)
             for stream in (process.stdout, process.stderr):

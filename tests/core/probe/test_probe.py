@@ -15,6 +15,7 @@ from auditor.core.findings import (
     ThreadOnImport,
     Verdict,
 )
+from auditor.core.probe import runner
 from auditor.core.probe.runner import Cores
 from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
@@ -321,6 +322,42 @@ def test_probe_gives_its_core_to_the_next_probe_while_it_waits_to_settle(bench_w
         ("end", "waiter"),
         ("end", "starter"),
     ]
+
+
+def test_probe_gives_its_core_back_when_its_interpreter_ends_before_its_sandbox_is_gone(bench, monkeypatch):
+    events: list[tuple[str, str]] = []
+    tear_down = runner._kill
+
+    def slow_tear_down(process) -> None:  # a sandbox that takes a second to go away
+        events.append(("tear-down begins", threading.current_thread().name))
+        threading.Event().wait(1)
+        tear_down(process)
+        events.append(("tear-down ends", threading.current_thread().name))
+
+    class RecordingCores(Cores):
+        @contextlib.contextmanager
+        def held(self):
+            with super().held() as give_back:
+                events.append(("core taken", threading.current_thread().name))
+                yield give_back
+
+    monkeypatch.setattr(runner, "_kill", slow_tear_down)
+    cores = RecordingCores(1)
+
+    def probe() -> None:
+        bench.probe("fa-stdlib", cores=cores, shallow=True, verify_mitigations=False)
+
+    first = threading.Thread(target=probe, name="first")
+    first.start()
+    while ("tear-down begins", "first") not in events:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=probe, name="second")
+    second.start()
+    first.join(60)
+    second.join(60)
+
+    # The second interpreter started on the one core while the first's sandbox was still being torn down.
+    assert events.index(("core taken", "second")) < events.index(("tear-down ends", "first"))
 
 
 def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
