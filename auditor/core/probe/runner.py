@@ -185,7 +185,8 @@ def run_bootstrap(
     command = sandbox.wrap(argv, binds=[*binds, program], env=environment, limits=limits)
     run = Run()
     core = cores.held() if cores is not None else contextlib.nullcontext(lambda: None)
-    with core as give_back, tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir:
+    # The core is taken last: making the working directory (and removing it) is no work of the interpreter's.
+    with tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir, core as give_back:
         os.chmod(workdir, 0o1777)
         try:
             process = subprocess.Popen(
