@@ -323,7 +323,7 @@ def main() -> int:
             with static.Scanner(static.scan_workers(options.jobs)) as scanner:
                 list(
                     analyse_distributions(
-                        dists, env=env, attributor=attributor, sandbox=sandbox, options=options, scanner=scanner
+                        dists, env=env, installed=dists, sandbox=sandbox, options=options, scanner=scanner
                     )
                 )
 

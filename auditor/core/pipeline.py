@@ -253,13 +253,13 @@ def analyse_distributions(
     distributions: Sequence[InstalledDistribution],
     *,
     env: AuditEnvironment,
-    attributor: Attributor,
+    installed: Sequence[InstalledDistribution],
     sandbox: Sandbox,
     options: AuditOptions,
     scanner: static.Scanner,
 ) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
     """`analyse_distribution` of each of `distributions`, on `options.jobs` cores, the static scans on `scanner`;
-    results as they come."""
+    results as they come. `installed` is everything in `env`, whose files the probes' evidence is attributed to."""
     # The largest first: they take longest, and the rest fill the gaps around them.
     todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
     # `jobs` interpreters work at once; twice as many threads let the next probe take the core of one that waits.
@@ -273,6 +273,8 @@ def analyse_distributions(
             for dist in todo
             if options.static_scan
         }
+        # Who owns each file is needed once a probe ends: found while the first scans run (40 ms of 11,000 files).
+        attributor = Attributor(file_owners(env, installed), env.site_packages)
 
         def analyse(dist: InstalledDistribution) -> ProbeResult:
             found = scans[dist.name].result() if dist.name in scans else []
@@ -429,9 +431,8 @@ def _analyse(
         total = len(results) + len(todo)
         progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
         if todo:
-            attributor = Attributor(file_owners(env, prepared.distributions), env.site_packages)
             for dist, result in analyse_distributions(
-                todo, env=env, attributor=attributor, sandbox=sandbox, options=options, scanner=scanner
+                todo, env=env, installed=prepared.distributions, sandbox=sandbox, options=options, scanner=scanner
             ):
                 store.put(probe_key(dist, env, options, origins), result)
                 results[dist.name] = (result, False)
