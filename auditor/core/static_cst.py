@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import libcst as cst
+from libcst import BatchableCSTVisitor
 from libcst.metadata import (
     ClassScope,
     CodeRange,
@@ -24,6 +25,23 @@ from libcst.metadata import (
 
 from auditor.core.findings import AtforkHandler, Finding, ForkCall, RuntimeThread
 from auditor.core.static import ATFORK_CALL, ATFORK_HOOKS, FORK_CALLS, THREAD_CALLS, Excerpt, SourceFile
+
+# libcst asks each of its metadata visitors (the scope analysis and the expression contexts it needs) for its visit_
+# and leave_ methods once per file, with inspect.getmembers over all of the instance's hundreds of attributes: a third
+# of the scope analysis's time. Which methods those are depends only on the class, so their names are found once per
+# class (by libcst's own code) and bound to each new instance.
+_get_visitors = BatchableCSTVisitor.get_visitors
+_VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _cached_get_visitors(self: BatchableCSTVisitor) -> Mapping[str, Callable[[cst.CSTNode], object]]:
+    names = _VISITOR_NAMES.get(type(self))
+    if names is None:
+        names = _VISITOR_NAMES[type(self)] = tuple(_get_visitors(self))
+    return {name: getattr(self, name) for name in names}
+
+
+BatchableCSTVisitor.get_visitors = _cached_get_visitors  # type: ignore[method-assign, assignment]
 
 
 @dataclass(frozen=True)

@@ -676,3 +676,27 @@ def test_scan_files_starts_no_worker_for_a_few_files(tmp_path: Path, caplog: pyt
 
     assert [f.module for f in findings] == ["pkg.mod0", "pkg.mod1"]
     assert caplog.text == ""
+
+
+def test_libcst_visitor_methods_found_once_per_class_are_the_ones_libcst_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from libcst.metadata import ExpressionContextProvider, ScopeProvider
+
+    for provider in (ScopeProvider(), ExpressionContextProvider(), ScopeProvider()):
+        found = static_cst._cached_get_visitors(provider)
+        assert found and found == static_cst._get_visitors(provider)  # bound to this very instance
+    source = (
+        "import threading as t, os\nclass Base(t.Thread):\n    pass\nclass Worker(Base):\n    pass\n"
+        "def go(xs):\n    for x in xs:\n        Worker().start()\n    [t.Timer(1, print) for _ in xs]\n"
+        "    lambda: os.fork()\nos.register_at_fork(before=print)\n"
+    )
+    path = write(tmp_path, "pkg/mod.py", source)
+
+    def scan() -> list[Finding]:
+        return static_cst.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
+
+    cached = scan()
+    monkeypatch.setattr(libcst.BatchableCSTVisitor, "get_visitors", static_cst._get_visitors)
+    assert len(cached) == 4
+    assert scan() == cached
