@@ -6,7 +6,8 @@ an unreadable `*_FILE`, a bad `DATABASE_URL`) stops start-up with an `Improperly
 Environment variables:
 
 FORKAUDIT_DATA_DIR
-    Where forkaudit keeps its database, secret key, environments and caches; created (0700) on start.
+    Where forkaudit keeps its database, secret key and caches (and the audits' environments, unless they are in
+    memory: see FORKAUDIT_WORK_DIR); created (0700) on start.
     Default: the per-user data directory (`platformdirs.user_data_dir("forkaudit")`, e.g. ~/.local/share/forkaudit).
 FORKAUDIT_WORK_DIR
     Where audits build their environments (thousands of files each, deleted when the audit ends); created (0700) on

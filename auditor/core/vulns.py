@@ -4,9 +4,9 @@ The port is `VulnerabilitySource`: pins (canonical name -> version) in, the vuln
 optional problem message out. A source never raises for a transport or service failure: the audit goes on without
 vulnerability data and reports the message among its errors. `pip_audit_source` is the adapter over pip-audit's
 services (OSV by default, or PyPI's JSON API); the environment variable named by `OFFLINE_ENV` picks the service, and
-its value `none` turns vulnerability data off without touching the network. pip-audit itself (with requests and
-pip-api, half a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own, where
-pip-api is not run at all.
+its value `none` turns vulnerability data off without touching the network. pip-audit itself (with requests, a tenth
+of a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own, where pip-api
+(which would run `pip --version`) is not imported at all.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ class LookupProcess:
     hold the interpreter lock that the caller's own start-up (Django) needs; in a process it runs on another core
     while the caller resolves and starts, and for an audit whose results are all stored it was most of what was left.
     `service` is a name of `SERVICES` or a picklable function that makes a pip-audit service. A context manager: on
-    exit it waits for the process to end. With the service
-    `none`, no process is started and every answer is empty.
+    exit it waits for the process to end. With the service `none`, no process is started and every answer is empty.
     """
 
     def __init__(self, service: str | Callable[[], VulnerabilityService]) -> None:
