@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,17 @@ def charlie(django_user_model: type[User]) -> User:
 def sam(django_user_model: type[User]) -> User:
     """Staff: may see every owned audit."""
     return django_user_model.objects.create_user(username="sam", is_staff=True)
+
+
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here and in the processes a test starts, as in a terminal: a shell that runs
+    the suite as a background job makes it ignored, for the suite and everything it starts."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from typing import Any
 def in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
     """`function(*args)` in a daemon thread; its result or exception comes out of the returned future.
 
-    Daemon, unlike a ThreadPoolExecutor's threads: a caller that fails meanwhile does not wait for it at exit.
+    Daemon, unlike a ThreadPoolExecutor's threads: a caller that fails meanwhile does not wait for it at exit. It
+    never takes a Ctrl-C (see `sigint_blocked`).
     """
     future: Future[Any] = Future()
 
@@ -24,7 +25,9 @@ def in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
         except BaseException as error:  # handed to whoever asks for the result
             future.set_exception(error)
 
-    threading.Thread(target=run, name=f"forkaudit-{getattr(function, '__name__', 'background')}", daemon=True).start()
+    thread = threading.Thread(target=run, name=f"forkaudit-{getattr(function, '__name__', 'background')}", daemon=True)
+    with sigint_blocked():
+        thread.start()
     return future
 
 
@@ -41,21 +44,27 @@ class SpawnPool(ProcessPoolExecutor):
     """
 
     def __init__(self, workers: int, initializer: Callable[[], object] | None = None) -> None:
-        with _sigint_blocked():  # the pool's resource tracker starts here
+        with sigint_blocked():  # the pool's resource tracker starts here
             spawn = multiprocessing.get_context("spawn")
             super().__init__(max_workers=workers, mp_context=spawn, initializer=initializer)
         for _ in range(workers):
             self.submit(int)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with _sigint_blocked():  # workers start here, as they are needed
+        with sigint_blocked():  # workers start here, as they are needed
             return super().submit(fn, *args, **kwargs)
 
 
 @contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread: a process started meanwhile keeps that signal mask for good (exec keeps it, and
-    Python never unblocks it), while this process still gets the signal in any other thread."""
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread: a thread or process started meanwhile keeps that signal mask for good (exec keeps
+    it, and Python never unblocks it), while this process still gets the signal in any other thread.
+
+    Every thread the CLI starts is started so, for a Ctrl-C to reach the main thread: only that thread runs Python's
+    signal handlers. Another thread that takes the signal only flags it, and a main thread waiting on a lock meanwhile
+    (for the next probe's result) sees the flag only once the lock is released; under load, an interrupted audit so
+    ran to its end and exited 0. A signal that arrives while this block runs waits, and is raised when it ends.
+    """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield

@@ -7,6 +7,7 @@ its machine's copy of the environment from `build_environment`, then `build_repo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.core import static
-from auditor.core.background import in_background
+from auditor.core.background import in_background, sigint_blocked
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -288,9 +289,16 @@ def analyse_distributions(
                 cores=cores,
             )
 
-        futures = {pool.submit(analyse, dist): dist for dist in todo}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        try:
+            with sigint_blocked():  # the pool's threads start here: a Ctrl-C goes to the caller's thread
+                futures = {pool.submit(analyse, dist): dist for dist in todo}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            # Left before the end (a Ctrl-C, an error, a caller that stopped reading): the probes still running
+            # stop now instead of running on to their end (up to the timeout), and none starts.
+            cores.stop()
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def install_failure(name: str, version: str, message: str, sandbox: str) -> ProbeResult:
@@ -431,10 +439,12 @@ def _analyse(
         total = len(results) + len(todo)
         progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
         if todo:
-            for dist, result in analyse_distributions(
+            analysed = analyse_distributions(
                 todo, env=env, installed=prepared.distributions, sandbox=sandbox, options=options, scanner=scanner
-            ):
-                store.put(probe_key(dist, env, options, origins), result)
-                results[dist.name] = (result, False)
-                progress("probed", {"name": dist.name, "done": len(results), "total": total})
+            )
+            with contextlib.closing(analysed):  # an interruption stops the probes at once, not when collected
+                for dist, result in analysed:
+                    store.put(probe_key(dist, env, options, origins), result)
+                    results[dist.name] = (result, False)
+                    progress("probed", {"name": dist.name, "done": len(results), "total": total})
     return results

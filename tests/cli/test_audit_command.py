@@ -217,15 +217,29 @@ def test_audit_that_cannot_resolve_exits_2_without_noise_from_work_it_started_be
     assert "Traceback" not in done.stderr
 
 
-def test_audit_interrupted_by_ctrl_c_says_so_without_tracebacks(tmp_path):
-    # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started.
+def _processes_running(word: str) -> list[int]:
+    """The processes whose command line has `word` as an argument."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if word.encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
+def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_tracebacks(tmp_path, ctrl_c_interrupts):
+    # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started,
+    # but not the probes, each in a session of its own. The audit must stop them rather than wait for their end.
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    build_wheel(wheels, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(5)\n"})
+    build_wheel(wheels, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(120)\n"})
     env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
     env.pop("DATABASE_URL", None)
     audit = subprocess.Popen(
-        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(wheels), "--no-index"],
+        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(wheels), "--no-index", "--timeout", "300"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -236,17 +250,27 @@ def test_audit_interrupted_by_ctrl_c_says_so_without_tracebacks(tmp_path):
     )
     assert audit.stderr is not None
     said = []
-    for line in audit.stderr:  # until the probe has started
-        said.append(line)
-        if "to probe" in line:
-            break
-    assert "to probe" in said[-1], "".join(said)
-    os.killpg(audit.pid, signal.SIGINT)
-    _, rest = audit.communicate(timeout=60)
+    try:
+        for line in audit.stderr:
+            said.append(line)
+            if "to probe" in line:
+                break
+        assert "to probe" in said[-1], "".join(said)
+        deadline = time.monotonic() + 60
+        while not _processes_running("+fa_slow") and time.monotonic() < deadline:  # the probe's interpreter
+            time.sleep(0.05)
+        assert _processes_running("+fa_slow"), "the probe never started"
+        os.killpg(audit.pid, signal.SIGINT)
+        _, rest = audit.communicate(timeout=60)  # half the import's sleep: the probe was stopped, not waited for
+    finally:
+        if audit.poll() is None:  # the sandbox dies with the audit
+            os.killpg(audit.pid, signal.SIGKILL)
+            audit.communicate()
 
     assert audit.returncode == 3, "".join(said) + rest
     assert "forkaudit: interrupted" in rest
     assert "Traceback" not in rest
+    assert _processes_running("+fa_slow") == []
 
 
 THREADS_SEE_SYSCONFIG = """

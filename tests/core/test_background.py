@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from auditor.core.background import SpawnPool, in_background
+from auditor.core.background import SpawnPool, in_background, sigint_blocked
 
 
 def blocked_signals() -> set[int]:
@@ -61,3 +61,18 @@ def test_spawn_pool_starts_all_its_workers_at_once() -> None:
         started = len(multiprocessing.active_children())
 
     assert started == 2
+
+
+def test_in_background_threads_leave_a_ctrl_c_to_the_caller() -> None:
+    # Python runs signal handlers in the main thread only: a Ctrl-C taken by another thread is only noticed when the
+    # main thread next runs, which may be after the whole audit.
+    assert signal.SIGINT in in_background(blocked_signals).result(timeout=10)
+    assert signal.SIGINT not in blocked_signals()
+
+
+def test_a_sigint_that_arrives_while_blocked_is_raised_when_the_block_ends(ctrl_c_interrupts) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_blocked():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+            assert signal.SIGINT in signal.sigpending()
+    assert signal.SIGINT not in blocked_signals()

@@ -29,6 +29,7 @@ import threading
 import time
 
 _thread = sys.modules.get("_thread") or __import__("_thread")
+_signal = sys.modules.get("_signal") or __import__("_signal")
 
 MAX_FRAMES = 40
 MAX_TEXT = 500
@@ -460,6 +461,9 @@ def _report():
 
 def main():
     global _out_fd, _pidns
+    # The thread that started this interpreter may block SIGINT (forkaudit's threads do, so that a Ctrl-C reaches
+    # its main thread), and exec keeps a signal mask: the package gets the empty one of an ordinary process.
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
     split = sys.argv.index("--")
     options = dict(arg.split("=", 1) for arg in sys.argv[1:split])
     modules = [(arg[1:], arg[0] == "+") for arg in sys.argv[split + 1 :]]

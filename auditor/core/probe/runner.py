@@ -37,6 +37,10 @@ _EXIT_GRACE = 1.0  # seconds to wait for the pipes to close after the interprete
 _SETTLING = b'{"event":"settle"}\n'  # what the bootstrap writes before it waits the settle time
 
 
+class ProbesStopped(Exception):
+    """The probe was stopped before it could finish (`Cores.stop`): there is no result to keep."""
+
+
 class Cores:
     """The cores that the probes of one audit share. An interpreter holds one from its start until it ends or only
     waits (the settle time after an import that started something: 0.2 s, and again in each re-run that verifies a
@@ -46,6 +50,12 @@ class Cores:
     def __init__(self, count: int) -> None:
         self._free = threading.BoundedSemaphore(count)
         self._waits = threading.local()
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Stop every probe that holds or waits for a core (within a quarter of a second), and start none any more:
+        they raise ProbesStopped. For an audit that was interrupted, whose probes must not run on to their end."""
+        self.stopped.set()
 
     def waited(self) -> float:
         """Seconds the calling thread has spent waiting for a core so far (a probe's own time leaves them out)."""
@@ -57,6 +67,9 @@ class Cores:
         asked = time.monotonic()
         self._free.acquire()
         self._waits.seconds = self.waited() + time.monotonic() - asked
+        if self.stopped.is_set():
+            self._free.release()
+            raise ProbesStopped("the audit's probes were stopped")
         given_back = False
 
         def give_back() -> None:
@@ -201,8 +214,9 @@ def run_bootstrap(
             )
         finally:
             os.close(write_end)
+        stopped = cores.stopped if cores is not None else None
         try:
-            result = _drain(process, read_end, run, limits, on_settle=give_back)
+            result = _drain(process, read_end, run, limits, on_settle=give_back, stopped=stopped)
         finally:
             # The interpreter is done: the next probe's may start while the sandbox is torn down (bwrap and its
             # namespace end asynchronously; waiting for that held a core idle for 10 ms or more a probe).
@@ -212,6 +226,8 @@ def run_bootstrap(
             for stream in (process.stdout, process.stderr):
                 if stream:
                     stream.close()
+    if stopped is not None and stopped.is_set():
+        raise ProbesStopped("the audit's probes were stopped")
     run.returncode = process.returncode
     for line in result.splitlines():
         try:
@@ -224,7 +240,12 @@ def run_bootstrap(
 
 
 def _drain(
-    process: subprocess.Popen[bytes], read_end: int, run: Run, limits: Limits, on_settle: Callable[[], None]
+    process: subprocess.Popen[bytes],
+    read_end: int,
+    run: Run,
+    limits: Limits,
+    on_settle: Callable[[], None],
+    stopped: threading.Event | None = None,
 ) -> bytes:
     assert process.stdout and process.stderr
     streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr", read_end: "result"}
@@ -236,6 +257,8 @@ def _drain(
             selector.register(fd, selectors.EVENT_READ)
         while selector.get_map():
             now = time.monotonic()
+            if stopped is not None and stopped.is_set():
+                break
             if now >= deadline:
                 run.timed_out = process.poll() is None
                 break

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import pytest
+
+from auditor.core.background import sigint_blocked
 from auditor.core.findings import (
     AtforkHandler,
     ImportFailure,
@@ -398,3 +401,51 @@ def test_probe_stores_its_own_seconds_not_its_wait_for_a_core(bench):
     [result] = results
     assert [m.status for m in result.modules] == [ModuleStatus.OK]
     assert 0 < result.seconds < 3
+
+
+def test_stopped_cores_stop_a_running_probe_and_start_no_other(bench_with):
+    # An interrupted audit: its probes must not run on to their end (here two minutes, the timeout five).
+    bench = bench_with({"fa-sleeper": {"files": {"fa_sleeper/__init__.py": "import time\ntime.sleep(120)\n"}}})
+    cores = Cores(1)
+    outcome: list[BaseException | ProbeResult] = []
+
+    def probe() -> None:
+        try:
+            outcome.append(bench.probe("fa-sleeper", cores=cores, timeout=300, shallow=True))
+        except BaseException as error:  # what the probe's thread ends with, for the assertion below
+            outcome.append(error)
+
+    running = threading.Thread(target=probe)
+    running.start()
+    threading.Event().wait(1)  # the interpreter is asleep in the package's import
+    cores.stop()
+    running.join(30)
+
+    assert not running.is_alive()
+    [stopped] = outcome
+    assert isinstance(stopped, runner.ProbesStopped)
+    with pytest.raises(runner.ProbesStopped):
+        bench.probe("fa-sleeper", cores=cores, shallow=True)
+
+
+def test_the_package_sees_an_ordinary_signal_mask_whatever_thread_started_its_probe(bench_with):
+    # forkaudit's threads block SIGINT (so that a Ctrl-C reaches its main thread), and a started process inherits
+    # the mask of the thread that started it.
+    init = """
+        import signal
+        raise ImportError(f"blocked={sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ()))}")
+    """
+    bench = bench_with({"fa-mask": {"files": {"fa_mask/__init__.py": init}}})
+    results = []
+
+    def probe() -> None:
+        results.append(bench.probe("fa-mask", shallow=True))
+
+    with sigint_blocked():
+        thread = threading.Thread(target=probe)
+        thread.start()
+    thread.join(60)
+
+    [result] = results
+    [module] = result.modules
+    assert module.error == "ImportError: blocked=[]"
