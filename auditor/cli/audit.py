@@ -24,7 +24,7 @@ from auditor.cli.common import (
 from auditor.cli.progress import ProgressBar
 from auditor.core.background import in_background
 from auditor.core.cache import ProbeKey, ResultStore
-from auditor.core.cleanup import discard, sweep
+from auditor.core.cleanup import discard, in_use, sweep
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
@@ -220,14 +220,15 @@ def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_sour
     sweep(workdir.parent)
     progress = _AuditProgress()
     try:
-        report = run_audit(
-            audit_input,
-            workdir=workdir,
-            store=_StoreOnceReady(django_ready),
-            options=options,
-            progress=progress,
-            vulnerability_source=vulnerability_source,
-        )
+        with in_use(workdir):  # a later audit's sweep deletes it if this process is killed
+            report = run_audit(
+                audit_input,
+                workdir=workdir,
+                store=_StoreOnceReady(django_ready),
+                options=options,
+                progress=progress,
+                vulnerability_source=vulnerability_source,
+            )
     except ResolutionError as exc:
         raise UsageError(f"the requirements cannot be resolved:\n{exc}") from exc
     except (AuditFailed, SandboxUnavailable) as exc:

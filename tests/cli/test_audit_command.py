@@ -273,6 +273,47 @@ def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_traceb
     assert _processes_running("+fa_slow") == []
 
 
+def test_the_environment_of_a_killed_audit_is_deleted_by_the_next_one(tmp_path, forkaudit, monkeypatch):
+    # Killed (OOM, a CI job's timeout), an audit never deletes its environment: in /dev/shm that is memory, for good.
+    work = tmp_path / "work"
+    monkeypatch.setenv("FORKAUDIT_WORK_DIR", str(work))
+    slow, quick = tmp_path / "slow", tmp_path / "quick"
+    slow.mkdir()
+    quick.mkdir()
+    build_wheel(slow, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(120)\n"})
+    build_wheel(quick, "fa-quick", {"fa_quick/__init__.py": ""})
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(slow), "--no-index"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_running("+fa_slow") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_running("+fa_slow"), "the probe never started"
+        [left_behind] = list(work.iterdir())
+        assert (left_behind / "env").is_dir()
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    assert left_behind.exists()
+
+    done = forkaudit("audit", "--wheels", str(quick), "--no-index")
+
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30  # deleted in the background
+    while list(work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(work.iterdir()) == []
+
+
 THREADS_SEE_SYSCONFIG = """
 import sys, sysconfig, threading
 start = threading.Thread.start
