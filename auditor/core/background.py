@@ -62,8 +62,8 @@ def sigint_blocked() -> Iterator[None]:
 
     Every thread the CLI starts is started so, for a Ctrl-C to reach the main thread: only that thread runs Python's
     signal handlers. Another thread that takes the signal only flags it, and a main thread waiting on a lock meanwhile
-    (for the next probe's result) sees the flag only once the lock is released; under load, an interrupted audit so
-    ran to its end and exited 0. A signal that arrives while this block runs waits, and is raised when it ends.
+    (for the next probe's result) sees the flag only once the lock is released: an interrupted audit went on until its
+    running probes ended. A signal that arrives while this block runs waits, and is raised when it ends.
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
