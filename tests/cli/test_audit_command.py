@@ -230,16 +230,13 @@ def _processes_running(word: str) -> list[int]:
     return found
 
 
-def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_tracebacks(tmp_path, ctrl_c_interrupts):
-    # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started,
-    # but not the probes, each in a session of its own. The audit must stop them rather than wait for their end.
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    build_wheel(wheels, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(120)\n"})
+def _audit_in_a_session_of_its_own(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`forkaudit audit ARGS` on the test's data directory, running (its stderr on a pipe) as a terminal's foreground
+    job would: a process group of its own, which the test can signal as a whole."""
     env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
     env.pop("DATABASE_URL", None)
-    audit = subprocess.Popen(
-        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(wheels), "--no-index", "--timeout", "300"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "audit", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -248,6 +245,23 @@ def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_traceb
         start_new_session=True,
         text=True,
     )
+
+
+def _wait_for_a_probe_of(module: str) -> None:
+    """Until an interpreter of the audit is importing `module` (a probe's command line names it as `+module`)."""
+    deadline = time.monotonic() + 60
+    while not _processes_running(f"+{module}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_running(f"+{module}"), "the probe never started"
+
+
+def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_tracebacks(tmp_path, ctrl_c_interrupts):
+    # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started,
+    # but not the probes, each in a session of its own. The audit must stop them rather than wait for their end.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(120)\n"})
+    audit = _audit_in_a_session_of_its_own(tmp_path, "--wheels", str(wheels), "--no-index", "--timeout", "300")
     assert audit.stderr is not None
     said = []
     try:
@@ -256,10 +270,7 @@ def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_traceb
             if "to probe" in line:
                 break
         assert "to probe" in said[-1], "".join(said)
-        deadline = time.monotonic() + 60
-        while not _processes_running("+fa_slow") and time.monotonic() < deadline:  # the probe's interpreter
-            time.sleep(0.05)
-        assert _processes_running("+fa_slow"), "the probe never started"
+        _wait_for_a_probe_of("fa_slow")
         os.killpg(audit.pid, signal.SIGINT)
         _, rest = audit.communicate(timeout=60)  # half the import's sleep: the probe was stopped, not waited for
     finally:
@@ -282,27 +293,14 @@ def test_the_environment_of_a_killed_audit_is_deleted_by_the_next_one(tmp_path, 
     quick.mkdir()
     build_wheel(slow, "fa-slow", {"fa_slow/__init__.py": "import time\ntime.sleep(120)\n"})
     build_wheel(quick, "fa-quick", {"fa_quick/__init__.py": ""})
-    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
-    env.pop("DATABASE_URL", None)
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "auditor.cli", "audit", "--wheels", str(slow), "--no-index"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=tmp_path,
-        start_new_session=True,
-    )
+    killed = _audit_in_a_session_of_its_own(tmp_path, "--wheels", str(slow), "--no-index")
     try:
-        deadline = time.monotonic() + 60
-        while not _processes_running("+fa_slow") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _processes_running("+fa_slow"), "the probe never started"
+        _wait_for_a_probe_of("fa_slow")
         [left_behind] = list(work.iterdir())
         assert (left_behind / "env").is_dir()
     finally:
         os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait()
+        killed.communicate()
     assert left_behind.exists()
 
     done = forkaudit("audit", "--wheels", str(quick), "--no-index")
