@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.probes_running import probes_of, wait_for_a_probe_of
 from tests.wheelfactory import build_wheel
 
 
@@ -217,19 +218,6 @@ def test_audit_that_cannot_resolve_exits_2_without_noise_from_work_it_started_be
     assert "Traceback" not in done.stderr
 
 
-def _processes_running(word: str) -> list[int]:
-    """The processes whose command line has `word` as an argument."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if word.encode() in arguments:
-            found.append(int(entry.name))
-    return found
-
-
 def _audit_in_a_session_of_its_own(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     """`forkaudit audit ARGS` on the test's data directory, running (its stderr on a pipe) as a terminal's foreground
     job would: a process group of its own, which the test can signal as a whole."""
@@ -247,14 +235,6 @@ def _audit_in_a_session_of_its_own(tmp_path: Path, *args: str) -> subprocess.Pop
     )
 
 
-def _wait_for_a_probe_of(module: str) -> None:
-    """Until an interpreter of the audit is importing `module` (a probe's command line names it as `+module`)."""
-    deadline = time.monotonic() + 60
-    while not _processes_running(f"+{module}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_running(f"+{module}"), "the probe never started"
-
-
 def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_tracebacks(tmp_path, ctrl_c_interrupts):
     # A terminal's Ctrl-C goes to the whole foreground process group: the CLI and every helper process it started,
     # but not the probes, each in a session of its own. The audit must stop them rather than wait for their end.
@@ -270,7 +250,7 @@ def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_traceb
             if "to probe" in line:
                 break
         assert "to probe" in said[-1], "".join(said)
-        _wait_for_a_probe_of("fa_slow")
+        wait_for_a_probe_of("fa_slow")
         os.killpg(audit.pid, signal.SIGINT)
         _, rest = audit.communicate(timeout=60)  # half the import's sleep: the probe was stopped, not waited for
     finally:
@@ -281,7 +261,7 @@ def test_audit_interrupted_by_ctrl_c_stops_its_probes_and_says_so_without_traceb
     assert audit.returncode == 3, "".join(said) + rest
     assert "forkaudit: interrupted" in rest
     assert "Traceback" not in rest
-    assert _processes_running("+fa_slow") == []
+    assert probes_of("fa_slow") == []
 
 
 def test_the_environment_of_a_killed_audit_is_deleted_by_the_next_one(tmp_path, forkaudit, monkeypatch):
@@ -295,7 +275,7 @@ def test_the_environment_of_a_killed_audit_is_deleted_by_the_next_one(tmp_path, 
     build_wheel(quick, "fa-quick", {"fa_quick/__init__.py": ""})
     killed = _audit_in_a_session_of_its_own(tmp_path, "--wheels", str(slow), "--no-index")
     try:
-        _wait_for_a_probe_of("fa_slow")
+        wait_for_a_probe_of("fa_slow")
         [left_behind] = list(work.iterdir())
         assert (left_behind / "env").is_dir()
     finally:

@@ -64,8 +64,8 @@ def test_spawn_pool_starts_all_its_workers_at_once() -> None:
 
 
 def test_in_background_threads_leave_a_ctrl_c_to_the_caller() -> None:
-    # Python runs signal handlers in the main thread only: a Ctrl-C taken by another thread is only noticed when the
-    # main thread next runs, which may be after the whole audit.
+    # Python runs signal handlers in the main thread only: a Ctrl-C taken by another thread is noticed only when the
+    # main thread next runs Python code, which may be once the probe it waits for has ended.
     assert signal.SIGINT in in_background(blocked_signals).result(timeout=10)
     assert signal.SIGINT not in blocked_signals()
 

@@ -22,6 +22,7 @@ from auditor.core.probe import runner
 from auditor.core.probe.runner import Cores
 from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
+from tests.probes_running import probes_of, wait_for_a_probe_of
 
 
 def threads(result: ProbeResult) -> list[ThreadOnImport]:
@@ -417,13 +418,14 @@ def test_stopped_cores_stop_a_running_probe_and_start_no_other(bench_with):
 
     running = threading.Thread(target=probe)
     running.start()
-    threading.Event().wait(1)  # the interpreter is asleep in the package's import
+    wait_for_a_probe_of("fa_sleeper")  # asleep in the package's import
     cores.stop()
     running.join(30)
 
     assert not running.is_alive()
     [stopped] = outcome
     assert isinstance(stopped, runner.ProbesStopped)
+    assert probes_of("fa_sleeper") == []
     with pytest.raises(runner.ProbesStopped):
         bench.probe("fa-sleeper", cores=cores, shallow=True)
 
