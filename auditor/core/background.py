@@ -7,7 +7,7 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 
@@ -29,6 +29,14 @@ def in_background(function: Callable[..., Any], *args: Any) -> Future[Any]:
     with sigint_blocked():
         thread.start()
     return future
+
+
+class ThreadPool(ThreadPoolExecutor):
+    """A thread pool whose threads never take a Ctrl-C (see `sigint_blocked`): the caller's thread gets it."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with sigint_blocked():  # threads start here, as they are needed
+            return super().submit(fn, *args, **kwargs)
 
 
 class SpawnPool(ProcessPoolExecutor):

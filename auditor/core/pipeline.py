@@ -15,13 +15,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.core import static
-from auditor.core.background import in_background, sigint_blocked
+from auditor.core.background import ThreadPool, in_background
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -265,7 +265,7 @@ def analyse_distributions(
     todo = sorted(distributions, key=lambda dist: len(dist.files), reverse=True)
     # `jobs` interpreters work at once; twice as many threads let the next probe take the core of one that waits.
     cores = Cores(options.jobs)
-    with ThreadPoolExecutor(max_workers=2 * options.jobs) as pool:
+    with ThreadPool(max_workers=2 * options.jobs) as pool:  # a Ctrl-C reaches the caller's thread, not these
         # Each distribution's probe starts once its own static scan is done (which modules the probe imports
         # depends on it), while the scan of the others goes on in the scanner's processes. Threads only wait
         # here: each probe is a separate, spawned interpreter.
@@ -290,8 +290,7 @@ def analyse_distributions(
             )
 
         try:
-            with sigint_blocked():  # the pool's threads start here: a Ctrl-C goes to the caller's thread
-                futures = {pool.submit(analyse, dist): dist for dist in todo}
+            futures = {pool.submit(analyse, dist): dist for dist in todo}
             for future in as_completed(futures):
                 yield futures[future], future.result()
         finally:

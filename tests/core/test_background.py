@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from auditor.core.background import SpawnPool, in_background, sigint_blocked
+from auditor.core.background import SpawnPool, ThreadPool, in_background, sigint_blocked
 
 
 def blocked_signals() -> set[int]:
@@ -67,6 +67,12 @@ def test_in_background_threads_leave_a_ctrl_c_to_the_caller() -> None:
     # Python runs signal handlers in the main thread only: a Ctrl-C taken by another thread is noticed only when the
     # main thread next runs Python code, which may be once the probe it waits for has ended.
     assert signal.SIGINT in in_background(blocked_signals).result(timeout=10)
+    assert signal.SIGINT not in blocked_signals()
+
+
+def test_thread_pool_threads_leave_a_ctrl_c_to_the_caller() -> None:
+    with ThreadPool(max_workers=2) as pool:
+        assert all(signal.SIGINT in blocked for blocked in pool.map(lambda _: blocked_signals(), range(4)))
     assert signal.SIGINT not in blocked_signals()
 
 
