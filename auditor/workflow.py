@@ -234,8 +234,8 @@ def _environment(audit: Audit, options: AuditOptions) -> Prepared:
     resolution = Resolution.from_dict(audit.graph)
     with _locked(workdir / ".lock"):
         state_file = workdir / "environment.json"
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
+        state = json.loads(state_file.read_text()) if state_file.exists() else None
+        if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
             return Prepared(env, resolution, installed_distributions(env), state["install_errors"])
         stage_wheels(_audit_input(audit, workdir).wheels, workdir)
@@ -245,7 +245,7 @@ def _environment(audit: Audit, options: AuditOptions) -> Prepared:
         return prepared
 
 
-_PATHS = {"root", "python", "site_packages", "base_prefix"}
+_PATHS = {"root", "python", "site_packages", "base_prefix", "interpreter"}
 
 
 class ProbeInProgress(Exception):

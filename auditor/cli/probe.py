@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions
     from auditor.core.probe.evidence import findings_from_report
 
-    env = AuditEnvironment(prefix, args.python, site_packages, base_prefix, "", "")
+    env = AuditEnvironment(prefix, args.python, site_packages, base_prefix, "", "", Path(args.python).resolve())
     distributions = installed_distributions(env)
     attributor = Attributor(file_owners(env, distributions), site_packages)
     outcomes, report = probe_modules(

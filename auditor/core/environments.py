@@ -1,8 +1,13 @@
 """Audit environments: a fresh virtualenv per audit, filled by uv, and what was installed into it.
 
 The environment is built on an interpreter whose files the probe's unprivileged user can read (the sandbox binds the
-interpreter's prefix in read-only), its files are world-readable, and bytecode is compiled at install time because
-the probe sees the environment read-only.
+interpreter's prefix in read-only), and its files are world-readable.
+
+Package code never runs on the host (docs: the security model). The host never starts the environment's interpreter:
+uv is given the base interpreter, which it asks for its version and tags, and installs into site-packages as a target
+directory, so that no wheel can write outside it (a wheel's `.data/data/pyvenv.cfg` or scripts would otherwise land
+in the environment's root and `bin/`). Bytecode is compiled in the sandbox (auditor.core.bytecode), not by uv, which
+would start the environment's interpreter with `site`, and so every `.pth` file, on the host.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class AuditEnvironment:
     base_prefix: Path  # the interpreter's installation, bound read-only into the sandbox
     python_version: str
     platform: str
+    interpreter: Path  # the base interpreter's real file: the only one the host runs (uv asks it for its tags)
 
     @property
     def sandbox_binds(self) -> tuple[Path, ...]:
@@ -98,7 +104,8 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     """A new, empty virtualenv at `root` on the interpreter `python`."""
     run_uv(["venv", "--quiet", "--python", python, "--no-project", str(root)])
     venv_python = root / "bin" / "python"
-    info = interpreter_info(venv_python)
+    interpreter = Path(python).resolve()
+    info = interpreter_info(interpreter)
     # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
     purelib = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
     return AuditEnvironment(
@@ -108,6 +115,7 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
         base_prefix=info.base_prefix,
         python_version=info.version,
         platform=info.platform,
+        interpreter=interpreter,
     )
 
 
@@ -120,20 +128,13 @@ def install(
     use_index: bool = True,
     allow_sdist: bool = False,
     no_deps: bool = False,
-    compile_bytecode: bool = True,
     offline: bool = False,
 ) -> None:
-    """Install requirement strings and wheel files into `env` with uv (binary wheels only unless `allow_sdist`;
-    with `offline`, only what uv's cache holds, or UvError).
-
-    The probe sees the environment read-only, so bytecode it would write is lost: compiling at install time pays
-    off when many modules are imported (deep probes), not for a few top-level ones.
-    """
-    args = ["pip", "install", "--quiet", "--python", str(env.python)]
+    """Install requirement strings and wheel files into `env`'s site-packages with uv (binary wheels only unless
+    `allow_sdist`; with `offline`, only what uv's cache holds, or UvError). Runs no package code."""
+    args = ["pip", "install", "--quiet", "--python", str(env.interpreter), "--target", str(env.site_packages)]
     if offline:
         args.append("--offline")
-    if compile_bytecode:
-        args.append("--compile-bytecode")
     if not allow_sdist:
         args += ["--only-binary", ":all:"]
     if not use_index:

@@ -22,6 +22,7 @@ from typing import Any
 
 from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
+from auditor.core.bytecode import compile_environment
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -139,7 +140,8 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
 
 
 def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> Prepared:
-    """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`)."""
+    """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`), its
+    bytecode compiled in the sandbox for a deep audit."""
     env_root = workdir / "env"
     if env_root.exists():
         shutil.rmtree(env_root)
@@ -156,7 +158,6 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
         use_index=options.use_index,
         allow_sdist=options.allow_sdist,
         no_deps=True,
-        compile_bytecode=not options.shallow,
     )
     try:
         _install_pins(env, pinned, common)
@@ -167,6 +168,8 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
                 install(env, requirements=[requirement], **common)
             except UvError as exc:
                 install_errors[requirement.split("==")[0]] = str(exc)
+    if not options.shallow:
+        compile_environment(env, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
     return Prepared(env, resolution, installed_distributions(env), install_errors)
 
 

@@ -9,10 +9,13 @@ the resource limits before the interpreter starts, so they hold even for code ru
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +87,13 @@ class Sandbox(Protocol):
     private_pids: bool  # the probe has a PID namespace of its own
 
     def wrap(
-        self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits
+        self,
+        argv: Sequence[str],
+        *,
+        binds: Sequence[Path],
+        env: Mapping[str, str],
+        limits: Limits,
+        writable: Sequence[Path] = (),
     ) -> list[str]: ...
 
 
@@ -95,7 +104,16 @@ class Bubblewrap:
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
-    def wrap(self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits) -> list[str]:
+    def wrap(
+        self,
+        argv: Sequence[str],
+        *,
+        binds: Sequence[Path],
+        env: Mapping[str, str],
+        limits: Limits,
+        writable: Sequence[Path] = (),
+    ) -> list[str]:
+        """`argv` confined; `binds` are seen read-only, and `writable` (inside a bind) read-write."""
         cmd = [
             self.executable,
             "--die-with-parent",
@@ -120,6 +138,7 @@ class Bubblewrap:
             cmd += ["--ro-bind-try", path, path]
         cmd += ["--proc", "/proc", "--dev", "/dev"]
         cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+        cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]  # POSIX semaphores
         mounted = [Path("/usr")]  # bound trees: their directories are the host's own
         created: set[Path] = set()
         for path in map(Path, binds):
@@ -131,22 +150,18 @@ class Bubblewrap:
                     created.add(parent)
             cmd += ["--ro-bind", str(path), str(path)]
             mounted.append(path)
+        for path in writable:
+            cmd += ["--bind", str(path), str(path)]
         cmd += ["--chdir", "/tmp", "--clearenv"]
         for name, value in env.items():
             cmd += ["--setenv", name, value]
         if os.geteuid() == 0:
             # bwrap has bound in what only root can read; from here on the probe is really nobody, with no
-            # capabilities and no way back (a user namespace would map "nobody" onto root's files).
-            cmd += [
-                "--",
-                "setpriv",
-                f"--reuid={NOBODY}",
-                f"--regid={NOBODY}",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--no-new-privs",
-            ]
+            # capabilities and no way back (a user namespace would map "nobody" onto root's files). A step that
+            # writes (compiling bytecode: no package code runs) stays root, the owner of what it writes, but
+            # without any capability, so only the owner's permissions on the writable mounts are left.
+            user = [] if writable else [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+            cmd += ["--", "setpriv", *user, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         else:
             cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--"]
         return cmd + _prlimit(limits) + list(argv)
@@ -158,7 +173,15 @@ class Unconfined:
     name = "none"
     private_pids = False
 
-    def wrap(self, argv: Sequence[str], *, binds: Sequence[Path], env: Mapping[str, str], limits: Limits) -> list[str]:
+    def wrap(
+        self,
+        argv: Sequence[str],
+        *,
+        binds: Sequence[Path],
+        env: Mapping[str, str],
+        limits: Limits,
+        writable: Sequence[Path] = (),
+    ) -> list[str]:
         return _prlimit(limits) + list(argv)
 
 
@@ -218,3 +241,52 @@ def sandbox_for(name: str) -> Sandbox:
             "or set FORKAUDIT_SANDBOX=none to accept a weaker sandbox"
         )
     return Bubblewrap(executable)
+
+
+@dataclass(frozen=True)
+class Confined:
+    """How a command run in the sandbox ended."""
+
+    returncode: int | None  # None: killed at the wall-clock limit
+    output: str  # the last lines it wrote (stdout and stderr)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run_confined(
+    argv: Sequence[str],
+    *,
+    sandbox: Sandbox,
+    binds: Sequence[Path],
+    limits: Limits,
+    writable: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+    tail_lines: int = 30,
+) -> Confined:
+    """Run `argv` in `sandbox` to its end or its wall-clock limit (then everything it started is killed)."""
+    environment = probe_environment(env)
+    command = sandbox.wrap(argv, binds=binds, env=environment, limits=limits, writable=writable)
+    # Output goes to a file, which the sandbox's file-size limit caps, rather than into this process's memory.
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=environment,
+            cwd="/",
+        )
+        try:
+            returncode: int | None = process.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        finally:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        output.seek(max(0, output.seek(0, os.SEEK_END) - 16 * 1024))
+        tail = output.read().decode(errors="replace").splitlines()[-tail_lines:]
+    return Confined(returncode, "\n".join(tail))

@@ -1,0 +1,55 @@
+"""No package code runs on the host: every way a wheel's code could start outside the sandbox, each shown by a marker
+that only code outside the sandbox can create (the sandbox sees none of the test's directories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditor.core.cache import MemoryStore
+from auditor.core.environments import create_environment, install
+from auditor.core.findings import Verdict
+from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
+from tests.wheelfactory import build_wheel
+
+PYTHON = "/usr/bin/python3.11"
+
+
+def pth_wheel(directory: Path, marker: Path) -> Path:
+    """A wheel whose `.pth` file writes `marker` wherever an interpreter of its environment starts with `site`, and
+    whose data files would replace the environment's own configuration."""
+    directory.mkdir(exist_ok=True)
+    return build_wheel(
+        directory,
+        "fa-pth-hook",
+        {
+            "fa_pth_hook.pth": f"import os; open({str(marker)!r}, 'w').write('ran on the host')\n",
+            "fa_pth_hook/__init__.py": "",
+            "fa_pth_hook-1.0.data/data/pyvenv.cfg": "home = /nowhere\ninclude-system-site-packages = true\n",
+        },
+    )
+
+
+def test_a_deep_audit_runs_no_pth_file_on_the_host_and_still_compiles_bytecode(tmp_path):
+    marker = tmp_path / "marker"
+    wheel = pth_wheel(tmp_path / "wheels", marker)
+    options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
+
+    report = run_audit(AuditInput(wheels=(wheel,)), workdir=tmp_path / "work", store=MemoryStore(), options=options)
+
+    assert not marker.exists()
+    assert report.verdict == Verdict.SAFE
+    compiled = list((tmp_path / "work" / "env").rglob("fa_pth_hook/__pycache__/__init__.cpython-311.pyc"))
+    assert compiled, "the deep audit compiled the environment's bytecode (in the sandbox)"
+
+
+def test_an_installed_wheel_cannot_replace_the_environments_interpreter_configuration(tmp_path):
+    env = create_environment(tmp_path / "env", python=PYTHON)
+    before = (env.root / "pyvenv.cfg").read_text()
+    wheel = pth_wheel(tmp_path / "wheels", tmp_path / "marker")
+
+    install(env, wheels=[wheel], use_index=False)
+    install(env, requirements=["fa-pth-hook"], find_links=[wheel.parent], use_index=False)  # uv asks again
+
+    assert (env.root / "pyvenv.cfg").read_text() == before
+    assert (env.root / "bin" / "python").resolve() == Path(PYTHON).resolve()
+    assert not (tmp_path / "marker").exists()
