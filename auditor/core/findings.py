@@ -83,6 +83,7 @@ class ThreadOnImport(Finding):
     stack: tuple[str, ...] = ()
     count: int = 1  # short-lived native threads are only counted, not named
     mitigation: dict[str, Any] | None = None
+    unexplained: bool = False  # seen alive from outside the probe, missing from (or forged in) its own report
 
 
 @dataclass(frozen=True)

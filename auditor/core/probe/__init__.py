@@ -72,6 +72,7 @@ def probe_distribution(
             budget=None if options.shallow else options.timeout * 0.6,
             settle=options.settle,
             cores=cores,
+            own_pth=[f for f in dist.files if f.endswith(".pth") and "/" not in f],
         )
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
         return outcomes, findings, fork_aware

@@ -1,17 +1,22 @@
 """forkaudit's probe bootstrap: the first code that runs inside the audited interpreter.
 
-Started as `python -I -S -B bootstrap.py fd=N pidns=0|1 budget=S settle=S -- +top.level -sub.module ...` in a
-fresh, sandboxed interpreter of the audit environment. Standard library only, and it knows nothing of the service: it
-installs its instruments, enables `site` itself (so that even code run by `.pth` files is watched), imports the
-requested modules one by one (`+` marks a top-level module, which the time budget never skips), waits briefly, and
-writes what it saw as JSON lines to file descriptor N (never stdout, which the package may flood):
+Started as `python -I -S -B bootstrap.py fd=N pidns=0|1 budget=S settle=S own=A.pth/B.pth -- +top.level -sub.module
+...` in a fresh, sandboxed interpreter of the audit environment. Standard library only, and it knows nothing of the
+service: it installs its instruments, enables `site` itself (so that even code run by `.pth` files is watched), imports
+the requested modules one by one (`+` marks a top-level module, which the time budget never skips), waits briefly,
+and writes what it saw as JSON lines to file descriptor N (never stdout, which the package may flood):
 
     {"event": "begin", "module": M}          before each import (so a crash can be pinned on M)
     {"event": "module", "module": M, ...}     after each import: status, seconds, error
     {"event": "settle"}                       before the wait, if something started (the caller may use the core)
     {"event": "done", ...}                    everything it saw, and what is still alive
 
-then leaves with `os._exit`, so that a non-daemon thread cannot keep the interpreter alive.
+then waits to be killed: forkaudit counts the interpreter's threads from outside first (what the package may have
+done to this report cannot hide a thread from that count).
+
+Only the probed distribution's own `.pth` files (`own=`) run their `import` lines, and no `sitecustomize` runs: the
+start-up code of another distribution of the environment must not run in this probe, where it could rewrite what is
+reported about this one. Other `.pth` files still add their directories to `sys.path`.
 
 Instruments: `threading.Thread.start` and `_thread.start_new_thread` are wrapped (stack at creation, so a thread that
 starts and ends during the import is still seen); the loaders' `create_module`/`exec_module` are wrapped on their
@@ -88,7 +93,7 @@ def _stack(frame):
     while frame is not None and len(frames) < MAX_FRAMES:
         code = frame.f_code
         if code.co_filename != __file__:
-            frames.append([code.co_filename, frame.f_lineno, code.co_name])
+            frames.append([code.co_filename, frame.f_lineno or 0, code.co_name])
         frame = frame.f_back
     return frames  # innermost first
 
@@ -135,8 +140,9 @@ _original_start_new_thread = _thread.start_new_thread
 def _thread_start(self):
     record = {
         "api": "threading",
-        "name": self.name,
-        "daemon": self.daemon,
+        # The base class's properties, not what a subclass may have made of them.
+        "name": _short(threading.Thread.name.fget(self)),
+        "daemon": bool(threading.Thread.daemon.fget(self)),
         "module": _current_module(),
         "origin": _current_origin(),
         "stack": _stack(sys._getframe(1)),
@@ -144,8 +150,8 @@ def _thread_start(self):
     }
     _original_thread_start(self)
     _counts["python"] += 1
-    record["native_id"] = self.native_id
-    _python_tids.add(self.native_id)
+    record["native_id"] = threading.Thread.native_id.fget(self)
+    _python_tids.add(record["native_id"])
     _python_threads.append(record)
 
 
@@ -153,7 +159,7 @@ def _start_new_thread(function, args, kwargs=None):
     started = threading.Event()
     record = {
         "api": "_thread",
-        "name": getattr(function, "__qualname__", repr(function)),
+        "name": _short(getattr(function, "__qualname__", None) or repr(function)),
         "daemon": True,  # _thread threads never block interpreter exit
         "module": _current_module(),
         "origin": _current_origin(),
@@ -219,13 +225,33 @@ def _measured(original):
     return wrapper
 
 
-def _measured_pth(original):
-    """Code in a `.pth` file runs while `site` reads it: blame what it starts on the `.pth` file."""
+def _measured_pth(original, own):
+    """Code in a `.pth` file runs while `site` reads it: blame what it starts on the `.pth` file. Only the `own`
+    files run code; of the others, only the directories they name are added."""
 
     def wrapper(sitedir, name, known_paths):
-        return _tracked(None, os.path.join(sitedir, name), original, sitedir, name, known_paths)
+        if name in own:
+            return _tracked(None, os.path.join(sitedir, name), original, sitedir, name, known_paths)
+        return _pth_paths(sitedir, name, known_paths)
 
     return wrapper
+
+
+def _pth_paths(sitedir, name, known_paths):
+    """What `site.addpackage` does with a `.pth` file, without executing its `import` lines."""
+    try:
+        with open(os.path.join(sitedir, name), encoding="utf-8", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except OSError:
+        return known_paths
+    for line in lines:
+        if not line or line.startswith(("#", "import ", "import\t")) or not line.strip():
+            continue
+        directory = os.path.abspath(os.path.join(sitedir, line.rstrip()))
+        if directory not in known_paths and os.path.exists(directory):
+            sys.path.append(directory)
+            known_paths.add(directory)
+    return known_paths
 
 
 def _account(load):
@@ -429,12 +455,15 @@ def _report():
     tids = _task_ids()
     python_threads = []
     for record in _python_threads:
+        # Alive is what /proc says, not what the thread object says (a subclass may lie in is_alive()).
         thread = record.pop("thread", None)
+        finished = record.pop("finished", False)
         if thread is not None:
-            alive = thread.is_alive()
-            record["name"] = thread.name
-        else:
-            alive = not record.pop("finished") and record["native_id"] in tids
+            try:
+                record["name"] = _short(threading.Thread.name.fget(thread))
+            except Exception:
+                pass
+        alive = not finished and record["native_id"] in tids
         python_threads.append(dict(record, alive=alive))
     native = []
     for record in _native_threads:
@@ -482,7 +511,8 @@ def main():
 
     import site
 
-    site.addpackage = _measured_pth(site.addpackage)
+    site.addpackage = _measured_pth(site.addpackage, set(filter(None, options.get("own", "").split("/"))))
+    site.execsitecustomize = site.execusercustomize = lambda: None
     site.main()  # .pth files run here, watched
 
     started = time.monotonic()
@@ -519,7 +549,8 @@ def main():
             os.kill(process["pid"], 9)
         except OSError:
             pass
-    os._exit(0)
+    while True:  # until forkaudit, having counted this interpreter's threads, kills it
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

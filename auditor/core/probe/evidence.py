@@ -134,6 +134,18 @@ def findings_from_report(
                     count=int(event.get("count") or 1),
                 )
             )
+    for event in _records(report, "unexplained"):
+        # A live thread only the host saw: the probe imported nothing but this distribution and its dependencies,
+        # and whatever hid the thread from the report also hid who started it.
+        findings.append(
+            ThreadOnImport(
+                thread=str(event.get("name") or "?"),
+                native=True,
+                alive_after_import=True,
+                module=None,
+                unexplained=True,
+            )
+        )
     findings.extend(_process_findings(report, attributor, mine))
     for event in _records(report, "sockets"):
         blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))

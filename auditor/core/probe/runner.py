@@ -4,6 +4,11 @@ The interpreter is started by spawn (subprocess: fork+exec in C, never a fork of
 on running Python). Its stdout and stderr are drained and capped, its result arrives on a pipe of its own, and it is
 killed at the wall-clock limit. When a module hangs or kills the interpreter, that module is recorded and the
 others are probed again in a fresh interpreter.
+
+The host's view outranks the probe's word: when the final report arrives, the interpreter is still alive (the
+bootstrap waits to be killed), and its threads are counted from outside, in /proc, before the sandbox is ended. A live
+thread the report does not account for is reported as unexplained. A report that is not what the bootstrap writes
+(auditor.core.probe.protocol) makes the probe an error.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
-import json
 import marshal
 import os
 import selectors
@@ -28,6 +32,7 @@ from typing import Any
 
 from auditor.core.environments import interpreter_info
 from auditor.core.findings import ModuleOutcome, ModuleStatus
+from auditor.core.probe.protocol import ProtocolError, parse_events
 from auditor.core.probe.sandbox import Limits, Sandbox, probe_environment
 from auditor.core.workspace import private_directory
 
@@ -35,6 +40,7 @@ BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 MAX_RUNS = 4  # one run, plus a fresh interpreter after each of up to three modules that killed one
 _EXIT_GRACE = 1.0  # seconds to wait for the pipes to close after the interpreter exited
 _SETTLING = b'{"event":"settle"}\n'  # what the bootstrap writes before it waits the settle time
+_DONE = b'{"event":"done"'  # how the bootstrap's final report begins
 
 
 class ProbesStopped(Exception):
@@ -100,10 +106,29 @@ class Run:
     overflowed: bool = False
     stdout: bytes = b""
     stderr: bytes = b""
+    problem: str | None = None  # why the probe's output cannot be believed
+    host_threads: dict[int, str] | None = None  # the interpreter's threads seen from outside: tid -> name
 
     @property
     def done(self) -> dict[str, Any] | None:
         return next((e for e in self.events if e.get("event") == "done"), None)
+
+    def unexplained_threads(self) -> list[dict[str, Any]]:
+        """The interpreter's live threads (but its main thread) seen from outside that the report does not name as
+        alive: all of them when the report cannot be believed."""
+        if not self.host_threads:
+            return []
+        explained: set[int] = set()
+        done = self.done if self.problem is None else None
+        if done is not None:
+            explained |= {t["native_id"] for t in done["threads"] if t["alive"] and t["native_id"] is not None}
+            explained |= {t["tid"] for t in done["native_threads"] if t["alive"]}
+        main = min(self.host_threads)  # the main thread's id is the process id, the lowest of its threads
+        return [
+            {"tid": tid, "name": name}
+            for tid, name in sorted(self.host_threads.items())
+            if tid != main and tid not in explained
+        ]
 
     def unfinished_module(self) -> str | None:
         """The module whose import was under way when the interpreter died."""
@@ -115,6 +140,8 @@ class Run:
         """Why the interpreter ended without a report."""
         stderr = self.stderr.decode(errors="replace")
         tail = stderr.strip().splitlines()[-1:] or [""]
+        if self.problem is not None:
+            return ModuleStatus.CRASH, f"forkaudit could not believe the probe's report: {self.problem}"
         if self.timed_out:
             return ModuleStatus.TIMEOUT, "wall-clock time limit reached"
         if self.overflowed:
@@ -181,15 +208,18 @@ def run_bootstrap(
     budget: float | None = None,
     settle: float = 0.2,
     cores: Cores | None = None,
+    own_pth: Sequence[str] = (),
 ) -> Run:
     """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit. With
-    `cores`, the interpreter starts once it holds one of them."""
+    `cores`, the interpreter starts once it holds one of them. Of the environment's `.pth` files, only `own_pth`
+    run their code."""
     read_end, write_end = os.pipe()
     options = {
         "fd": write_end,
         "pidns": int(sandbox.private_pids),
         "budget": "" if budget is None else budget,
         "settle": settle,
+        "own": "/".join(own_pth),
     }
     program = bootstrap_program(python)
     argv = [str(python), "-I", "-S", "-B", str(program), *(f"{key}={value}" for key, value in options.items()), "--"]
@@ -215,8 +245,12 @@ def run_bootstrap(
         finally:
             os.close(write_end)
         stopped = cores.stopped if cores is not None else None
+
+        def on_done() -> None:
+            run.host_threads = _host_threads(process.pid, sandbox.private_pids)
+
         try:
-            result = _drain(process, read_end, run, limits, on_settle=give_back, stopped=stopped)
+            result = _drain(process, read_end, run, limits, on_settle=give_back, on_done=on_done, stopped=stopped)
         finally:
             # The interpreter is done: the next probe's may start while the sandbox is torn down (bwrap and its
             # namespace end asynchronously; waiting for that held a core idle for 10 ms or more a probe).
@@ -229,13 +263,18 @@ def run_bootstrap(
     if stopped is not None and stopped.is_set():
         raise ProbesStopped("the audit's probes were stopped")
     run.returncode = process.returncode
-    for line in result.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # the package may write junk to our descriptor: it cannot make us fail
-        if isinstance(event, dict):
-            run.events.append(event)
+    try:
+        run.events = parse_events(result)
+    except ProtocolError as exc:
+        run.problem = str(exc)
+        return run
+    done = run.done
+    if done is not None:
+        reported = {e["module"] for e in run.events if e["event"] == "module"}
+        if run.host_threads is None:
+            run.problem = "the interpreter ended before forkaudit could count its threads"
+        elif not {m.name for m in modules} <= reported:
+            run.problem = "a final report before every module's import had ended"
     return run
 
 
@@ -245,13 +284,17 @@ def _drain(
     run: Run,
     limits: Limits,
     on_settle: Callable[[], None],
+    on_done: Callable[[], None],
     stopped: threading.Event | None = None,
 ) -> bytes:
+    """Read the probe's pipes until its final report is whole (then `on_done`, while the interpreter still waits),
+    it ends, the wall-clock limit passes, or `stopped` is set."""
     assert process.stdout and process.stderr
     streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr", read_end: "result"}
     kept = {"stdout": bytearray(), "stderr": bytearray(), "result": bytearray()}
     deadline = time.monotonic() + limits.wall_seconds
     exited_at: float | None = None
+    report_at: int | None = None
     with selectors.DefaultSelector() as selector:
         for fd in streams:
             selector.register(fd, selectors.EVENT_READ)
@@ -273,16 +316,74 @@ def _drain(
                     continue
                 name = streams[key.fd]
                 if name == "result":
+                    start = max(0, len(kept["result"]) - len(_SETTLING))
                     kept["result"] += chunk
-                    if _SETTLING in kept["result"][-len(chunk) - len(_SETTLING) :]:
+                    if _SETTLING in kept["result"][start:]:
                         on_settle()
                     if len(kept["result"]) > limits.result_bytes:
                         run.overflowed = True
+                        return bytes(kept["result"])
+                    if report_at is None:
+                        report_at = _report_start(kept["result"], start)
+                    if report_at is not None and kept["result"].find(b"\n", max(report_at, start)) != -1:
+                        on_done()  # the report is whole
+                        run.stdout, run.stderr = bytes(kept["stdout"]), bytes(kept["stderr"])
                         return bytes(kept["result"])
                 elif len(kept[name]) < limits.output_bytes:
                     kept[name] += chunk[: limits.output_bytes - len(kept[name])]
     run.stdout, run.stderr = bytes(kept["stdout"]), bytes(kept["stderr"])
     return bytes(kept["result"])
+
+
+def _report_start(result: bytearray, start: int) -> int | None:
+    """Where a line that begins like the final report begins in `result`, searched from `start` on."""
+    if start == 0 and result.startswith(_DONE):
+        return 0
+    at = result.find(b"\n" + _DONE, start)
+    return None if at == -1 else at + 1
+
+
+def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None:
+    """The probe interpreter's live threads as its PID namespace numbers them (the numbers the bootstrap reports),
+    with their names, read from outside; None when the interpreter is no longer running."""
+    pid = _interpreter_pid(sandbox_pid) if private_pids else sandbox_pid
+    if pid is None or not _is_running(pid):
+        return None
+    threads = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        numbers = fields.get("NSpid", tid).split()
+        threads[int(numbers[-1])] = fields.get("Name", "").strip()
+    return threads
+
+
+def _interpreter_pid(sandbox_pid: int) -> int | None:
+    """The host PID of the process that is PID 2 in bwrap's namespace: the interpreter (bwrap's init is PID 1, and
+    setpriv and prlimit exec it in place)."""
+    frontier = [sandbox_pid]
+    seen = set()
+    while frontier and len(seen) < 10_000:
+        pid = frontier.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+        if len(nspid) > 1 and nspid[-1] == "2":
+            return pid
+        frontier.extend(_children(pid))
+    return None
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -330,12 +431,15 @@ def probe_modules(
     budget: float | None = None,
     settle: float = 0.2,
     cores: Cores | None = None,
+    own_pth: Sequence[str] = (),
 ) -> tuple[dict[str, ModuleOutcome], dict[str, Any] | None]:
-    """Import `modules` in order; each outcome, and the report of the last interpreter that finished.
+    """Import `modules` in order; each outcome, and the report of the last interpreter that finished, with the
+    threads seen from outside that it does not account for (`unexplained`).
 
     A module that kills its interpreter is recorded with the reason, and the others (except its own submodules,
     which would only import it again) are probed in a fresh interpreter, at most MAX_RUNS interpreters in all.
-    `budget` is the time each interpreter may spend before it skips the remaining submodules.
+    `budget` is the time each interpreter may spend before it skips the remaining submodules. A report that cannot
+    be believed makes every module a failure, and keeps only what was seen from outside.
     """
     outcomes: dict[str, ModuleOutcome] = {}
     pending = list(modules)
@@ -350,7 +454,13 @@ def probe_modules(
             budget=budget,
             settle=settle,
             cores=cores,
+            own_pth=own_pth,
         )
+        if run.problem is not None:
+            status, reason = run.failure()
+            for module in pending:
+                outcomes[module.name] = ModuleOutcome(module.name, status, 0.0, module.top_level, reason)
+            return outcomes, {"unexplained": run.unexplained_threads()}
         top_level = {m.name: m.top_level for m in pending}
         for event in run.events:
             if event.get("event") == "module" and event.get("module") in top_level:
@@ -363,7 +473,7 @@ def probe_modules(
                     error=event.get("error"),
                 )
         if run.done is not None:
-            return outcomes, run.done
+            return outcomes, {**run.done, "unexplained": run.unexplained_threads()}
         status, reason = run.failure()
         culprit = run.unfinished_module()
         if culprit is None:

@@ -14,6 +14,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -124,7 +125,7 @@ class Bubblewrap:
             "--unshare-uts",
             "--unshare-cgroup-try",
             "--hostname",
-            "sandbox",
+            socket.gethostname(),  # the machine's own: a package must not tell it runs in a probe by the name
             "--ro-bind",
             "/usr",
             "/usr",

@@ -149,6 +149,8 @@ def _thread(finding: ThreadOnImport) -> Phrase:
     if finding.daemon:
         parts.append(Part(" (daemon)"))
     parts.append(Part(" alive after import" if finding.alive_after_import else " exited during import"))
+    if finding.unexplained:
+        parts.append(Part(", seen by forkaudit from outside the probe but missing from the probe's own report"))
     return (*parts, *_location(finding.file, finding.line, finding.module))
 
 

@@ -1,0 +1,90 @@
+"""A really unsafe package stays `unsafe` whatever it does to the bootstrap that shares its interpreter: forkaudit
+counts the interpreter's threads from outside before it ends the sandbox, and the report can only add to that."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from auditor.core.findings import ThreadOnImport, Verdict
+from auditor.core.verdicts import probe_verdict
+
+START = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+CLEAN_REPORT = (
+    "{'event': 'done', 'python': '3.11.2', 'threads': [], 'native_threads': [], 'transient_native': [],"
+    " 'spawns': [], 'processes': [], 'sockets': [], 'atfork': []}"
+)
+EVENTS = "import __main__ as b, os, json\nw = lambda e: os.write(b._out_fd, (json.dumps(e) + '\\n').encode())\n"
+
+HIDERS = {
+    "writes-a-clean-final-report-first": START + EVENTS + f"w({CLEAN_REPORT})\n",
+    "replaces-the-report-function": START + f"import __main__\n__main__._report = lambda: {CLEAN_REPORT}\n",
+    "lies-in-is-alive": (
+        "import threading, time\n"
+        "class Quiet(threading.Thread):\n"
+        "    def is_alive(self):\n"
+        "        return False\n"
+        "Quiet(target=time.sleep, args=(60,), daemon=True).start()\n"
+    ),
+    "starts-it-from-an-audit-hook-while-the-report-is-written": (
+        "import sys, threading, time\n"
+        "started = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'os.listdir' and args and args[0] == '/proc/self/task' and not started:\n"
+        "        started.append(1)\n"
+        "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        "sys.addaudithook(hook)\n"
+    ),
+    "spells-the-thread-api-through-strings": (
+        "import importlib, time\n"
+        "api = getattr(importlib.import_module('thr' + 'eading'), 'Th' + 'read')\n"
+        "api(target=time.sleep, args=(60,), daemon=True).start()\n"
+    ),
+    "starts-it-only-outside-a-sandbox-named-sandbox": (
+        f"import socket, threading, time\nif socket.gethostname() == {socket.gethostname()!r}:\n"
+        "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    ),
+    "forges-the-events-of-every-module-then-a-clean-report": (
+        START + EVENTS + "w({'event': 'module', 'module': 'fa_hider', 'status': 'ok', 'seconds': 0.1, 'error': None})\n"
+        f"w({CLEAN_REPORT})\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("trick", sorted(HIDERS))
+def test_a_package_that_leaves_a_thread_alive_stays_unsafe(bench_with, trick):
+    bench = bench_with({"fa-hider": {"files": {"fa_hider/__init__.py": HIDERS[trick]}}})
+
+    result = bench.probe("fa-hider")
+
+    assert probe_verdict(result) == Verdict.UNSAFE, result
+    assert any(isinstance(f, ThreadOnImport) and f.alive_after_import for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    "nonsense",
+    [
+        "'[' * 200_000",
+        "json.dumps({'event': 'module', 'module': 'fa_liar', 'status': 'ok', 'seconds': 'fast', 'error': None})",
+        "json.dumps({'event': 'done', 'python': '3', 'threads': [{'stack': 'x'}]})",
+        "'{\"event\": \"done\"}\\n' * 2",
+    ],
+)
+def test_nonsense_on_the_result_pipe_makes_the_probe_an_error_not_a_crash(bench_with, nonsense):
+    source = EVENTS + f"os.write(b._out_fd, ({nonsense} + '\\n').encode())\n"
+    bench = bench_with({"fa-liar": {"files": {"fa_liar/__init__.py": source}}})
+
+    result = bench.probe("fa-liar")
+
+    assert probe_verdict(result) == Verdict.ERROR
+    assert "could not believe the probe's report" in result.modules[0].error
+
+
+def test_a_thread_that_is_really_reported_is_not_also_unexplained(bench_with):
+    bench = bench_with({"fa-honest": {"files": {"fa_honest/__init__.py": START}}})
+
+    result = bench.probe("fa-honest")
+
+    threads = [f for f in result.findings if isinstance(f, ThreadOnImport)]
+    assert [(t.alive_after_import, t.unexplained, t.native) for t in threads] == [(True, False, False)]
