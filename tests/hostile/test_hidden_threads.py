@@ -68,7 +68,7 @@ def test_a_package_that_leaves_a_thread_alive_stays_unsafe(bench_with, trick):
         "'[' * 200_000",
         "json.dumps({'event': 'module', 'module': 'fa_liar', 'status': 'ok', 'seconds': 'fast', 'error': None})",
         "json.dumps({'event': 'done', 'python': '3', 'threads': [{'stack': 'x'}]})",
-        "'{\"event\": \"done\"}\\n' * 2",
+        '\'{"event": "done"}\\n\' * 2',
     ],
 )
 def test_nonsense_on_the_result_pipe_makes_the_probe_an_error_not_a_crash(bench_with, nonsense):
