@@ -31,7 +31,7 @@ from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
-from auditor.core.inputs import InputError, parse_requirements, validate_wheel_set
+from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
 from auditor.core.pipeline import (
     AuditFailed,
     AuditInput,
@@ -65,8 +65,6 @@ from auditor.services import (
     audit_mark_running,
 )
 from auditor.store import DatabaseResultStore
-
-MAX_REQUIREMENT_FILES = 50
 
 
 def audit_submit(

@@ -42,6 +42,11 @@ def _lines(lines: tuple[str, ...]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+# Limits of one requirement set, the same for the CLI, which reads them from disk, and the service, which receives
+# them: more files, or a larger file, than any real project has, and far less than would exhaust memory.
+MAX_REQUIREMENT_FILES = 50
+MAX_REQUIREMENTS_FILE_BYTES = 1_000_000
+
 _EXTERNAL_REASON = "it reaches outside the configured package index"
 _MAX_INCLUDE_DEPTH = 32
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -92,7 +97,7 @@ def parse_requirements(
     *,
     main: str | Sequence[str],
     allow_external: bool = False,
-    max_bytes: int = 1_000_000,
+    max_bytes: int = MAX_REQUIREMENTS_FILE_BYTES,
 ) -> Requirements:
     """Validate and flatten the requirements files named by `main`, following `-r`/`-c` only inside `files`.
 
@@ -126,23 +131,41 @@ def parse_requirements_text(
     return parse_requirements({name: text}, main=name, allow_external=allow_external)
 
 
-def included_files(text: str, *, name: str) -> tuple[str, ...]:
-    """The names that `-r`/`-c` lines of `text` refer to, resolved against `name`'s directory.
+@dataclass(frozen=True)
+class Include:
+    """One `-r`/`-c` of a requirements file: where it is written, the option and target as written, and `name`, the
+    target joined to the including file's directory (normalised, as `parse_requirements` looks it up)."""
+
+    file: str
+    line: int
+    option: str
+    target: str
+    name: str
+
+
+def includes(text: str, *, name: str) -> tuple[Include, ...]:
+    """The `-r`/`-c` lines of `text`, the file called `name`, in order.
 
     For a CLI that reads local files, then passes them all to `parse_requirements`. Only well-formed, relative
-    includes count; the text is not otherwise validated here.
+    includes count (the parser refuses the others, naming the line); the text is not otherwise validated here.
     """
-    found: list[str] = []
+    found: list[Include] = []
     for line_number, line in _logical_lines(text):
         if line.startswith("-"):
             try:
                 options = _read_options(shlex.split(line), name, line_number)
             except (InputError, ValueError):
                 continue
-            for option, _spelled, value in options:
+            for option, spelled, value in options:
                 if option.kind in ("requirement", "constraint") and value and not _is_absolute(value):
-                    found.append(posixpath.normpath(posixpath.join(posixpath.dirname(name), value)))
-    return tuple(dict.fromkeys(found))
+                    target = posixpath.normpath(posixpath.join(posixpath.dirname(name), value))
+                    found.append(Include(file=name, line=line_number, option=spelled, target=value, name=target))
+    return tuple(found)
+
+
+def included_files(text: str, *, name: str) -> tuple[str, ...]:
+    """The names that `-r`/`-c` lines of `text` refer to, resolved against `name`'s directory (see `includes`)."""
+    return tuple(dict.fromkeys(include.name for include in includes(text, name=name)))
 
 
 def _decode(name: str, content: str | bytes, max_bytes: int) -> str:
