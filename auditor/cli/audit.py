@@ -17,6 +17,7 @@ from auditor.cli.common import (
     EXIT_OK,
     Incomplete,
     UsageError,
+    external_requirements_allowed,
     positive_float,
     positive_int,
     setup_django,
@@ -27,7 +28,7 @@ from auditor.core.cache import ProbeKey, ResultStore
 from auditor.core.cleanup import discard, in_use, sweep
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
-from auditor.core.inputs import InputError, included_files, parse_requirements, validate_wheel_set
+from auditor.core.inputs import InputError, parse_requirements, read_requirement_files, validate_wheel_set
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
@@ -37,7 +38,6 @@ from auditor.core.vulns import LookupProcess, VulnerabilitySource, configured_se
 from auditor.core.workspace import work_root
 
 FAIL_ON = ("unsafe", "caution", "never")
-MAX_REQUIREMENT_FILES = 100
 BACKGROUND_TIMEOUT = 120  # seconds: a migration of a large PostgreSQL database can take a while
 
 
@@ -150,21 +150,12 @@ def read_input(args: argparse.Namespace) -> AuditInput:
 
 
 def _read_requirement_files(paths: list[Path]) -> dict[str, bytes]:
-    """The named files and every file they include, read from disk (the CLI's user owns these files)."""
-    files: dict[str, bytes] = {}
-    pending = [str(p) for p in paths]
-    while pending:
-        name = pending.pop()
-        if name in files:
-            continue
-        if len(files) >= MAX_REQUIREMENT_FILES:
-            raise UsageError(f"more than {MAX_REQUIREMENT_FILES} requirements files are included")
-        try:
-            files[name] = Path(name).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
-        pending += included_files(files[name].decode(errors="replace"), name=name)
-    return files
+    """The named files and every file they include, read from disk; includes stay under the named file's directory
+    unless the operator allows more (auditor.core.inputs.local)."""
+    try:
+        return read_requirement_files([str(p) for p in paths], allow_outside=external_requirements_allowed())
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class _AuditProgress(ProgressBar):

@@ -1,9 +1,10 @@
 """`forkaudit check`: the audit of `forkaudit audit`, run by a forkaudit service through its REST API (for CI).
 
 The requirements files are validated here first (a mistake is reported with this machine's file and line, without a
-round trip), sent to `POST /api/v1/audits/` with every file they include, and the audit is polled until its report
-arrives. Exit codes are those of `forkaudit audit`. Which requirement options are accepted is the server's policy;
-its refusals come back with the file and line. Only the standard library speaks HTTP here.
+round trip), sent to `POST /api/v1/audits/` with every file they include (only from under the top-level file's
+directory, unless the operator allows more), and the audit is polled until its report arrives. Exit codes are
+those of `forkaudit audit`. Which requirement options are accepted is the server's policy; its refusals come back
+with the file and line. Only the standard library speaks HTTP here.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from auditor.cli.common import Incomplete, UsageError, positive_float
 from auditor.cli.progress import ProgressBar
 from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
-from auditor.core.inputs import InputError, parse_requirements
+from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements
 from auditor.core.report import render
 
 TOKEN_ENV = "FORKAUDIT_TOKEN"
@@ -91,8 +92,10 @@ def upload_set(paths: Sequence[str]) -> list[tuple[str, bytes]]:
 
     The server knows files by name only (no folders), so each file is sent under its own base name (made unique and
     plain when needed) and an include that names a file by another path is rewritten to that name. Several files
-    given with -r become one main file that includes them all. Raises UsageError, with the file and line, for input
-    that the server would refuse anyway.
+    given with -r become one main file that includes them all. Includes are read as `forkaudit audit` reads them:
+    only under the top-level file's directory (auditor.core.inputs.local), so a requirements file from a pull request
+    cannot send the CI machine's other files to the server. Raises UsageError, with the file and line, for input that
+    the server would refuse anyway.
     """
     files = _read_requirement_files([Path(p) for p in paths])
     mains = [str(Path(p)) for p in paths]
@@ -107,6 +110,8 @@ def upload_set(paths: Sequence[str]) -> list[tuple[str, bytes]]:
     if len(mains) > 1:
         main = "".join(f"-r {names[m]}\n" for m in dict.fromkeys(mains))
         uploads.insert(0, ("forkaudit-check.txt", main.encode()))
+    if len(uploads) > MAX_REQUIREMENT_FILES:  # the joined main file is one more than was read
+        raise UsageError(f"more than {MAX_REQUIREMENT_FILES} requirements files to send")
     try:
         parse_requirements(dict(uploads), main=uploads[0][0], allow_external=True)
     except InputError as exc:  # an include this rewriting could not follow (e.g. split over two lines)
@@ -225,7 +230,7 @@ def _answer(status: int, raw: bytes, headers: Message) -> Answer:
     text = raw.decode("utf-8", errors="replace")
     try:
         data = json.loads(text) if text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (not this API's answer)
         data = None
     return Answer(status, data, text, headers)
 

@@ -36,6 +36,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def external_requirements_allowed() -> bool:
+    """The operator's explicit allow of requirements that reach outside (FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS), read
+    as config/settings.py reads it, but without Django's settings: `check` runs where there is no Django set-up."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from auditor.core.inputs import ALLOW_OUTSIDE_VARIABLE
+    from config.env import env_bool
+
+    try:
+        return env_bool(ALLOW_OUTSIDE_VARIABLE, False)
+    except ImproperlyConfigured as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def setup_django() -> None:
     """Configure Django for the embedded database, creating its tables on first use."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

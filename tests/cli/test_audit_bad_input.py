@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+from pathlib import Path
+
 import pytest
+
+from auditor.cli.audit import read_input
+from auditor.cli.common import UsageError
 
 
 @pytest.mark.parametrize(
@@ -79,3 +86,69 @@ def test_audit_refuses_an_unknown_vulnerability_service_before_it_starts(forkaud
     assert done.returncode == 2
     assert "FORKAUDIT_VULNERABILITY_SERVICE='osvv' is not one of osv, pypi, none" in done.stderr
     assert "resolving" not in done.stderr  # refused before any work
+
+
+# --- what includes may reach ---------------------------------------------------------------------------------------
+
+
+def test_audit_refuses_an_include_outside_the_requirements_directory_without_showing_it(forkaudit, tmp_path):
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "project").mkdir()
+    requirements = tmp_path / "project" / "requirements.txt"
+    requirements.write_text("six==1.16.0\n-r ../passwd\n")
+
+    done = forkaudit("audit", "-r", str(requirements))
+
+    assert done.returncode == 2
+    assert f"{requirements}:2: -r '../passwd': is outside {tmp_path / 'project'}" in done.stderr
+    assert "root:x" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        ("fifo", "requirements.txt:1: -r 'base.txt': is not a regular file (a FIFO)"),
+        ("directory", "requirements.txt:1: -r 'base.txt': is not a regular file (a directory)"),
+        ("dev-zero", "/dev/zero: is not a regular file (a character device)"),
+    ],
+)
+def test_audit_refuses_what_is_not_a_regular_file_without_hanging_or_reading_it(forkaudit, tmp_path, make, message):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("-r base.txt\n")
+    if make == "fifo":
+        os.mkfifo(tmp_path / "base.txt")  # opened without a writer, it would block for ever
+    elif make == "directory":
+        (tmp_path / "base.txt").mkdir()
+    else:
+        requirements = Path("/dev/zero")  # read to its end, it would fill the memory
+
+    done = forkaudit("audit", "-r", str(requirements), timeout=60)
+
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_names_the_line_of_an_include_it_cannot_read(forkaudit, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==1.16.0\n-r missing.txt\n")
+
+    done = forkaudit("audit", "-r", str(requirements))
+
+    assert done.returncode == 2
+    assert f"{requirements}:2: -r 'missing.txt': cannot read it: No such file or directory" in done.stderr
+
+
+def test_audit_follows_an_outside_include_only_when_the_operator_allows_it(tmp_path, monkeypatch):
+    (tmp_path / "shared.txt").write_text("six==1.16.0\n")
+    (tmp_path / "project").mkdir()
+    requirements = tmp_path / "project" / "requirements.txt"
+    requirements.write_text("-r ../shared.txt\n")
+    args = argparse.Namespace(requirements=[str(requirements)], wheels=None)
+
+    monkeypatch.delenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", raising=False)
+    with pytest.raises(UsageError, match="is outside"):
+        read_input(args)
+    monkeypatch.setenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", "true")
+    assert read_input(args).requirements == ("six==1.16.0",)

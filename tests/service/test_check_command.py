@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from email.message import Message
 from pathlib import Path
 
 import pytest
 
-from auditor.cli.check import upload_set
+from auditor.cli.check import _answer, upload_set
 from auditor.cli.common import UsageError
-from auditor.core.inputs import parse_requirements
+from auditor.core.inputs import MAX_REQUIREMENT_FILES, parse_requirements
 from tests.service.conftest import PYTHON, ROOT, Service, base_environment, free_port, plain, thread_starter
 
 
@@ -244,3 +245,47 @@ def test_upload_set_names_a_missing_include(tmp_path: Path):
 
     with pytest.raises(UsageError, match="missing.txt"):
         upload_set([str(path)])
+
+
+def test_upload_set_sends_nothing_from_outside_the_project_directory(tmp_path: Path):
+    (tmp_path / ".git-credentials").write_text("https://ci-bot:ghp_0123456789abcdef@github.com\n")
+    (tmp_path / "project").mkdir()
+    path = tmp_path / "project" / "requirements.txt"
+    path.write_text("six\n-r ../.git-credentials\n")
+
+    with pytest.raises(UsageError) as caught:
+        upload_set([str(path)])
+
+    assert str(caught.value).startswith(f"{path}:2: -r '../.git-credentials': is outside {tmp_path / 'project'}")
+    assert "ghp_" not in str(caught.value)
+
+
+def test_check_exits_2_for_an_include_outside_the_project_before_contacting_the_server(tmp_path: Path):
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "project").mkdir()
+    path = tmp_path / "project" / "requirements.txt"
+    path.write_text("six\n-r ../passwd\n")
+
+    done = forkaudit_check("-r", str(path), "--server", f"http://127.0.0.1:{free_port()}", token="x")
+
+    assert done.returncode == 2  # 3 would mean it tried to send them
+    assert f"{path}:2:" in done.stderr and "is outside" in done.stderr
+    assert "root:x" not in done.stderr
+
+
+def test_upload_set_refuses_more_files_than_the_server_takes(tmp_path: Path):
+    paths = []
+    for number in range(MAX_REQUIREMENT_FILES):
+        paths.append(tmp_path / f"r{number}.txt")
+        paths[-1].write_text(f"package-{number}\n")
+
+    # The main file that joins them would be one more.
+    with pytest.raises(UsageError, match=f"more than {MAX_REQUIREMENT_FILES} requirements files"):
+        upload_set([str(path) for path in paths])
+
+
+def test_check_reads_an_answer_nested_too_deeply_as_one_without_json():
+    answer = _answer(500, b"[" * 100_000, Message())
+
+    assert (answer.status, answer.data) == (500, None)
+    assert answer.detail.startswith("[[[")
