@@ -220,7 +220,8 @@ REST_FRAMEWORK = {
     # Each view states who may use it (auditor/api/views.py); reads of packages are public.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    # DRF's JSON parser, but a body nested too deeply for the json module is a 400 rather than a 500.
+    "DEFAULT_PARSER_CLASSES": ["auditor.api.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
     "EXCEPTION_HANDLER": "auditor.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

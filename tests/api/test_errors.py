@@ -53,3 +53,31 @@ def test_crash_outside_the_api_views_is_json_under_the_api_and_a_page_elsewhere(
     assert (api.status_code, api["Content-Type"]) == (500, "application/json")
     assert json.loads(api.content)["code"] == "internal_error"
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+# --- bodies the JSON parser cannot take ----------------------------------------------------------------------------
+
+NESTED = "[" * 100_000 + "]" * 100_000
+CSRF = "a" * 32  # a CSRF secret as Django's cookie holds it; the header may carry it as it is
+
+
+@pytest.mark.django_db
+def test_deeply_nested_json_is_a_400_in_the_api_error_shape(alice: User, client_for: ClientFor) -> None:
+    response = client_for(alice).generic("POST", "/api/v1/audits/", NESTED, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - the body is nested too deeply.", "code": "parse_error"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/audits/", "/api/v1/packages/", "/api/v1/packages/six/1.0/"])
+def test_deeply_nested_json_from_a_browser_session_is_a_400_on_every_endpoint(alice: User, url: str) -> None:
+    # A session's CSRF check reads the body of any POST, before the view says it takes no POST.
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.cookies["csrftoken"] = CSRF
+
+    response = client.generic("POST", url, NESTED, content_type="application/json", HTTP_X_CSRFTOKEN=CSRF)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
