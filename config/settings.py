@@ -46,6 +46,11 @@ FORKAUDIT_MAX_UPLOAD_BYTES
     Largest request body accepted (requirements files and wheels together). Default: 100 MiB.
 FORKAUDIT_SUBMIT_RATE
     Audit submissions allowed per user, as DRF rates (`N/second|minute|hour|day`). Default: 30/hour.
+FORKAUDIT_TRUSTED_PROXIES
+    Comma-separated addresses (or networks, `10.0.0.0/8`) of the reverse proxies in front of the web server. Only a
+    request that comes from one of them has its client's address taken from `X-Forwarded-For` (the right-most
+    address there that is not a trusted proxy); anyone else could write that header. It is what anonymous submissions
+    are rate-limited by. Default: none (the address of the connection).
 CELERY_BROKER_URL
     The Celery broker: `redis://HOST:PORT/0` in production. Default: kombu's `filesystem://` transport under
     `<data dir>/broker` (no server; one machine only). With Redis it also holds the cache the web processes share
@@ -57,6 +62,7 @@ CELERY_VISIBILITY_TIMEOUT
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +98,13 @@ FORKAUDIT_PYTHON = env_str("FORKAUDIT_PYTHON", "")
 FORKAUDIT_LOCAL_MODE = env_bool("FORKAUDIT_LOCAL_MODE", False)
 FORKAUDIT_MAX_UPLOAD_BYTES = env_int("FORKAUDIT_MAX_UPLOAD_BYTES", 100 * 2**20, minimum=1024)
 FORKAUDIT_SUBMIT_RATE = env_str("FORKAUDIT_SUBMIT_RATE", "30/hour")
+FORKAUDIT_TRUSTED_PROXIES = env_list("FORKAUDIT_TRUSTED_PROXIES", [])
+for _proxy in FORKAUDIT_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        message = f"FORKAUDIT_TRUSTED_PROXIES must list IP addresses or networks; got {_proxy!r}."
+        raise ImproperlyConfigured(message) from None
 DATA_UPLOAD_MAX_MEMORY_SIZE = FORKAUDIT_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 2**20
 
