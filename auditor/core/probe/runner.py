@@ -33,7 +33,7 @@ from typing import Any
 from auditor.core.environments import interpreter_info
 from auditor.core.findings import ModuleOutcome, ModuleStatus
 from auditor.core.probe.protocol import ProtocolError, parse_events
-from auditor.core.probe.sandbox import Limits, Sandbox, probe_environment
+from auditor.core.probe.sandbox import Limits, Sandbox, confined_command, probe_environment
 from auditor.core.workspace import private_directory
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
@@ -225,11 +225,15 @@ def run_bootstrap(
     argv = [str(python), "-I", "-S", "-B", str(program), *(f"{key}={value}" for key, value in options.items()), "--"]
     argv += [("+" if module.top_level else "-") + module.name for module in modules]
     environment = probe_environment(env)
-    command = sandbox.wrap(argv, binds=[*binds, program], env=environment, limits=limits)
+    confined = confined_command(sandbox, argv, binds=[*binds, program], env=environment, limits=limits)
     run = Run()
     core = cores.held() if cores is not None else contextlib.nullcontext(lambda: None)
     # The core is taken last: making the working directory (and removing it) is no work of the interpreter's.
-    with tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir, core as give_back:
+    with (
+        tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir,
+        confined as (command, fds),
+        core as give_back,
+    ):
         os.chmod(workdir, 0o1777)
         try:
             process = subprocess.Popen(
@@ -237,7 +241,7 @@ def run_bootstrap(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(write_end,),
+                pass_fds=(write_end, *fds),
                 start_new_session=True,  # one process group to kill, whatever it ignores
                 env=environment,
                 cwd=workdir,

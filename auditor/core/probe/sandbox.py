@@ -17,10 +17,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from auditor.core.probe.seccomp import filter_fd, no_user_namespaces_filter
 
 NOBODY = 65534
 
@@ -95,6 +97,7 @@ class Sandbox(Protocol):
         env: Mapping[str, str],
         limits: Limits,
         writable: Sequence[Path] = (),
+        seccomp_fd: int | None = None,
     ) -> list[str]: ...
 
 
@@ -113,8 +116,10 @@ class Bubblewrap:
         env: Mapping[str, str],
         limits: Limits,
         writable: Sequence[Path] = (),
+        seccomp_fd: int | None = None,
     ) -> list[str]:
-        """`argv` confined; `binds` are seen read-only, and `writable` (inside a bind) read-write."""
+        """`argv` confined; `binds` are seen read-only, and `writable` (inside a bind) read-write; the seccomp
+        program bwrap reads from `seccomp_fd` applies to everything in the sandbox."""
         cmd = [
             self.executable,
             "--die-with-parent",
@@ -153,6 +158,8 @@ class Bubblewrap:
             mounted.append(path)
         for path in writable:
             cmd += ["--bind", str(path), str(path)]
+        if seccomp_fd is not None:
+            cmd += ["--seccomp", str(seccomp_fd)]
         cmd += ["--chdir", "/tmp", "--clearenv"]
         for name, value in env.items():
             cmd += ["--setenv", name, value]
@@ -182,6 +189,7 @@ class Unconfined:
         env: Mapping[str, str],
         limits: Limits,
         writable: Sequence[Path] = (),
+        seccomp_fd: int | None = None,
     ) -> list[str]:
         return _prlimit(limits) + list(argv)
 
@@ -244,6 +252,27 @@ def sandbox_for(name: str) -> Sandbox:
     return Bubblewrap(executable)
 
 
+@contextlib.contextmanager
+def confined_command(
+    sandbox: Sandbox,
+    argv: Sequence[str],
+    *,
+    binds: Sequence[Path],
+    env: Mapping[str, str],
+    limits: Limits,
+    writable: Sequence[Path] = (),
+) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """The command that runs `argv` in `sandbox`, and the descriptors it must be given (valid in the block)."""
+    program = no_user_namespaces_filter() if isinstance(sandbox, Bubblewrap) else None
+    fd = filter_fd(program) if program else None
+    try:
+        command = sandbox.wrap(argv, binds=binds, env=env, limits=limits, writable=writable, seccomp_fd=fd)
+        yield command, (() if fd is None else (fd,))
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 @dataclass(frozen=True)
 class Confined:
     """How a command run in the sandbox ended."""
@@ -268,14 +297,15 @@ def run_confined(
 ) -> Confined:
     """Run `argv` in `sandbox` to its end or its wall-clock limit (then everything it started is killed)."""
     environment = probe_environment(env)
-    command = sandbox.wrap(argv, binds=binds, env=environment, limits=limits, writable=writable)
+    confined = confined_command(sandbox, argv, binds=binds, env=environment, limits=limits, writable=writable)
     # Output goes to a file, which the sandbox's file-size limit caps, rather than into this process's memory.
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output, confined as (command, fds):
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
+            pass_fds=fds,
             start_new_session=True,
             env=environment,
             cwd="/",
