@@ -40,8 +40,12 @@ FORKAUDIT_PYTHON
     The interpreter audit environments are built on (its version and platform are the audit's). Default: the one
     forkaudit runs on.
 FORKAUDIT_LOCAL_MODE
-    Single-user local mode (set by `forkaudit serve`, bound to loopback): the web UI needs no login and audits
-    submitted without a token are visible. Default: false.
+    Single-user local mode (set by `forkaudit serve`, bound to loopback): no accounts; the requests that carry
+    FORKAUDIT_LAUNCH_TOKEN (or a session that opened the URL with it) may submit and see audits without owner.
+    Default: false.
+FORKAUDIT_LAUNCH_TOKEN
+    Local mode's secret, made anew by `forkaudit serve` at each start and given to its web server only (at least
+    32 characters). Without it nobody has local mode's rights. Default: none.
 FORKAUDIT_MAX_UPLOAD_BYTES
     Largest request body accepted (requirements files and wheels together). Default: 100 MiB.
 FORKAUDIT_SUBMIT_RATE
@@ -96,6 +100,9 @@ FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)
 FORKAUDIT_SANDBOX = env_str("FORKAUDIT_SANDBOX", "bwrap", choices=("bwrap", "none"))
 FORKAUDIT_PYTHON = env_str("FORKAUDIT_PYTHON", "")
 FORKAUDIT_LOCAL_MODE = env_bool("FORKAUDIT_LOCAL_MODE", False)
+FORKAUDIT_LAUNCH_TOKEN = env_str("FORKAUDIT_LAUNCH_TOKEN", "")
+if 0 < len(FORKAUDIT_LAUNCH_TOKEN) < 32:
+    raise ImproperlyConfigured("FORKAUDIT_LAUNCH_TOKEN is too short to be a secret (at least 32 characters).")
 FORKAUDIT_MAX_UPLOAD_BYTES = env_int("FORKAUDIT_MAX_UPLOAD_BYTES", 100 * 2**20, minimum=1024)
 FORKAUDIT_SUBMIT_RATE = env_str("FORKAUDIT_SUBMIT_RATE", "30/hour")
 FORKAUDIT_TRUSTED_PROXIES = env_list("FORKAUDIT_TRUSTED_PROXIES", [])
@@ -136,6 +143,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Local mode: the launch URL (`/?token=...`) gives the browser's session the local user's rights.
+    "webui.middleware.LaunchTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -224,11 +233,12 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # TokenAuthentication first: DRF answers a failed authentication with the first class's WWW-Authenticate
-    # header, and only with such a header is it a 401 rather than a 403. Sessions serve the docs page.
+    # Token first: DRF answers a failed authentication with the first class's WWW-Authenticate header, and only
+    # with such a header is it a 401 rather than a 403. Sessions serve the docs page and the web UI's scripts.
+    # Both also take local mode's launch token or session (auditor/api/authentication.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "auditor.api.authentication.LaunchTokenAuthentication",
+        "auditor.api.authentication.LaunchSessionAuthentication",
     ],
     # Each view states who may use it (auditor/api/views.py); reads of packages are public.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],

@@ -1,14 +1,18 @@
 """Web views: thin, as the API's. Forms validate, the workflow and the selectors do the work, POSTs redirect.
 
-Who sees what is the selectors' business (DESIGN.md §9): a view passes the viewer and the local-mode flag, and
-answers 404 to anything the viewer may not see, exactly like the API.
+Who sees what is the selectors' business (DESIGN.md §9): a view passes the viewer and whether the request is local
+mode's one user, and answers 404 to anything the viewer may not see, exactly like the API. In local mode the pages of
+audits are that user's only: anyone else (another user of the machine, another site's page) gets a 403 page that
+says how to open the launch URL (auditor/api/authentication.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,13 +22,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_cache_control
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from packaging.utils import canonicalize_name
 
 from auditor import selectors, workflow
+from auditor.api.authentication import has_launch_session, launch_token_path
 from auditor.api.throttles import SubmitRateThrottle
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import InputError
@@ -52,12 +57,41 @@ def _local_mode() -> bool:
     return bool(settings.FORKAUDIT_LOCAL_MODE)
 
 
+def _local_user(request: HttpRequest) -> bool:
+    """Local mode, and the request's session opened this launch's URL."""
+    return has_launch_session(request)
+
+
 def _viewer(request: HttpRequest) -> Any:
     return request.user if request.user.is_authenticated else None
 
 
 def _can_submit(request: HttpRequest) -> bool:
-    return _local_mode() or bool(request.user.is_authenticated)
+    return _local_user(request) or bool(request.user.is_authenticated)
+
+
+def local_user_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """In local mode, the view answers the local user (or a logged-in one) only; anyone else gets the launch page."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if _local_mode() and not _can_submit(request):
+            return launch_token_refusal(request)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def launch_token_refusal(request: HttpRequest, *, wrong_token: bool = False) -> HttpResponse:
+    """403: a local-mode server is for the user who started it; the page says how to open the URL it printed."""
+    context = {
+        "wrong_token": wrong_token,
+        "server_url": request.build_absolute_uri("/"),
+        "token_file": launch_token_path(),
+    }
+    response = render(request, "webui/launch_token.html", context, status=403)
+    add_never_cache_headers(response)
+    return response
 
 
 # --- new audit -----------------------------------------------------------------------------------------------------
@@ -65,6 +99,7 @@ def _can_submit(request: HttpRequest) -> bool:
 
 @csrf_exempt  # checked in the view, after the size check: the CSRF middleware would read (and store) the whole body
 @require_http_methods(["GET", "HEAD", "POST"])
+@local_user_required
 def new_audit(request: HttpRequest) -> HttpResponse:
     """The audit form, and the viewer's recent audits. POST: queue the audit and go to its page."""
     status = 200
@@ -83,7 +118,7 @@ def new_audit(request: HttpRequest) -> HttpResponse:
             if not throttle.allow_request(request, None):  # type: ignore[arg-type]
                 return _throttled(request, form, throttle.wait())
             # Local mode is one person's machine: its audits have no owner, like the CLI's.
-            owner = None if _local_mode() else request.user
+            owner = None if _local_user(request) else request.user
             try:
                 audit = workflow.audit_submit(owner=owner, shallow=form.cleaned_data["shallow"], **form.audit_input())
             except InputError as exc:
@@ -95,7 +130,9 @@ def new_audit(request: HttpRequest) -> HttpResponse:
 
 
 def _new_audit_page(request: HttpRequest, form: AuditForm, *, status: int, refusal: str = "") -> HttpResponse:
-    audits = list(selectors.audit_list_for_viewer(viewer=_viewer(request), local_mode=_local_mode())[:RECENT_AUDITS])
+    audits = list(
+        selectors.audit_list_for_viewer(viewer=_viewer(request), local_mode=_local_user(request))[:RECENT_AUDITS]
+    )
     context = {
         "nav": "new",
         "form": form,
@@ -130,7 +167,8 @@ def _oversize_refusal(request: HttpRequest) -> HttpResponse | None:
 
 
 def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
-    """What the CSRF middleware would have answered (a 403 page), or None when the token is good."""
+    """What the CSRF middleware would have answered (a 403 page), or None when the token is good. Its Origin check
+    refuses another site's form, local mode included: the launch session is a session like a logged-in user's."""
 
     def checked_view(request: HttpRequest) -> HttpResponse:  # the middleware only reads its csrf_exempt flag
         raise AssertionError("not called")
@@ -142,7 +180,7 @@ def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
 
 
 def _visible_audit(request: HttpRequest, audit_id: str) -> Audit:
-    audit = selectors.audit_get_for_viewer(audit_id=audit_id, viewer=_viewer(request), local_mode=_local_mode())
+    audit = selectors.audit_get_for_viewer(audit_id=audit_id, viewer=_viewer(request), local_mode=_local_user(request))
     if audit is None:
         raise Http404("No such audit.")
     return audit
@@ -150,6 +188,7 @@ def _visible_audit(request: HttpRequest, audit_id: str) -> Audit:
 
 @require_safe
 @cache_control(private=True)
+@local_user_required
 def audit_detail(request: HttpRequest, audit_id: str) -> HttpResponse:
     """Progress while the audit is queued or running, then the report (or why it failed)."""
     audit = _visible_audit(request, audit_id)
@@ -173,6 +212,7 @@ def audit_detail(request: HttpRequest, audit_id: str) -> HttpResponse:
 
 @require_safe
 @cache_control(private=True)
+@local_user_required
 def audit_report(request: HttpRequest, audit_id: str, fmt: str) -> HttpResponse:
     """The finished report as a file: the stored JSON (as the API gives it), or Markdown or SARIF."""
     if fmt not in REPORT_FORMATS:
@@ -208,7 +248,7 @@ def package_search(request: HttpRequest) -> HttpResponse:
             q=form.cleaned_data["q"],
             verdict=form.cleaned_data["verdict"] or None,
             viewer=_viewer(request),
-            local_mode=_local_mode(),
+            local_mode=_local_user(request),
         )
     page = Paginator(records, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
@@ -229,7 +269,7 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
     canonical = canonicalize_name(name)
     if canonical != name:
         return redirect("webui:package", name=canonical, permanent=True)
-    records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=_local_mode())
+    records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=_local_user(request))
     if not records:
         raise Http404("No such package.")
     per_version = {record.version: record for record in reversed(records)}
@@ -249,7 +289,7 @@ def package_version(request: HttpRequest, name: str, version: str) -> HttpRespon
     records: list[ProbeRecord] = []
     if _NAME.match(name) and _VERSION.match(version):
         records = selectors.package_version_detail(
-            name=name, version=version, viewer=_viewer(request), local_mode=_local_mode()
+            name=name, version=version, viewer=_viewer(request), local_mode=_local_user(request)
         )
     if not records:
         raise Http404("No such package version.")

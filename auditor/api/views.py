@@ -17,7 +17,7 @@ from django.urls import get_script_prefix, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from packaging.utils import canonicalize_name
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auditor import selectors, workflow
+from auditor.api.authentication import CanSubmit, is_local_user
 from auditor.api.errors import too_large
 from auditor.api.serializers import (
     AuditCreatedSerializer,
@@ -60,16 +61,6 @@ class InvalidInput(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "The input is not valid."
     default_code = "invalid_input"
-
-
-class CanSubmit(permissions.BasePermission):
-    """Submitting needs a user, except in the single-user local mode (`forkaudit serve` on loopback), where an
-    audit without an owner is visible to its one user."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if request.method == "OPTIONS":
-            return True
-        return bool(request.user and request.user.is_authenticated) or bool(settings.FORKAUDIT_LOCAL_MODE)
 
 
 def _viewer(request: Request) -> Any:
@@ -109,7 +100,7 @@ class AuditSubmitView(APIView):
             "`requirements_file` files: the first is the main file, the others may be included by it with -r/-c) "
             "or of a wheel set (multipart `wheels`). Poll `url` for progress and the report. Options that reach "
             "outside the package index (`--index-url`, `-e`, local paths, VCS URLs) are refused with the file and "
-            "line. Needs a token, except in the single-user local mode of `forkaudit serve`."
+            "line. Needs a token; in the local mode of `forkaudit serve`, the launch token it printed."
         ),
         request={
             "application/json": AuditSubmitJsonSerializer,
@@ -163,9 +154,7 @@ class AuditDetailView(APIView):
         tags=["audits"],
     )
     def get(self, request: Request, id: str) -> Response:
-        audit = selectors.audit_get_for_viewer(
-            audit_id=id, viewer=_viewer(request), local_mode=settings.FORKAUDIT_LOCAL_MODE
-        )
+        audit = selectors.audit_get_for_viewer(audit_id=id, viewer=_viewer(request), local_mode=is_local_user(request))
         if audit is None:
             raise exceptions.NotFound("Audit not found.")
         return Response(AuditSerializer(_audit_data(request, audit)).data)
@@ -208,7 +197,7 @@ class PackageSearchView(ListAPIView):
             verdict=query.validated_data.get("verdict"),
             thread=query.validated_data.get("thread"),
             viewer=_viewer(self.request),
-            local_mode=settings.FORKAUDIT_LOCAL_MODE,
+            local_mode=is_local_user(self.request),
         )
 
     @extend_schema(
@@ -258,9 +247,7 @@ class PackageDetailView(APIView):
     def get(self, request: Request, name: str) -> Response:
         records = []
         if _NAME.match(name):
-            records = selectors.package_versions(
-                name=name, viewer=_viewer(request), local_mode=settings.FORKAUDIT_LOCAL_MODE
-            )
+            records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=is_local_user(request))
         if not records:
             raise exceptions.NotFound("Package not found.")
         # One entry per version: the selector's first record of each (public first, then newest).
@@ -284,7 +271,7 @@ class PackageVersionView(APIView):
         records: list[ProbeRecord] = []
         if _NAME.match(name) and _VERSION.match(version):
             records = selectors.package_version_detail(
-                name=name, version=version, viewer=_viewer(request), local_mode=settings.FORKAUDIT_LOCAL_MODE
+                name=name, version=version, viewer=_viewer(request), local_mode=is_local_user(request)
             )
         if not records:
             raise exceptions.NotFound("Package version not found.")

@@ -1,4 +1,4 @@
-"""Fixtures of the web UI tests: logged-in clients, fresh rate limits."""
+"""Fixtures of the web UI tests: logged-in clients, local mode and its launch session, fresh rate limits."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import pytest
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.test import Client
+    from pytest_django.fixtures import SettingsWrapper
+
+LAUNCH_TOKEN = "the-launch-token-of-the-web-ui-tests-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +36,21 @@ def client_for() -> Callable[[User], Client]:
         return client
 
     return make
+
+
+@pytest.fixture
+def local_mode(settings: SettingsWrapper) -> str:
+    """Local mode as `forkaudit serve` on loopback runs it; this launch's token."""
+    settings.FORKAUDIT_LOCAL_MODE = True
+    settings.FORKAUDIT_LAUNCH_TOKEN = LAUNCH_TOKEN
+    return LAUNCH_TOKEN
+
+
+@pytest.fixture
+def launched(local_mode: str) -> Client:
+    """The browser of the user who started the server: it opened the launch URL that `serve` printed."""
+    from django.test import Client
+
+    client = Client()
+    assert client.get(f"/?token={local_mode}").status_code == 302
+    return client

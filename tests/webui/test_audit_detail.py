@@ -136,11 +136,11 @@ def test_unknown_or_malformed_id_is_404(client_for: ClientFor, alice: User, audi
     assert "Not found" in response.content.decode()
 
 
-@override_settings(FORKAUDIT_LOCAL_MODE=True)
-def test_local_mode_shows_audits_without_owner_to_anyone() -> None:
+def test_local_mode_shows_audits_without_owner_to_the_launch_session_only(launched: Client) -> None:
     audit = done_audit(None)
 
-    assert "pandas → numpy" in page(Client(), audit)
+    assert "pandas → numpy" in page(launched, audit)
+    assert Client().get(f"/audits/{audit.pk}/").status_code == 403
 
 
 @override_settings(FORKAUDIT_LOCAL_MODE=False)

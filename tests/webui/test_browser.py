@@ -72,19 +72,27 @@ def screenshot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
 
 
-def test_submitting_requirements_lands_on_the_queued_audit(page: Any, live_server: Any, settings: Any) -> None:
-    settings.FORKAUDIT_LOCAL_MODE = True
+def test_local_mode_lets_in_the_browser_that_opens_the_launch_url(page: Any, live_server: Any, local_mode: str) -> None:
     expect = playwright_sync.expect
-
     page.goto(live_server.url + "/")
+    expect(page.get_by_role("heading", name="Open the address forkaudit serve printed")).to_be_visible()
+    screenshot(page, "launch-url-needed")
+
+    page.goto(f"{live_server.url}/?token={local_mode}")
+
+    expect(page).to_have_url(live_server.url + "/")  # the token is dropped from the address (and the history)
     screenshot(page, "new-audit")
     page.get_by_label("Requirements", exact=True).fill("requests==2.32.3\n")
     page.get_by_role("button", name="Audit").click()
 
-    expect(page).to_have_url(f"{live_server.url}/audits/{Audit.objects.get().pk}/")
+    audit = Audit.objects.get()
+    expect(page).to_have_url(f"{live_server.url}/audits/{audit.pk}/")
     expect(page.locator("[data-audit-status]")).to_have_text("queued")
     expect(page.get_by_text("Queued: waiting for a worker.")).to_be_visible()
     screenshot(page, "queued-audit")
+    # The page's script polls the API with the launch session.
+    Audit.objects.filter(pk=audit.pk).update(status=Audit.Status.RUNNING, progress_done=1, progress_total=2)
+    expect(page.get_by_text("1 of 2 distributions analysed")).to_be_visible()
 
 
 def test_a_finished_audit_shows_verdict_path_and_mitigation(page: Any, live_server: Any, alice: User) -> None:
@@ -124,3 +132,25 @@ def test_the_progress_bar_follows_the_database(page: Any, live_server: Any, alic
     expect(page.get_by_text("3 of 4 distributions analysed")).to_be_visible()
     expect(progress).to_have_js_property("value", 3)
     assert page.evaluate("window.notReloaded") is True
+
+
+EVIL_PAGE = "http://evil.example/"
+
+
+@pytest.mark.parametrize("target", ["/api/v1/audits/", "/"], ids=["api", "web-form"])
+def test_a_form_on_another_site_that_posts_itself_creates_no_audit(
+    page: Any, live_server: Any, local_mode: str, target: str
+) -> None:
+    # The victim's browser has opened the launch URL; then it visits a page of evil.example (served here by the
+    # browser's own routing) whose form submits itself to the local server, as in the reported attack.
+    page.goto(f"{live_server.url}/?token={local_mode}")
+    attack = f"""<!doctype html><form method="post" enctype="multipart/form-data" action="{live_server.url}{target}">
+        <textarea name="requirements">requests==2.32.3</textarea></form><script>document.forms[0].submit()</script>"""
+    page.route(EVIL_PAGE, lambda route: route.fulfill(status=200, content_type="text/html", body=attack))
+
+    with page.expect_response(f"{live_server.url}{target}") as answer:
+        page.goto(EVIL_PAGE)
+
+    assert answer.value.status == 403
+    assert answer.value.request.all_headers()["origin"] == "http://evil.example"
+    assert not Audit.objects.exists()

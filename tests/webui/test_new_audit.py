@@ -186,17 +186,15 @@ def test_anonymous_visitor_is_invited_to_log_in_outside_local_mode() -> None:
     assert '<textarea name="requirements"' not in html
 
 
-@override_settings(FORKAUDIT_LOCAL_MODE=True)
-def test_local_mode_needs_no_login_and_its_audits_have_no_owner() -> None:
-    client = Client()
-    assert '<textarea name="requirements"' in client.get("/").content.decode()
+def test_local_mode_needs_no_login_and_its_audits_have_no_owner(launched: Client) -> None:
+    assert '<textarea name="requirements"' in launched.get("/").content.decode()
 
-    response = client.post("/", {"requirements": "requests\n"})
+    response = launched.post("/", {"requirements": "requests\n"})
 
     audit = Audit.objects.get()
     assert response["Location"] == f"/audits/{audit.pk}/"
     assert audit.owner is None
-    assert "Local mode" in client.get("/").content.decode()
+    assert "Local mode" in launched.get("/").content.decode()
 
 
 def test_recent_audits_are_the_viewers_own(client_for: ClientFor, alice: User, bob: User) -> None:
