@@ -4,6 +4,10 @@ This process only supervises: it migrates the database, then runs the web server
 processes started with `subprocess` (fork + exec, no Python code runs between the two), forwards SIGINT/SIGTERM to
 them, and stops both when either one dies. It never forks itself, and neither child forks a process that has
 imported the application: that is the bug forkaudit exists to find.
+
+Bound to loopback it runs local mode, whose one user is whoever holds the launch token made here at each start
+(auditor/api/authentication.py): printed in the URL, written to a file of the data directory that only this user
+can read, and given to the web server alone (the worker runs package builds, which need no secret of ours).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import argparse
 import errno
 import ipaddress
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, Incomplete, UsageError, positive_int
@@ -32,7 +38,8 @@ def add_parser(commands: Any) -> None:
         "serve",
         help="run the web UI, the API and a worker (one command)",
         description="Migrate the database, then run the web server (gunicorn) and a worker (Celery, threads pool). "
-        "Bound to loopback, this is a single-user local mode: the web UI needs no login.",
+        "Bound to loopback, this is a single-user local mode without accounts: its user is whoever holds the launch "
+        "token it prints (in the URL) and writes to a file of the data directory only you can read.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8000, help="TCP port (default: 8000)")
@@ -233,6 +240,7 @@ def start_child(name: str, command: list[str], env: dict[str, str]) -> Child:
 
 def child_environment(address: Address) -> dict[str, str]:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"))
+    env.pop("FORKAUDIT_LAUNCH_TOKEN", None)  # only the one made for this launch, and only for the web server
     # Single-user local mode (no login in the web UI) only where nobody else can connect; explicitly off otherwise,
     # even if the variable was set by hand.
     env["FORKAUDIT_LOCAL_MODE"] = "1" if address.loopback else "0"
@@ -240,6 +248,44 @@ def child_environment(address: Address) -> dict[str, str]:
         host = f"[{address.host}]" if ":" in address.host else address.host
         env["ALLOWED_HOSTS"] = f"localhost,127.0.0.1,[::1],{host}"
     return env
+
+
+# --- the launch token ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Local mode's launch token and the file that holds it."""
+
+    token: str
+    path: Path
+
+
+def publish_launch_token(path: Path) -> str:
+    """A new random launch token, written to `path` (mode 0600, replacing an earlier launch's) for this user's
+    scripts (`FORKAUDIT_TOKEN=$(cat PATH) forkaudit check ...`)."""
+    token = secrets.token_urlsafe(32)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        os.replace(temporary, path)  # whole or not at all: a reader never sees half a token
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise Incomplete(f"cannot write the launch token to {path}: {exc.strerror or exc}") from exc
+    return token
+
+
+def withdraw_launch_token(path: Path, token: str) -> None:
+    """Delete the token file when it still holds `token` (another `serve` on this data directory may have replaced
+    it since), so that a stale token is not mistaken for a running server's."""
+    try:
+        if path.read_text(encoding="utf-8").strip() == token:
+            path.unlink()
+    except OSError:
+        pass
 
 
 # --- running -------------------------------------------------------------------------------------------------------
@@ -304,7 +350,7 @@ class Supervisor:
             for child in self.children:
                 child.kill_group()
 
-    def watch(self, address: Address) -> Child | None:
+    def watch(self, address: Address, launch: Launch | None) -> Child | None:
         """Wait until a stop is requested (None) or a child exits by itself (that child)."""
         announced = False
         while self.stop_requested is None:
@@ -313,7 +359,7 @@ class Supervisor:
                     return child
             if not announced and _accepts_connections(address):
                 announced = True
-                _announce(address)
+                _announce(address, launch)
             time.sleep(POLL_SECONDS)
         return None
 
@@ -341,12 +387,20 @@ class Supervisor:
             child.alive()
 
 
-def _announce(address: Address) -> None:
+def _announce(address: Address, launch: Launch | None) -> None:
+    if launch is not None:
+        print(f"forkaudit is serving {address.url}?token={launch.token}", flush=True)
+        print(f"API reference: {address.url}api/v1/docs/", flush=True)
+        print(
+            "Local mode: for you only. Open the address above (its token lets your browser in); scripts send the "
+            f"token as `Authorization: Token ...`, e.g. FORKAUDIT_TOKEN=$(cat {launch.path}) forkaudit check "
+            f"--server {address.url} -r requirements.txt. Stop with Ctrl-C.",
+            flush=True,
+        )
+        return
     print(f"forkaudit is serving {address.url}", flush=True)
     print(f"API reference: {address.url}api/v1/docs/", flush=True)
-    if address.loopback:
-        print("Local mode: bound to loopback, the web UI needs no login. Stop with Ctrl-C.", flush=True)
-    elif address.wildcard:
+    if address.wildcard:
         print(
             f"Listening on every interface ({address.bind}); other machines reach it only by the names listed "
             "in ALLOWED_HOSTS. Stop with Ctrl-C.",
@@ -358,14 +412,22 @@ def run(args: argparse.Namespace) -> int:
     address = resolve_address(args.host, args.port)
     prepare_database()
     env = child_environment(address)
+    web_env = dict(env)
+    launch = None
+    if address.loopback:
+        from auditor.api.authentication import launch_token_path
+
+        path = launch_token_path()
+        launch = Launch(publish_launch_token(path), path)
+        web_env["FORKAUDIT_LAUNCH_TOKEN"] = launch.token
     supervisor = Supervisor()
     previous = {sig: signal.signal(sig, supervisor.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        supervisor.children.append(start_child("web server", web_command(address, workers=args.workers), env))
+        supervisor.children.append(start_child("web server", web_command(address, workers=args.workers), web_env))
         if supervisor.stop_requested is None:
             concurrency = os.cpu_count() or 1
             supervisor.children.append(start_child("worker", worker_command(concurrency=concurrency), env))
-        died = supervisor.watch(address)
+        died = supervisor.watch(address, launch)
         supervisor.stop()
     finally:
         for child in supervisor.children:
@@ -373,6 +435,8 @@ def run(args: argparse.Namespace) -> int:
                 child.kill_group()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if launch is not None:
+            withdraw_launch_token(launch.path, launch.token)
     if died is not None:
         print(f"forkaudit: the {died.name} exited ({_describe(died.exit_code)}); stopped the service", file=sys.stderr)
         return EXIT_INCOMPLETE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -43,6 +44,14 @@ class Served:
 
     def output(self) -> str:
         return self.process.log.read_text(errors="replace")
+
+    @property
+    def token_file(self) -> Path:
+        return Path(self.env["FORKAUDIT_DATA_DIR"]) / "launch_token"
+
+    def launch_token(self) -> str:
+        """This launch's token, read as the user's scripts read it."""
+        return self.token_file.read_text().strip()
 
 
 def start_serve(directory: Path, *, name: str = "serve") -> Served:
@@ -133,17 +142,42 @@ def test_serve_answers_audits_with_the_embedded_broker_and_stops_everything_on_s
     assert left
 
 
-def test_serve_binds_loopback_in_local_mode_where_submitting_needs_no_token(serve: Served, tmp_path: Path):
-    created = submit(serve, [plain(tmp_path, "srv-local")])
-
-    assert finished(serve, created["url"])["status"] == "done"
+def test_serve_binds_loopback_in_local_mode_where_only_the_launch_token_submits(serve: Served, tmp_path: Path):
+    token = serve.launch_token()
+    assert serve.token_file.stat().st_mode & 0o777 == 0o600  # no other user of the machine can read it
+    assert f"forkaudit is serving {serve.url}/?token={token}" in serve.output()
     assert "Local mode" in serve.output()
+    body, content_type = multipart("wheels", [plain(tmp_path, "srv-local")])
+    audits = f"{serve.url}/api/v1/audits/"
+
+    without_token = http("POST", audits, body=body, content_type=content_type)
+    created = submit(serve, [plain(tmp_path, "srv-local")], token)
+
+    assert without_token.status == 401, without_token
+    assert finished(serve, created["url"], token)["status"] == "done"
+    assert http("GET", created["url"]).status == 404  # nor does anyone else see it
+    serve.process.stop(timeout=60)
+    assert not serve.token_file.exists()  # a stopped server's token is not left to be mistaken for a live one's
+
+
+def test_serve_makes_a_new_launch_token_at_each_start(tmp_path: Path):
+    tokens = []
+    for name in ("first", "second"):
+        served = start_serve(tmp_path, name=name)
+        try:
+            tokens.append(served.launch_token())
+        finally:
+            served.process.stop(timeout=60)
+    no_process_left(tmp_path)
+
+    assert tokens[0] != tokens[1]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", token) for token in tokens)
 
 
 def test_serve_resumes_the_audits_a_killed_worker_left_unfinished(tmp_path: Path):
     first = start_serve(tmp_path, name="first")
     try:
-        created = submit(first, [plain(tmp_path, "srv-resumed", sleep=6)])
+        created = submit(first, [plain(tmp_path, "srv-resumed", sleep=6)], first.launch_token())
         database = tmp_path / "data" / "forkaudit.sqlite3"
         wait_until(
             lambda: _count(database, "SELECT COUNT(*) FROM auditor_probeclaim"),
@@ -158,7 +192,7 @@ def test_serve_resumes_the_audits_a_killed_worker_left_unfinished(tmp_path: Path
 
     second = start_serve(tmp_path, name="second")
     try:
-        audit = finished(second, created["url"].replace(first.url, second.url))
+        audit = finished(second, created["url"].replace(first.url, second.url), second.launch_token())
     finally:
         second.process.stop(timeout=60)
         no_process_left(tmp_path)
