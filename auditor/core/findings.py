@@ -226,12 +226,14 @@ class ProbeResult:
     fork_aware: bool = False
     seconds: float = 0.0
     error: str | None = None  # the distribution could not be probed at all (nothing to import, install failed)
+    limits: str = ""  # which memory and process limits held: per probe (cgroup), or per process only
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "distribution": self.distribution,
             "version": self.version,
             "sandbox": self.sandbox,
+            "limits": self.limits,
             "modules": [m.to_dict() for m in self.modules],
             "findings": [f.to_dict() for f in self.findings],
             "fork_aware": self.fork_aware,
@@ -250,6 +252,7 @@ class ProbeResult:
             fork_aware=data.get("fork_aware", False),
             seconds=data.get("seconds", 0.0),
             error=data.get("error"),
+            limits=data.get("limits", ""),
         )
 
 

@@ -88,3 +88,12 @@ def test_a_thread_that_is_really_reported_is_not_also_unexplained(bench_with):
 
     threads = [f for f in result.findings if isinstance(f, ThreadOnImport)]
     assert [(t.alive_after_import, t.unexplained, t.native) for t in threads] == [(True, False, False)]
+
+
+def test_a_flood_of_tiny_events_makes_the_probe_an_error_without_holding_them_all(bench_with):
+    source = EVENTS + 'os.write(b._out_fd, b\'{"event":"settle"}\\n\' * 400_000)\n'
+    bench = bench_with({"fa-flood": {"files": {"fa_flood/__init__.py": source}}})
+
+    [module] = bench.probe("fa-flood").modules
+
+    assert module.error == "forkaudit could not believe the probe's report: more than 100000 events"

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult, ThreadOnImport
+from auditor.core.probe.cgroups import limits_description
 from auditor.core.probe.evidence import Attributor, findings_from_report
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
-PROBE_VERSION = "3"  # bump when the probe would find something different for the same distribution
+PROBE_VERSION = "4"  # bump when the probe would find something different for the same distribution
 
 # Switches that, set to these values, make well-known libraries start fewer threads. Each is tried alone, and one
 # is reported only when a re-run shows that it removes the thread: a verified mitigation, not a guess.
@@ -92,6 +93,7 @@ def probe_distribution(
         findings=tuple(findings),
         fork_aware=fork_aware,
         seconds=time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0),
+        limits=limits_description(),
     )
 
 

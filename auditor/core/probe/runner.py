@@ -107,6 +107,7 @@ class Run:
     stdout: bytes = b""
     stderr: bytes = b""
     problem: str | None = None  # why the probe's output cannot be believed
+    memory_killed: bool = False  # the kernel killed in it: all its processes together reached the memory limit
     host_threads: dict[int, str] | None = None  # the interpreter's threads seen from outside: tid -> name
 
     @property
@@ -144,6 +145,8 @@ class Run:
             return ModuleStatus.CRASH, f"forkaudit could not believe the probe's report: {self.problem}"
         if self.timed_out:
             return ModuleStatus.TIMEOUT, "wall-clock time limit reached"
+        if self.memory_killed:
+            return ModuleStatus.MEMORY, "memory limit reached by the probe's processes together"
         if self.overflowed:
             return ModuleStatus.CRASH, "the probe wrote more than the result size limit"
         code = self.returncode if self.returncode is not None else -1
@@ -231,17 +234,17 @@ def run_bootstrap(
     # The core is taken last: making the working directory (and removing it) is no work of the interpreter's.
     with (
         tempfile.TemporaryDirectory(prefix="forkaudit-probe-") as workdir,
-        confined as (command, fds),
+        confined as confinement,
         core as give_back,
     ):
         os.chmod(workdir, 0o1777)
         try:
             process = subprocess.Popen(
-                command,
+                confinement.command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(write_end, *fds),
+                pass_fds=(write_end, *confinement.fds),
                 start_new_session=True,  # one process group to kill, whatever it ignores
                 env=environment,
                 cwd=workdir,
@@ -260,6 +263,7 @@ def run_bootstrap(
             # namespace end asynchronously; waiting for that held a core idle for 10 ms or more a probe).
             give_back()
             _kill(process)
+            run.memory_killed = confinement.memory_killed()
             os.close(read_end)
             for stream in (process.stdout, process.stderr):
                 if stream:

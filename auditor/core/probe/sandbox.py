@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from auditor.core.probe.cgroups import ProbeGroup, probe_group
 from auditor.core.probe.seccomp import filter_fd, no_user_namespaces_filter
 
 NOBODY = 65534
@@ -55,7 +56,7 @@ class Limits:
     processes: int = 512  # per user: threads count too
     tmp_bytes: int = 256 * 2**20
     output_bytes: int = 64 * 2**10  # of stdout and of stderr each kept; the rest is drained and dropped
-    result_bytes: int = 32 * 2**20
+    result_bytes: int = 16 * 2**20  # what the runner holds of the result pipe (events are counted too)
 
 
 def probe_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -252,6 +253,17 @@ def sandbox_for(name: str) -> Sandbox:
     return Bubblewrap(executable)
 
 
+@dataclass(frozen=True)
+class Confinement:
+    command: list[str]  # runs the argv confined
+    fds: tuple[int, ...]  # descriptors the command must be given
+    group: ProbeGroup | None  # the control group it runs in, if one could be made
+
+    def memory_killed(self) -> bool:
+        """Whether the kernel killed something of it because all of it together reached the memory limit."""
+        return self.group is not None and self.group.oom_kills() > 0
+
+
 @contextlib.contextmanager
 def confined_command(
     sandbox: Sandbox,
@@ -261,13 +273,15 @@ def confined_command(
     env: Mapping[str, str],
     limits: Limits,
     writable: Sequence[Path] = (),
-) -> Iterator[tuple[list[str], tuple[int, ...]]]:
-    """The command that runs `argv` in `sandbox`, and the descriptors it must be given (valid in the block)."""
+) -> Iterator[Confinement]:
+    """How to run `argv` in `sandbox`, valid in the block: the command, its descriptors, and its control group,
+    removed with whatever is left in it when the block ends."""
     program = no_user_namespaces_filter() if isinstance(sandbox, Bubblewrap) else None
     fd = filter_fd(program) if program else None
     try:
-        command = sandbox.wrap(argv, binds=binds, env=env, limits=limits, writable=writable, seccomp_fd=fd)
-        yield command, (() if fd is None else (fd,))
+        with probe_group(limits.memory_bytes, limits.processes) as group:
+            command = sandbox.wrap(argv, binds=binds, env=env, limits=limits, writable=writable, seccomp_fd=fd)
+            yield Confinement(group.enter(command) if group else command, () if fd is None else (fd,), group)
     finally:
         if fd is not None:
             os.close(fd)
@@ -299,13 +313,13 @@ def run_confined(
     environment = probe_environment(env)
     confined = confined_command(sandbox, argv, binds=binds, env=environment, limits=limits, writable=writable)
     # Output goes to a file, which the sandbox's file-size limit caps, rather than into this process's memory.
-    with tempfile.TemporaryFile() as output, confined as (command, fds):
+    with tempfile.TemporaryFile() as output, confined as confinement:
         process = subprocess.Popen(
-            command,
+            confinement.command,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            pass_fds=fds,
+            pass_fds=confinement.fds,
             start_new_session=True,
             env=environment,
             cwd="/",
