@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from auditor.cli.audit import read_input
 from auditor.cli.common import UsageError
+from tests.wheelfactory import build_wheel
 
 
 @pytest.mark.parametrize(
@@ -152,3 +154,27 @@ def test_audit_follows_an_outside_include_only_when_the_operator_allows_it(tmp_p
         read_input(args)
     monkeypatch.setenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", "true")
     assert read_input(args).requirements == ("six==1.16.0",)
+
+
+# --- what a wheel set may unpack to --------------------------------------------------------------------------------
+
+
+def test_audit_refuses_wheels_that_together_unpack_to_more_than_the_limit(forkaudit, tmp_path):
+    # The attack: each wheel within its own limit (1 GiB), a few MiB in all, 2.1 GiB unpacked into the work directory.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for n in range(3):
+        wheel = build_wheel(wheels, f"fa-zeros-{n}", {f"fa_zeros_{n}/__init__.py": ""})
+        with zipfile.ZipFile(wheel, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            with archive.open(f"fa_zeros_{n}/zeros.bin", "w", force_zip64=True) as member:
+                for _ in range(700):
+                    member.write(bytes(2**20))
+    assert sum(wheel.stat().st_size for wheel in wheels.iterdir()) < 16 * 2**20
+
+    done = forkaudit("audit", "--wheels", str(wheels))
+
+    assert done.returncode == 2, done.stderr
+    assert "the wheels unpack to 2,202," in done.stderr
+    assert "bytes, more than the limit of 2,147,483,648 bytes" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "resolving" not in done.stderr  # refused before any work

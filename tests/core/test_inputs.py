@@ -22,6 +22,7 @@ from auditor.core.inputs import (
     validate_wheel,
     validate_wheel_set,
 )
+from auditor.core.inputs.wheels import MAX_WHEEL_SET_ENTRIES, MAX_WHEEL_SET_UNPACKED_BYTES, MAX_WHEEL_SET_WHEELS
 
 EXTERNAL = "is not allowed (it reaches outside the configured package index)"
 SHA_A = "sha256:" + "a" * 64
@@ -539,8 +540,10 @@ def make_wheel(
     metadata_name: str | None = None,
     omit: tuple[str, ...] = (),
     extra: tuple[zipfile.ZipInfo | str, ...] = (),
+    zeros: int = 0,
 ) -> Path:
-    """Write a small wheel of `project` 1.0; `omit` drops members, `extra` adds small ones."""
+    """Write a small wheel of `project` 1.0; `omit` drops members, `extra` adds small ones, `zeros` adds a member of
+    that many zero bytes (compressed: it unpacks to far more than the wheel's size)."""
     dist_info = f"{project}-1.0.dist-info"
     members = {
         f"{project}/__init__.py": b"VALUE = 1\n",
@@ -555,6 +558,8 @@ def make_wheel(
                 archive.writestr(name, data)
         for member in extra:
             archive.writestr(member, b"x")
+        if zeros:
+            archive.writestr(f"{project}/zeros.bin", bytes(zeros), compress_type=zipfile.ZIP_DEFLATED)
     return path
 
 
@@ -662,8 +667,9 @@ def test_validate_wheel_refuses_a_file_that_is_too_large(tmp_path: Path) -> None
 
 def test_validate_wheel_refuses_too_much_uncompressed_data(tmp_path: Path) -> None:
     path = make_wheel(tmp_path)
+    unpacked = sum(member.file_size for member in zipfile.ZipFile(path).infolist())
     assert wheel_refusal(path, max_uncompressed=50) == (
-        "demo_pkg-1.0-py3-none-any.whl: unpacks to more than the limit of 50 bytes"
+        f"demo_pkg-1.0-py3-none-any.whl: unpacks to {unpacked:,} bytes, more than the limit of 50 bytes"
     )
 
 
@@ -697,6 +703,68 @@ def test_validate_wheel_set_applies_the_limits(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         validate_wheel_set([make_wheel(tmp_path)], max_entries=1)
     assert str(caught.value) == "demo_pkg-1.0-py3-none-any.whl: has 4 entries; the limit is 1"
+
+
+def wheel_set_refusal(paths: list[Path], **limits: int) -> str:
+    with pytest.raises(InputError) as caught:
+        validate_wheel_set(paths, **limits)
+    assert (caught.value.file, caught.value.line) == (None, None)  # about the set, not one of its files
+    return str(caught.value)
+
+
+def unpacked_bytes(paths: list[Path]) -> int:
+    """What the zips declare their members unpack to, in all."""
+    total = 0
+    for path in paths:
+        with zipfile.ZipFile(path) as archive:
+            total += sum(member.file_size for member in archive.infolist())
+    return total
+
+
+def zero_wheels(directory: Path, count: int, zeros: int) -> list[Path]:
+    return [
+        make_wheel(directory, f"pkg_{n}-1.0-py3-none-any.whl", project=f"pkg_{n}", zeros=zeros) for n in range(count)
+    ]
+
+
+def test_validate_wheel_set_refuses_wheels_that_together_unpack_to_more_than_the_limit(tmp_path: Path) -> None:
+    # Each wheel is within its own limit; three of them are not (the attack: 3 MiB of wheels, 2.9 GiB unpacked).
+    paths = zero_wheels(tmp_path, 3, 64 * 2**20)
+    total = unpacked_bytes(paths)
+    assert sum(path.stat().st_size for path in paths) < 2**20
+
+    assert wheel_set_refusal(paths, max_set_uncompressed=150 * 2**20) == (
+        f"the wheels unpack to {total:,} bytes, more than the limit of {150 * 2**20:,} bytes"
+    )
+
+
+def test_validate_wheel_set_accepts_wheels_that_unpack_to_exactly_the_limit(tmp_path: Path) -> None:
+    paths = zero_wheels(tmp_path, 2, 1000)
+
+    assert len(validate_wheel_set(paths, max_set_uncompressed=unpacked_bytes(paths))) == 2
+    assert wheel_set_refusal(paths, max_set_uncompressed=unpacked_bytes(paths) - 1).startswith("the wheels unpack to")
+
+
+def test_validate_wheel_set_refuses_too_many_entries_in_all(tmp_path: Path) -> None:
+    paths = zero_wheels(tmp_path, 2, 0)  # four entries each, within the limit of one wheel
+
+    assert len(validate_wheel_set(paths, max_set_entries=8)) == 2
+    assert wheel_set_refusal(paths, max_set_entries=7) == "the wheels have 8 entries in all, more than the limit of 7"
+
+
+def test_validate_wheel_set_refuses_too_many_wheels_before_opening_any(tmp_path: Path) -> None:
+    missing = [tmp_path / f"gone_{n}-1.0-py3-none-any.whl" for n in range(3)]  # opening one would fail otherwise
+
+    assert wheel_set_refusal(missing, max_wheels=2) == "3 wheels given, more than the limit of 2"
+
+
+def test_validate_wheel_set_limits_a_set_by_default(tmp_path: Path) -> None:
+    # The limits that are in force when the CLI and the service validate uploads, which pass none.
+    paths = zero_wheels(tmp_path, 1, 0)
+    validate_wheel_set(paths)  # a small set passes
+    assert wheel_set_refusal(paths * 1001) == "1,001 wheels given, more than the limit of 1,000"
+    # As README.md documents them.
+    assert (MAX_WHEEL_SET_WHEELS, MAX_WHEEL_SET_ENTRIES, MAX_WHEEL_SET_UNPACKED_BYTES) == (1_000, 200_000, 2 * 2**30)
 
 
 @given(st.binary(max_size=300), st.binary(max_size=100))

@@ -27,6 +27,16 @@ class WheelInfo:
     tags: tuple[str, ...]
 
 
+# One wheel: its file, its entries, what they unpack to (the sizes the zip declares: zipfile refuses a member whose
+# data does not match its declared size, so nothing unpacks to more).
+MAX_WHEEL_BYTES = 200 * 2**20
+MAX_WHEEL_ENTRIES = 20_000
+MAX_WHEEL_UNPACKED_BYTES = 1 * 2**30
+# A set of wheels, all unpacked together into the audit's work directory, which may be in memory (/dev/shm): without
+# these, a few MiB of wheels each within the limits above unpack to gigabytes.
+MAX_WHEEL_SET_WHEELS = 1_000
+MAX_WHEEL_SET_ENTRIES = 200_000
+MAX_WHEEL_SET_UNPACKED_BYTES = 2 * 2**30
 _MAX_METADATA_BYTES = 10 * 2**20
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -40,10 +50,33 @@ _ZIP_ERRORS = (
 )
 
 
+@dataclass(frozen=True)
+class _Contents:
+    """What a wheel unpacks to: its number of entries and their declared sizes in all."""
+
+    entries: int
+    unpacked_bytes: int
+
+
 def validate_wheel(
-    path: Path, *, max_bytes: int = 200 * 2**20, max_entries: int = 20_000, max_uncompressed: int = 1 * 2**30
+    path: Path,
+    *,
+    max_bytes: int = MAX_WHEEL_BYTES,
+    max_entries: int = MAX_WHEEL_ENTRIES,
+    max_uncompressed: int = MAX_WHEEL_UNPACKED_BYTES,
 ) -> WheelInfo:
     """Check that `path` is a well-formed wheel within the limits, or raise `InputError` naming the file."""
+    return _validate_wheel(path, max_bytes=max_bytes, max_entries=max_entries, max_uncompressed=max_uncompressed)[0]
+
+
+def _validate_wheel(
+    path: Path,
+    *,
+    max_bytes: int = MAX_WHEEL_BYTES,
+    max_entries: int = MAX_WHEEL_ENTRIES,
+    max_uncompressed: int = MAX_WHEEL_UNPACKED_BYTES,
+) -> tuple[WheelInfo, _Contents]:
+    """`validate_wheel`, and what the wheel unpacks to."""
     file = path.name
     try:
         size = path.stat().st_size
@@ -60,8 +93,12 @@ def validate_wheel(
             members = archive.infolist()
             if len(members) > max_entries:
                 raise InputError(f"has {len(members):,} entries; the limit is {max_entries:,}", file=file)
-            if sum(member.file_size for member in members) > max_uncompressed:
-                raise InputError(f"unpacks to more than the limit of {max_uncompressed:,} bytes", file=file)
+            contents = _Contents(entries=len(members), unpacked_bytes=sum(member.file_size for member in members))
+            if contents.unpacked_bytes > max_uncompressed:
+                raise InputError(
+                    f"unpacks to {contents.unpacked_bytes:,} bytes, more than the limit of {max_uncompressed:,} bytes",
+                    file=file,
+                )
             names = _check_members(members, file)
             dist_info = _dist_info_directory(names, name, version, file)
             metadata = _read_member(archive, f"{dist_info}/METADATA", file)
@@ -73,21 +110,43 @@ def validate_wheel(
     except _ZIP_ERRORS as exc:
         raise InputError(f"is not a valid zip archive ({exc})", file=file) from None
     _check_metadata(metadata, wheel, name, version, file)
-    return WheelInfo(path=path, name=name, version=str(version), tags=tuple(sorted(str(tag) for tag in tags)))
+    info = WheelInfo(path=path, name=name, version=str(version), tags=tuple(sorted(str(tag) for tag in tags)))
+    return info, contents
 
 
-def validate_wheel_set(paths: Iterable[Path], **limits: int) -> tuple[WheelInfo, ...]:
-    """Validate each wheel (`limits` as in `validate_wheel`); refuse an empty set and two of one name."""
+def validate_wheel_set(
+    paths: Iterable[Path],
+    *,
+    max_wheels: int = MAX_WHEEL_SET_WHEELS,
+    max_set_entries: int = MAX_WHEEL_SET_ENTRIES,
+    max_set_uncompressed: int = MAX_WHEEL_SET_UNPACKED_BYTES,
+    **limits: int,
+) -> tuple[WheelInfo, ...]:
+    """Validate each wheel (`limits` as in `validate_wheel`) and the set within its own limits: at most `max_wheels`
+    wheels, `max_set_entries` entries and `max_set_uncompressed` unpacked bytes in all. Refuse an empty set and two
+    wheels of one name. Raises `InputError`."""
+    files = list(paths)
+    if len(files) > max_wheels:  # before opening any of them
+        raise InputError(f"{len(files):,} wheels given, more than the limit of {max_wheels:,}")
     wheels: dict[str, WheelInfo] = {}
-    for path in paths:
-        info = validate_wheel(path, **limits)
+    entries = unpacked_bytes = 0
+    for path in files:
+        info, contents = _validate_wheel(path, **limits)
         if info.name in wheels:
             raise InputError(
                 f"two wheels of {info.name}: {wheels[info.name].path.name} and {path.name}", file=path.name
             )
         wheels[info.name] = info
+        entries += contents.entries
+        unpacked_bytes += contents.unpacked_bytes
     if not wheels:
         raise InputError("no wheels given")
+    if entries > max_set_entries:
+        raise InputError(f"the wheels have {entries:,} entries in all, more than the limit of {max_set_entries:,}")
+    if unpacked_bytes > max_set_uncompressed:
+        raise InputError(
+            f"the wheels unpack to {unpacked_bytes:,} bytes, more than the limit of {max_set_uncompressed:,} bytes"
+        )
     return tuple(wheels.values())
 
 
