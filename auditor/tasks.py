@@ -1,4 +1,6 @@
-"""Celery tasks: thin. They take ids, call one workflow service, and own the retry policy.
+"""Celery tasks: thin. They take ids, call one workflow service, and own the retry policy: a probe in progress
+elsewhere is waited for; any other exception is one the workflow did not foresee (a retry would most likely meet it
+again), so it fails the audit, with a reason for its owner, instead of leaving it `running` for ever.
 
 Every task is idempotent (the workflow claims work with conditional UPDATEs) and acknowledged late, so a task whose
 worker is killed is delivered again and finishes the job without doing any of it twice. The probes bound their own
@@ -17,7 +19,12 @@ ANALYSE_TIME_LIMIT = 60 * 60
 
 @shared_task(name="auditor.tasks.prepare_audit", acks_late=True, time_limit=30 * 60)
 def prepare_audit(audit_id: str) -> None:
-    for distribution_id in workflow.audit_prepare(audit_id=audit_id):
+    try:
+        distribution_ids = workflow.audit_prepare(audit_id=audit_id)
+    except Exception as exc:
+        workflow.audit_fail_unexpectedly(audit_id=audit_id, error=exc)
+        return
+    for distribution_id in distribution_ids:
         dispatch.enqueue("auditor.tasks.analyse_distribution", distribution_id)
 
 
@@ -29,8 +36,11 @@ def prepare_audit(audit_id: str) -> None:
     max_retries=None,
 )
 def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ignore[no-untyped-def]
+    distribution_id = int(audit_distribution_id)
     try:
-        workflow.audit_analyse(audit_distribution_id=int(audit_distribution_id))
+        workflow.audit_analyse(audit_distribution_id=distribution_id)
     except workflow.ProbeInProgress as exc:
         # Another worker probes the same version for another audit: wait for its result instead of probing twice.
         raise self.retry(countdown=2, exc=exc) from exc
+    except Exception as exc:
+        workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=distribution_id, error=exc)

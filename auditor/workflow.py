@@ -13,6 +13,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -65,6 +66,8 @@ from auditor.services import (
     audit_mark_running,
 )
 from auditor.store import DatabaseResultStore
+
+logger = logging.getLogger(__name__)
 
 
 def audit_submit(
@@ -392,3 +395,30 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
     if finished:
         discard(_workdir(audit_id))
     return finished
+
+
+# --- what no step expected -----------------------------------------------------------------------------------------
+
+_MAX_REASON_CHARS = 2_000
+
+
+def audit_fail_unexpectedly(*, audit_id: uuid.UUID | str, error: Exception) -> bool:
+    """Mark a queued or running audit failed after `error`, which none of its steps expected (a bug, a corrupt
+    record): its owner reads the error's type and message, the operator's log has the traceback. Without this the
+    audit would stay `running` for ever. False if it had already finished or does not exist."""
+    logger.error("audit %s failed on an unexpected error", audit_id, exc_info=error)
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if len(reason) > _MAX_REASON_CHARS:
+        reason = reason[: _MAX_REASON_CHARS - 1] + "…"
+    return audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: an internal error ({reason})")
+
+
+def audit_distribution_fail_unexpectedly(*, audit_distribution_id: int, error: Exception) -> bool:
+    """`audit_fail_unexpectedly` for the audit that distribution `audit_distribution_id` belongs to."""
+    audit_id = AuditDistribution.objects.filter(pk=audit_distribution_id).values_list("audit_id", flat=True).first()
+    if audit_id is None:
+        logger.error(
+            "audit distribution %s (gone) failed on an unexpected error", audit_distribution_id, exc_info=error
+        )
+        return False
+    return audit_fail_unexpectedly(audit_id=audit_id, error=error)
