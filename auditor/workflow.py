@@ -130,7 +130,7 @@ def audit_options(audit: Audit) -> AuditOptions:
         shallow=bool(audit.options.get("shallow")),
         timeout=float(settings.FORKAUDIT_PROBE_TIMEOUT),
         jobs=os.cpu_count() or 1,  # processes of the static scan of a large distribution
-        allow_sdist=settings.FORKAUDIT_ALLOW_SDIST,
+        build=settings.FORKAUDIT_BUILD_SOURCES,
         sandbox=settings.FORKAUDIT_SANDBOX,
         owner_tag=str(audit.owner_id or "local"),
         **extra,

@@ -28,9 +28,9 @@ ALLOWED_HOSTS
 FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
     Accept requirement options that reach outside the configured indexes (-e, --index-url, --extra-index-url,
     --find-links, file: URLs, local paths, VCS URLs). Default: false.
-FORKAUDIT_ALLOW_SDIST
-    Allow building source distributions. Their build code runs with uv, outside the probe sandbox: only for
-    indexes you trust. Default: false.
+FORKAUDIT_BUILD_SOURCES
+    Build the source distributions of packages that have no usable wheel, in the sandbox (no network). false:
+    binary wheels only, and such a package makes the requirements unresolvable. Default: true.
 FORKAUDIT_PROBE_TIMEOUT
     Wall-clock limit of one probe, in seconds (at least 1). Default: 60.
 FORKAUDIT_SANDBOX
@@ -95,7 +95,7 @@ FORKAUDIT_DATA_DIR = ensure_directory(
 _work_dir = env_str("FORKAUDIT_WORK_DIR", "")
 FORKAUDIT_WORK_DIR = str(ensure_directory("FORKAUDIT_WORK_DIR", Path(_work_dir).expanduser())) if _work_dir else ""
 FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS = env_bool("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", False)
-FORKAUDIT_ALLOW_SDIST = env_bool("FORKAUDIT_ALLOW_SDIST", False)
+FORKAUDIT_BUILD_SOURCES = env_bool("FORKAUDIT_BUILD_SOURCES", True)
 FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)
 FORKAUDIT_SANDBOX = env_str("FORKAUDIT_SANDBOX", "bwrap", choices=("bwrap", "none"))
 FORKAUDIT_PYTHON = env_str("FORKAUDIT_PYTHON", "")

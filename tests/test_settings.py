@@ -23,7 +23,7 @@ SETTINGS_VARIABLES = (
     "DEBUG",
     "ALLOWED_HOSTS",
     "FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS",
-    "FORKAUDIT_ALLOW_SDIST",
+    "FORKAUDIT_BUILD_SOURCES",
     "FORKAUDIT_PROBE_TIMEOUT",
     "FORKAUDIT_SANDBOX",
     "FORKAUDIT_WORK_DIR",
@@ -50,7 +50,7 @@ def run_django(tmp_path: Path, code: str = "", **variables: str) -> subprocess.C
         ("FORKAUDIT_PROBE_TIMEOUT", "sixty", "FORKAUDIT_PROBE_TIMEOUT must be an integer; got 'sixty'"),
         ("FORKAUDIT_PROBE_TIMEOUT", "0", "FORKAUDIT_PROBE_TIMEOUT must be at least 1; got 0"),
         ("DEBUG", "maybe", "DEBUG must be a boolean"),
-        ("FORKAUDIT_ALLOW_SDIST", "yes please", "FORKAUDIT_ALLOW_SDIST must be a boolean"),
+        ("FORKAUDIT_BUILD_SOURCES", "yes please", "FORKAUDIT_BUILD_SOURCES must be a boolean"),
         ("FORKAUDIT_SANDBOX", "docker", "FORKAUDIT_SANDBOX must be one of bwrap, none; got 'docker'"),
         ("DATABASE_URL", "oracle2://db/forkaudit", "DATABASE_URL is not usable"),
         ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE='/nonexistent/secret' cannot be read"),
@@ -99,7 +99,7 @@ def test_settings_refuse_a_work_dir_that_cannot_be_created(tmp_path: Path) -> No
 def test_settings_defaults_make_the_embedded_mode_work(tmp_path: Path) -> None:
     code = (
         "print(settings.DEBUG, settings.ALLOWED_HOSTS, settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS,"
-        " settings.FORKAUDIT_ALLOW_SDIST, settings.FORKAUDIT_PROBE_TIMEOUT, settings.FORKAUDIT_SANDBOX,"
+        " settings.FORKAUDIT_BUILD_SOURCES, settings.FORKAUDIT_PROBE_TIMEOUT, settings.FORKAUDIT_SANDBOX,"
         " settings.DATABASES['default']['NAME'])"
     )
 
@@ -113,7 +113,7 @@ def test_settings_defaults_make_the_embedded_mode_work(tmp_path: Path) -> None:
         "'127.0.0.1',",
         "'[::1]']",
         "False",
-        "False",
+        "True",
         "60",
         "bwrap",
         str(database),
@@ -124,7 +124,7 @@ def test_settings_defaults_make_the_embedded_mode_work(tmp_path: Path) -> None:
 def test_settings_read_every_variable(tmp_path: Path) -> None:
     code = (
         "print(settings.DEBUG, ','.join(settings.ALLOWED_HOSTS), settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS,"
-        " settings.FORKAUDIT_ALLOW_SDIST, settings.FORKAUDIT_PROBE_TIMEOUT, settings.FORKAUDIT_SANDBOX,"
+        " settings.FORKAUDIT_BUILD_SOURCES, settings.FORKAUDIT_PROBE_TIMEOUT, settings.FORKAUDIT_SANDBOX,"
         " settings.SECRET_KEY, settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['HOST'])"
     )
 
@@ -134,7 +134,7 @@ def test_settings_read_every_variable(tmp_path: Path) -> None:
         DEBUG="on",
         ALLOWED_HOSTS="forkaudit.example, .internal",
         FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS="1",
-        FORKAUDIT_ALLOW_SDIST="TRUE",
+        FORKAUDIT_BUILD_SOURCES="off",
         FORKAUDIT_PROBE_TIMEOUT="120",
         FORKAUDIT_SANDBOX="none",
         SECRET_KEY="from-the-environment",
@@ -146,7 +146,7 @@ def test_settings_read_every_variable(tmp_path: Path) -> None:
         "True",
         "forkaudit.example,.internal",
         "True",
-        "True",
+        "False",
         "120",
         "none",
         "from-the-environment",

@@ -94,9 +94,9 @@ def add_parser(commands: Any) -> None:
         help="with --wheels: take dependencies from the directory only, not from the package index",
     )
     parser.add_argument(
-        "--allow-sdist",
+        "--no-build",
         action="store_true",
-        help="allow building source distributions (their build code runs outside the sandbox: trusted sources only)",
+        help="binary wheels only: do not build (in the sandbox) packages that have no usable wheel",
     )
     parser.set_defaults(run=run)
 
@@ -137,7 +137,7 @@ def read_input(args: argparse.Namespace) -> AuditInput:
             if not args.wheels.is_dir():
                 raise UsageError(f"--wheels: not a directory: {args.wheels}")
             wheels = validate_wheel_set(sorted(args.wheels.glob("*.whl")))
-            return AuditInput(wheels=tuple(w.path for w in wheels))
+            return AuditInput(wheels=tuple(w.path for w in wheels), sources=(args.wheels,))
         files = _read_requirement_files([Path(r) for r in args.requirements])
         requirements = parse_requirements(files, main=[str(Path(r)) for r in args.requirements])
     except InputError as exc:
@@ -202,7 +202,7 @@ def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_sour
         timeout=args.timeout,
         jobs=args.jobs,
         no_cache=args.no_cache,
-        allow_sdist=args.allow_sdist or settings.FORKAUDIT_ALLOW_SDIST,
+        build=settings.FORKAUDIT_BUILD_SOURCES and not args.no_build,
         use_index=not args.no_index,
         sandbox=settings.FORKAUDIT_SANDBOX,
         **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),

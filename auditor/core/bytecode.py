@@ -18,4 +18,6 @@ def compile_environment(env: AuditEnvironment, *, sandbox: Sandbox, jobs: int, t
     compiles it itself (or reports its SyntaxError), so a failure here costs time, never a result."""
     argv = [str(env.interpreter), "-I", "-S", "-m", "compileall", "-q", "-j", str(max(1, jobs)), str(env.site_packages)]
     limits = Limits(wall_seconds=timeout, cpu_seconds=int(timeout) * max(1, jobs), file_bytes=256 * 2**20)
-    return run_confined(argv, sandbox=sandbox, binds=env.sandbox_binds, writable=[env.site_packages], limits=limits)
+    return run_confined(
+        argv, sandbox=sandbox, binds=env.sandbox_binds, writable=[env.site_packages], keep_uid=True, limits=limits
+    )

@@ -126,17 +126,15 @@ def install(
     wheels: Sequence[Path] = (),
     find_links: Sequence[Path] = (),
     use_index: bool = True,
-    allow_sdist: bool = False,
     no_deps: bool = False,
     offline: bool = False,
 ) -> None:
-    """Install requirement strings and wheel files into `env`'s site-packages with uv (binary wheels only unless
-    `allow_sdist`; with `offline`, only what uv's cache holds, or UvError). Runs no package code."""
+    """Install requirement strings and wheel files into `env`'s site-packages with uv (binary wheels only; with
+    `offline`, only what uv's cache holds, or UvError). Runs no package code."""
     args = ["pip", "install", "--quiet", "--python", str(env.interpreter), "--target", str(env.site_packages)]
     if offline:
         args.append("--offline")
-    if not allow_sdist:
-        args += ["--only-binary", ":all:"]
+    args += ["--only-binary", ":all:"]
     if not use_index:
         args.append("--no-index")
     if no_deps:

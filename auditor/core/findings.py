@@ -268,6 +268,7 @@ class DistributionReport:
     findings: tuple[Finding, ...]
     cached: bool = False
     suppressed: str | None = None  # the project's reason for accepting it ([tool.forkaudit] suppress)
+    built_from_source: bool = False  # it had no usable wheel: its source distribution was built in the sandbox
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -281,6 +282,7 @@ class DistributionReport:
             "findings": [f.to_dict() for f in self.findings],
             "cached": self.cached,
             "suppressed": self.suppressed,
+            "built_from_source": self.built_from_source,
         }
 
     @classmethod
@@ -296,6 +298,7 @@ class DistributionReport:
             findings=tuple(finding_from_dict(f) for f in data.get("findings", ()) if f.get("kind") in FINDING_TYPES),
             cached=data.get("cached", False),
             suppressed=data.get("suppressed"),
+            built_from_source=data.get("built_from_source", False),
         )
 
 

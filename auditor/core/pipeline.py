@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
 from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
+from auditor.core.builds import BuildFailed, build_wheel, placeholder_wheel
 from auditor.core.bytecode import compile_environment
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
@@ -49,9 +52,14 @@ from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
 from auditor.core.probe.sandbox import Sandbox, sandbox_for
-from auditor.core.resolve import Resolution, resolve
+from auditor.core.resolve import Resolution, ResolutionError, resolve
+from auditor.core.sources import SourceUnavailable, fetch_sdist, sources_needed
 from auditor.core.uv import UvError
 from auditor.core.verdicts import probe_verdict
+
+BUILT = "built"  # the directory of an audit's work directory where wheels built from source go
+BUILD_ERROR = ".build-error"  # beside a placeholder wheel there: why its distribution could not be built
+MAX_BUILD_ROUNDS = 10
 
 VulnerabilitySource = Callable[[dict[str, str]], tuple[dict[str, list[Vulnerability]], str | None]]
 
@@ -67,7 +75,7 @@ class AuditOptions:
     timeout: float = 60.0
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     no_cache: bool = False
-    allow_sdist: bool = False
+    build: bool = True  # build source distributions of packages without a usable wheel (in the sandbox)
     use_index: bool = True
     sandbox: str = "bwrap"
     python: str = field(default_factory=default_python)
@@ -84,6 +92,7 @@ class AuditInput:
     constraints: tuple[str, ...] = ()
     wheels: tuple[Path, ...] = ()  # validated wheel files: each is a direct requirement
     prereleases: bool = False
+    sources: tuple[Path, ...] = ()  # local directories of source distributions, tried before the index
 
 
 class AuditFailed(RuntimeError):
@@ -121,22 +130,84 @@ def stage_wheels(wheels: Sequence[Path], workdir: Path) -> list[Path]:
 
 
 def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptions) -> Resolution:
-    """The exact pins and the graph of the input, for the audit's interpreter.
+    """The exact pins and the graph of the input, for the audit's interpreter. A package without a usable wheel is
+    built from its source distribution in the sandbox (unless `options.build` is off), and resolution goes on with
+    the wheel it made; one that cannot be built stands in as an empty placeholder, recorded in `build_errors`, so
+    that the rest of the set is still resolved and audited.
 
     Raises ResolutionError (the input cannot be resolved: the user's to fix).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     requirements = list(audit_input.requirements) + [_wheel_requirement(w) for w in audit_input.wheels]
-    return resolve(
-        requirements,
-        python=Path(options.python),
-        constraints=audit_input.constraints,
-        find_links=stage_wheels(audit_input.wheels, workdir),
-        use_index=options.use_index,
-        allow_sdist=options.allow_sdist,
-        prereleases=audit_input.prereleases,
-        workdir=workdir,
-    )
+    built_dir = workdir / BUILT
+    built_dir.mkdir(exist_ok=True)
+    find_links = [*stage_wheels(audit_input.wheels, workdir), built_dir, *audit_input.sources]
+    attempted: set[str] = set()
+    for _ in range(MAX_BUILD_ROUNDS):
+        try:
+            resolution = resolve(
+                requirements,
+                python=Path(options.python),
+                constraints=audit_input.constraints,
+                find_links=find_links,
+                use_index=options.use_index,
+                prereleases=audit_input.prereleases,
+                workdir=workdir,
+            )
+        except ResolutionError as exc:
+            needed = {n: v for n, v in sources_needed(str(exc)).items() if n not in attempted}
+            if not options.build or not needed:
+                raise
+            problems = _build_sources(needed, audit_input, workdir=workdir, options=options)
+            attempted |= needed.keys()
+            if not needed.keys() - problems.keys():  # nothing was built or stood in for: no new answer
+                raise ResolutionError("\n".join([str(exc), *problems.values()])) from exc
+            continue
+        # What the built directory holds, not only what this call built: a redelivered task resolves again.
+        built = {canonicalize_name(parse_wheel_filename(p.name)[0]) for p in built_dir.glob("*.whl")}
+        errors = {p.name.removesuffix(BUILD_ERROR): p.read_text() for p in built_dir.glob(f"*{BUILD_ERROR}")}
+        return dataclasses.replace(
+            resolution,
+            sources=frozenset(name for name in built if name in resolution.pins and name not in errors),
+            build_errors={name: error for name, error in errors.items() if name in resolution.pins},
+        )
+    raise ResolutionError(f"still unresolved after building {len(attempted)} source distributions")
+
+
+def _build_sources(
+    needed: Mapping[str, str | None],
+    audit_input: AuditInput,
+    *,
+    workdir: Path,
+    options: AuditOptions,
+) -> dict[str, str]:
+    """Build each needed source distribution into `workdir/built`, or, for one that cannot be built, a placeholder
+    and its reason (`<name>.build-error`); what could be neither built nor stood in for, with the reason."""
+    sandbox = sandbox_for(options.sandbox)
+    interpreter = interpreter_info(options.python)
+    problems = {}
+    for name, version in sorted(needed.items()):
+        try:
+            sdist = fetch_sdist(
+                name,
+                version,
+                directories=audit_input.sources,
+                use_index=options.use_index,
+                dest=workdir / "sdists",
+                python_version=interpreter.version,
+            )
+        except SourceUnavailable as exc:
+            problems[name] = str(exc)
+            continue
+        if sdist is None:
+            problems[name] = f"{name}: its newest version has a usable wheel"
+            continue
+        try:
+            build_wheel(sdist, workdir=workdir, python=options.python, sandbox=sandbox, out=workdir / BUILT)
+        except BuildFailed as exc:
+            placeholder_wheel(name, sdist.version, workdir / BUILT)
+            (workdir / BUILT / f"{name}{BUILD_ERROR}").write_text(f"could not be built from source: {exc}"[:10_000])
+    return problems
 
 
 def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> Prepared:
@@ -149,14 +220,13 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
         env = create_environment(env_root, python=options.python)
     except (UvError, OSError, ValueError, subprocess.CalledProcessError) as exc:
         raise AuditFailed(f"could not create the audit environment: {exc}") from exc
-    wheel_dir = workdir / "wheels"
-    find_links = [wheel_dir] if wheel_dir.is_dir() else []
-    pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items())]
-    install_errors: dict[str, str] = {}
+    install_errors = dict(resolution.build_errors)
+    install_errors.update(_rebuild_sources(resolution, workdir=workdir, options=options))
+    find_links = [d for d in (workdir / "wheels", workdir / BUILT) if d.is_dir()]
+    pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items()) if name not in install_errors]
     common = dict(
         find_links=find_links,
         use_index=options.use_index,
-        allow_sdist=options.allow_sdist,
         no_deps=True,
     )
     try:
@@ -173,6 +243,18 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
     return Prepared(env, resolution, installed_distributions(env), install_errors)
 
 
+def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> dict[str, str]:
+    """Build again the source distributions the resolution was built with that this machine has not (the service
+    builds each audit's environment on every worker that analyses part of it); those that fail, with why."""
+    have = {canonicalize_name(parse_wheel_filename(p.name)[0]) for p in (workdir / BUILT).glob("*.whl")}
+    missing = {name: resolution.pins[name] for name in resolution.sources if name not in have}
+    if not missing:
+        return {}
+    problems = _build_sources(missing, AuditInput(), workdir=workdir, options=options)
+    errors = {name: (workdir / BUILT / f"{name}{BUILD_ERROR}") for name in missing}
+    return {**{name: path.read_text() for name, path in errors.items() if path.exists()}, **problems}
+
+
 def _install_pins(env: AuditEnvironment, pinned: list[str], common: dict[str, Any]) -> None:
     """Install exact pins from uv's cache alone if it holds every wheel (asking the index whether each project's page
     changed costs more than linking 60 wheels: 0.15 s of 0.35 s), else with the index."""
@@ -186,8 +268,6 @@ def _install_pins(env: AuditEnvironment, pinned: list[str], common: dict[str, An
 
 
 def _wheel_requirement(wheel: Path) -> str:
-    from packaging.utils import parse_wheel_filename
-
     name, version, _, _ = parse_wheel_filename(wheel.name)
     return f"{name}=={version}"
 
@@ -195,8 +275,6 @@ def _wheel_requirement(wheel: Path) -> str:
 def private_origins(wheels: Sequence[Path], *, owner_tag: str) -> dict[str, str]:
     """Origin of each distribution that came from an uploaded wheel: its uploader and its content, never "index",
     so that a private wheel never shadows the public record of a same-named package (nor a re-upload its past)."""
-    from packaging.utils import parse_wheel_filename
-
     origins = {}
     for wheel in wheels:
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
@@ -317,6 +395,7 @@ def distribution_report(
 ) -> DistributionReport:
     verdict = probe_verdict(result)
     return DistributionReport(
+        built_from_source=result.distribution in resolution.sources,
         name=result.distribution,
         version=result.version,
         direct=result.distribution in resolution.direct,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -25,6 +25,8 @@ class Resolution:
     pins: dict[str, str]  # canonical name -> version
     edges: frozenset[tuple[str, str]]  # (requirer, required)
     direct: frozenset[str]
+    sources: frozenset[str] = frozenset()  # pins built from their source distribution (no usable wheel)
+    build_errors: Mapping[str, str] = field(default_factory=dict)  # pins that could not be built -> why
 
     def paths_to(self, name: str) -> list[tuple[str, ...]]:
         """Shortest paths from each direct requirement down to `name` (`("pandas", "numpy")`), at most MAX_PATHS."""
@@ -44,6 +46,8 @@ class Resolution:
             "direct": sorted(self.direct),
             "edges": sorted(map(list, self.edges)),
             "pins": dict(sorted(self.pins.items())),
+            "sources": sorted(self.sources),
+            "build_errors": dict(sorted(self.build_errors.items())),
         }
 
     @classmethod
@@ -52,6 +56,8 @@ class Resolution:
             pins=dict(data["pins"]),
             edges=frozenset((a, b) for a, b in data["edges"]),
             direct=frozenset(data["direct"]),
+            sources=frozenset(data.get("sources", ())),
+            build_errors=dict(data.get("build_errors", {})),
         )
 
 
@@ -81,14 +87,14 @@ def resolve(
     constraints: Sequence[str] = (),
     find_links: Sequence[Path] = (),
     use_index: bool = True,
-    allow_sdist: bool = False,
     prereleases: bool = False,
     workdir: Path,
 ) -> Resolution:
-    """Resolve `requirements` for the interpreter `python` (its version and platform decide the markers)."""
+    """Resolve `requirements` for the interpreter `python` (its version and platform decide the markers), from wheels
+    only: a source distribution's metadata would take a build, which runs code (auditor.core.builds does that, in
+    the sandbox, for what uv names as lacking a wheel)."""
     args = ["pip", "compile", "-", "--python", str(python), "--no-header", "--annotation-style", "line", "--quiet"]
-    if not allow_sdist:
-        args += ["--only-binary", ":all:"]
+    args += ["--only-binary", ":all:"]
     if not use_index:
         args.append("--no-index")
     if prereleases:

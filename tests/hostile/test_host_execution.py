@@ -3,13 +3,16 @@ that only code outside the sandbox can create (the sandbox sees none of the test
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+
+import pytest
 
 from auditor.core.cache import MemoryStore
 from auditor.core.environments import create_environment, install
 from auditor.core.findings import Verdict
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
-from tests.wheelfactory import build_wheel
+from tests.wheelfactory import build_sdist, build_wheel
 
 PYTHON = "/usr/bin/python3.11"
 
@@ -53,3 +56,37 @@ def test_an_installed_wheel_cannot_replace_the_environments_interpreter_configur
     assert (env.root / "pyvenv.cfg").read_text() == before
     assert (env.root / "bin" / "python").resolve() == Path(PYTHON).resolve()
     assert not (tmp_path / "marker").exists()
+
+
+def test_a_source_build_runs_in_the_sandbox_without_network(tmp_path):
+    marker = tmp_path / "built-on-the-host"
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        escape = f"""
+            import socket
+            try:
+                open({str(marker)!r}, "w").write("the build ran on the host")
+            except OSError:
+                pass
+            try:
+                socket.create_connection({listener.getsockname()!r}, timeout=2).sendall(b"the build reached the host")
+            except OSError:
+                pass
+        """
+        build_sdist(sources, "fa-escaping-build", {"fa_escaping_build/__init__.py": ""}, before_build=escape)
+        options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
+
+        report = run_audit(
+            AuditInput(requirements=("fa-escaping-build",), sources=(sources,)),
+            workdir=tmp_path / "work",
+            store=MemoryStore(),
+            options=options,
+        )
+
+        [built] = report.distributions
+        assert (built.name, built.built_from_source, built.verdict) == ("fa-escaping-build", True, Verdict.SAFE)
+        assert not marker.exists()
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # a connection would be waiting: it was made before the audit returned

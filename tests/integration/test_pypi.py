@@ -134,3 +134,18 @@ def test_anything_but_a_whole_lock_asks_the_index(tmp_path: Path, monkeypatch: p
     without_index(monkeypatch)
     with pytest.raises(ResolutionError):
         resolve(requirements, python=Path("/usr/bin/python3.11"), workdir=tmp_path)
+
+
+def test_a_set_with_a_source_only_dependency_audits_by_default(tmp_path: Path):
+    # instana requires fysom, which PyPI has only as a source distribution: it is built in the sandbox.
+    from auditor.core.cache import MemoryStore
+    from auditor.core.pipeline import run_audit
+
+    options = AuditOptions(python="/usr/bin/python3.11", shallow=True)
+
+    report = run_audit(AuditInput(requirements=("instana",)), workdir=tmp_path, store=MemoryStore(), options=options)
+
+    found = {d.name: d for d in report.distributions}
+    assert (found["fysom"].built_from_source, found["fysom"].verdict) == (True, Verdict.SAFE)
+    assert found["instana"].verdict == Verdict.UNSAFE
+    assert not found["instana"].built_from_source

@@ -99,6 +99,7 @@ class Sandbox(Protocol):
         limits: Limits,
         writable: Sequence[Path] = (),
         seccomp_fd: int | None = None,
+        keep_uid: bool = False,
     ) -> list[str]: ...
 
 
@@ -118,9 +119,11 @@ class Bubblewrap:
         limits: Limits,
         writable: Sequence[Path] = (),
         seccomp_fd: int | None = None,
+        keep_uid: bool = False,
     ) -> list[str]:
         """`argv` confined; `binds` are seen read-only, and `writable` (inside a bind) read-write; the seccomp
-        program bwrap reads from `seccomp_fd` applies to everything in the sandbox."""
+        program bwrap reads from `seccomp_fd` applies to everything in the sandbox. With `keep_uid`, a step that
+        runs no package code keeps this process's user (to write files it owns), without any capability."""
         cmd = [
             self.executable,
             "--die-with-parent",
@@ -167,9 +170,9 @@ class Bubblewrap:
         if os.geteuid() == 0:
             # bwrap has bound in what only root can read; from here on the probe is really nobody, with no
             # capabilities and no way back (a user namespace would map "nobody" onto root's files). A step that
-            # writes (compiling bytecode: no package code runs) stays root, the owner of what it writes, but
-            # without any capability, so only the owner's permissions on the writable mounts are left.
-            user = [] if writable else [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+            # runs no package code and writes files root owns (compiling bytecode) stays root, but without any
+            # capability, so only the owner's permissions on the writable mounts are left.
+            user = [] if keep_uid else [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
             cmd += ["--", "setpriv", *user, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         else:
             cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--"]
@@ -191,6 +194,7 @@ class Unconfined:
         limits: Limits,
         writable: Sequence[Path] = (),
         seccomp_fd: int | None = None,
+        keep_uid: bool = False,
     ) -> list[str]:
         return _prlimit(limits) + list(argv)
 
@@ -273,6 +277,7 @@ def confined_command(
     env: Mapping[str, str],
     limits: Limits,
     writable: Sequence[Path] = (),
+    keep_uid: bool = False,
 ) -> Iterator[Confinement]:
     """How to run `argv` in `sandbox`, valid in the block: the command, its descriptors, and its control group,
     removed with whatever is left in it when the block ends."""
@@ -280,7 +285,9 @@ def confined_command(
     fd = filter_fd(program) if program else None
     try:
         with probe_group(limits.memory_bytes, limits.processes) as group:
-            command = sandbox.wrap(argv, binds=binds, env=env, limits=limits, writable=writable, seccomp_fd=fd)
+            command = sandbox.wrap(
+                argv, binds=binds, env=env, limits=limits, writable=writable, seccomp_fd=fd, keep_uid=keep_uid
+            )
             yield Confinement(group.enter(command) if group else command, () if fd is None else (fd,), group)
     finally:
         if fd is not None:
@@ -306,12 +313,15 @@ def run_confined(
     binds: Sequence[Path],
     limits: Limits,
     writable: Sequence[Path] = (),
+    keep_uid: bool = False,
     env: Mapping[str, str] | None = None,
     tail_lines: int = 30,
 ) -> Confined:
     """Run `argv` in `sandbox` to its end or its wall-clock limit (then everything it started is killed)."""
     environment = probe_environment(env)
-    confined = confined_command(sandbox, argv, binds=binds, env=environment, limits=limits, writable=writable)
+    confined = confined_command(
+        sandbox, argv, binds=binds, env=environment, limits=limits, writable=writable, keep_uid=keep_uid
+    )
     # Output goes to a file, which the sandbox's file-size limit caps, rather than into this process's memory.
     with tempfile.TemporaryFile() as output, confined as confinement:
         process = subprocess.Popen(
