@@ -162,7 +162,10 @@ def test_audit_without_owner_is_hidden_outside_local_mode(
 
     assert anonymous.get(url(audit.pk)).status_code == 404
     assert client_for(sam).get(url(audit.pk)).status_code == 404
-    with override_settings(FORKAUDIT_LOCAL_MODE=True):
+    launch_token = "the-launch-token-of-the-detail-tests-0123456789"
+    with override_settings(FORKAUDIT_LOCAL_MODE=True, FORKAUDIT_LAUNCH_TOKEN=launch_token):
+        assert anonymous.get(url(audit.pk)).status_code == 404  # another local user, or another site
+        anonymous.credentials(HTTP_AUTHORIZATION=f"Token {launch_token}")
         assert anonymous.get(url(audit.pk)).status_code == 200
 
 

@@ -138,12 +138,15 @@ def test_submission_sends_the_prepare_task_to_the_broker_on_commit(
 
 
 @pytest.mark.django_db
-@override_settings(FORKAUDIT_LOCAL_MODE=True)
-def test_local_mode_accepts_a_submission_without_a_token(anonymous: APIClient) -> None:
+@override_settings(FORKAUDIT_LOCAL_MODE=True, FORKAUDIT_LAUNCH_TOKEN="the-launch-token-of-the-submit-tests-012345")
+def test_local_mode_accepts_a_submission_with_the_launch_token_only(anonymous: APIClient) -> None:
+    refused = anonymous.post(URL, {"requirements": "requests\n"}, format="json")
+    anonymous.credentials(HTTP_AUTHORIZATION="Token the-launch-token-of-the-submit-tests-012345")
     response = anonymous.post(URL, {"requirements": "requests\n"}, format="json")
 
+    assert refused.status_code == 401
     assert response.status_code == 202, response.content
-    assert Audit.objects.get(pk=response.json()["id"]).owner is None
+    assert Audit.objects.get().owner is None
 
 
 # --- authentication ------------------------------------------------------------------------------------------------
