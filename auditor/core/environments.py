@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.utils import canonicalize_name
 
-from auditor.core.uv import run_uv
+from auditor.core.uv import find_links_args, run_uv
 
 # Path parts that mark a module as not public API (DESIGN.md §5); "_"-prefixed parts are private too.
 NON_PUBLIC_PARTS = frozenset(
@@ -139,8 +139,7 @@ def install(
         args.append("--no-index")
     if no_deps:
         args.append("--no-deps")
-    for directory in find_links:
-        args += ["--find-links", str(directory)]
+    args += find_links_args(find_links)
     requirement_text = "\n".join(requirements)
     if requirement_text:
         args += ["-r", "-"]

@@ -141,7 +141,7 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
     requirements = list(audit_input.requirements) + [_wheel_requirement(w) for w in audit_input.wheels]
     built_dir = workdir / BUILT
     built_dir.mkdir(exist_ok=True)
-    find_links = [*stage_wheels(audit_input.wheels, workdir), built_dir, *audit_input.sources]
+    given = [*stage_wheels(audit_input.wheels, workdir), *audit_input.sources]
     attempted: set[str] = set()
     for _ in range(MAX_BUILD_ROUNDS):
         try:
@@ -149,7 +149,8 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
                 requirements,
                 python=Path(options.python),
                 constraints=audit_input.constraints,
-                find_links=find_links,
+                # The built directory only once it holds something: without find-links, a lock may resolve offline.
+                find_links=[*given, built_dir] if any(built_dir.iterdir()) else given,
                 use_index=options.use_index,
                 prereleases=audit_input.prereleases,
                 workdir=workdir,
@@ -222,7 +223,7 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
         raise AuditFailed(f"could not create the audit environment: {exc}") from exc
     install_errors = dict(resolution.build_errors)
     install_errors.update(_rebuild_sources(resolution, workdir=workdir, options=options))
-    find_links = [d for d in (workdir / "wheels", workdir / BUILT) if d.is_dir()]
+    find_links = [d for d in (workdir / "wheels", workdir / BUILT) if d.is_dir() and any(d.iterdir())]
     pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items()) if name not in install_errors]
     common = dict(
         find_links=find_links,

@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from auditor.core.uv import UvError, run_uv
+from auditor.core.uv import UvError, find_links_args, run_uv
 
 MAX_PATHS = 5
 
@@ -99,8 +99,7 @@ def resolve(
         args.append("--no-index")
     if prereleases:
         args += ["--prerelease", "allow"]
-    for directory in find_links:
-        args += ["--find-links", str(directory)]
+    args += find_links_args(find_links)
     if constraints:
         constraints_file = workdir / "constraints.txt"
         constraints_file.write_text("\n".join(constraints) + "\n")

@@ -29,6 +29,15 @@ def uv_environment() -> dict[str, str]:
     return env
 
 
+def find_links_args(directories: Sequence[object]) -> list[str]:
+    """`--find-links` for each of `directories`, and then for the operator's UV_FIND_LINKS, which a `--find-links` on
+    the command line would otherwise replace; nothing for no directories (uv then reads UV_FIND_LINKS itself)."""
+    if not directories:
+        return []
+    operators = os.environ.get("UV_FIND_LINKS", "").replace(",", " ").split()
+    return [arg for location in [*map(str, directories), *operators] for arg in ("--find-links", location)]
+
+
 def run_uv(args: Sequence[str], *, stdin: str | None = None, timeout: float = 900) -> str:
     """Run `uv ARGS`; its stdout, or UvError with what it said on stderr."""
     try:

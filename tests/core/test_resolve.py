@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditor.core.resolve import Resolution, _is_lock, parse_compiled
@@ -68,3 +70,19 @@ def test_resolution_round_trips_through_its_dict():
 )
 def test_is_lock_accepts_only_exact_pins(requirements, lock):
     assert _is_lock(requirements) is lock
+
+
+def test_find_links_keep_the_operators_directories_when_the_audit_adds_its_own(monkeypatch):
+    from auditor.core.uv import find_links_args
+
+    monkeypatch.setenv("UV_FIND_LINKS", "/srv/wheels,/srv/more")
+
+    assert find_links_args([]) == []  # uv reads UV_FIND_LINKS itself
+    assert find_links_args([Path("/work/built")]) == [
+        "--find-links",
+        "/work/built",
+        "--find-links",
+        "/srv/wheels",
+        "--find-links",
+        "/srv/more",
+    ]
