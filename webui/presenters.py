@@ -128,6 +128,7 @@ class DistributionView:
     verdict: str
     fork_aware: bool
     cached: bool
+    built_from_source: bool
     suppressed: str | None
     paths: list[str]
     more_paths: int
@@ -189,6 +190,7 @@ def _distribution_view(index: int, d: DistributionReport) -> DistributionView:
         verdict=str(d.verdict),
         fork_aware=d.fork_aware,
         cached=d.cached,
+        built_from_source=d.built_from_source,
         suppressed=clean_text(d.suppressed, 200) if d.suppressed is not None else None,
         paths=paths[:PATHS_IN_TABLE],
         more_paths=max(0, len(paths) - PATHS_IN_TABLE),

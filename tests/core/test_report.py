@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import json
 import re
@@ -310,6 +311,16 @@ def test_render_markdown_marks_direct_requirements_and_import_failures():
         "direct requirement",
         "",
     ]
+
+
+def test_render_markdown_says_a_distribution_was_built_from_source():
+    report = make_report()
+    built = dataclasses.replace(report.distributions[-1], built_from_source=True)
+    report = dataclasses.replace(report, distributions=(*report.distributions[:-1], built))
+
+    row = markdown_row(render_markdown(report), built.name)
+
+    assert "built from source (no usable wheel)" in markdown_cells(row)[4]
 
 
 def test_render_markdown_escapes_a_hostile_thread_name():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
@@ -93,6 +94,16 @@ def test_report_details_list_modules_and_every_finding(client_for: ClientFor, al
     assert "numpy.f2py.tests submodule import-error No module named x" in text
     assert "numpy ok 90 ms" in text
     assert "Details of pandas: 1 module, 0 findings · result reused from an earlier probe" in text
+
+
+def test_report_says_which_distributions_were_built_from_source(client_for: ClientFor, alice: User) -> None:
+    report = pandas_report()
+    first, *rest = report.distributions
+    report = dataclasses.replace(report, distributions=(dataclasses.replace(first, built_from_source=True), *rest))
+
+    html = page(client_for(alice), done_audit(alice, report))
+
+    assert text_of(html).count("built from source (no usable wheel)") == 1
 
 
 def test_done_audit_links_its_report_downloads(client_for: ClientFor, alice: User) -> None:

@@ -108,6 +108,8 @@ def _paths_cell(distribution: DistributionReport) -> str:
     hidden = len(paths) - len(lines)
     if distribution.direct:
         lines.insert(0, "direct requirement")
+    if distribution.built_from_source:
+        lines.append("built from source (no usable wheel)")
     if hidden > 0:
         lines.append(f"… and {hidden} more")
     return "<br>".join(lines)
