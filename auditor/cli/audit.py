@@ -139,7 +139,9 @@ def read_input(args: argparse.Namespace) -> AuditInput:
             wheels = validate_wheel_set(sorted(args.wheels.glob("*.whl")))
             return AuditInput(wheels=tuple(w.path for w in wheels), sources=(args.wheels,))
         files = _read_requirement_files([Path(r) for r in args.requirements])
-        requirements = parse_requirements(files, main=[str(Path(r)) for r in args.requirements])
+        requirements = parse_requirements(
+            files, main=[str(Path(r)) for r in args.requirements], allow_external=external_requirements_allowed()
+        )
     except InputError as exc:
         raise UsageError(str(exc)) from exc
     return AuditInput(

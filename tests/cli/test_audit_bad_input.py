@@ -156,6 +156,18 @@ def test_audit_follows_an_outside_include_only_when_the_operator_allows_it(tmp_p
     assert read_input(args).requirements == ("six==1.16.0",)
 
 
+def test_audit_takes_options_that_reach_outside_the_index_only_when_the_operator_allows_it(tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("--extra-index-url https://mirror.example/simple\nsix==1.16.0\n")
+    args = argparse.Namespace(requirements=[str(requirements)], wheels=None)
+
+    monkeypatch.delenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", raising=False)
+    with pytest.raises(UsageError, match="--extra-index-url"):
+        read_input(args)
+    monkeypatch.setenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", "true")
+    assert read_input(args).requirements == ("--extra-index-url https://mirror.example/simple", "six==1.16.0")
+
+
 # --- what a wheel set may unpack to --------------------------------------------------------------------------------
 
 
