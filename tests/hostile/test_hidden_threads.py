@@ -97,3 +97,12 @@ def test_a_flood_of_tiny_events_makes_the_probe_an_error_without_holding_them_al
     [module] = bench.probe("fa-flood").modules
 
     assert module.error == "forkaudit could not believe the probe's report: more than 100000 events"
+
+
+def test_the_host_counts_threads_without_a_pid_namespace_too(bench_with):
+    bench = bench_with({"fa-hider": {"files": {"fa_hider/__init__.py": HIDERS["replaces-the-report-function"]}}})
+
+    result = bench.probe("fa-hider", sandbox="none")
+
+    assert probe_verdict(result) == Verdict.UNSAFE
+    assert [f.unexplained for f in result.findings if isinstance(f, ThreadOnImport)] == [True]

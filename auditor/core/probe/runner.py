@@ -108,14 +108,14 @@ class Run:
     stderr: bytes = b""
     problem: str | None = None  # why the probe's output cannot be believed
     memory_killed: bool = False  # the kernel killed in it: all its processes together reached the memory limit
-    host_threads: dict[int, str] | None = None  # the interpreter's threads seen from outside: tid -> name
+    host_threads: dict[int, str] | None = None  # the interpreter's other threads seen from outside: tid -> name
 
     @property
     def done(self) -> dict[str, Any] | None:
         return next((e for e in self.events if e.get("event") == "done"), None)
 
     def unexplained_threads(self) -> list[dict[str, Any]]:
-        """The interpreter's live threads (but its main thread) seen from outside that the report does not name as
+        """The interpreter's live threads seen from outside (its main thread aside) that the report does not name as
         alive: all of them when the report cannot be believed."""
         if not self.host_threads:
             return []
@@ -124,12 +124,7 @@ class Run:
         if done is not None:
             explained |= {t["native_id"] for t in done["threads"] if t["alive"] and t["native_id"] is not None}
             explained |= {t["tid"] for t in done["native_threads"] if t["alive"]}
-        main = min(self.host_threads)  # the main thread's id is the process id, the lowest of its threads
-        return [
-            {"tid": tid, "name": name}
-            for tid, name in sorted(self.host_threads.items())
-            if tid != main and tid not in explained
-        ]
+        return [{"tid": tid, "name": name} for tid, name in sorted(self.host_threads.items()) if tid not in explained]
 
     def unfinished_module(self) -> str | None:
         """The module whose import was under way when the interpreter died."""
@@ -352,8 +347,8 @@ def _report_start(result: bytearray, start: int) -> int | None:
 
 
 def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None:
-    """The probe interpreter's live threads as its PID namespace numbers them (the numbers the bootstrap reports),
-    with their names, read from outside; None when the interpreter is no longer running."""
+    """The probe interpreter's live threads but its main thread, as its PID namespace numbers them (the numbers the
+    bootstrap reports), with their names, read from outside; None when the interpreter is no longer running."""
     pid = _interpreter_pid(sandbox_pid) if private_pids else sandbox_pid
     if pid is None or not _is_running(pid):
         return None
@@ -368,8 +363,8 @@ def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None
         except OSError:
             continue  # it ended meanwhile
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        numbers = fields.get("NSpid", tid).split()
-        threads[int(numbers[-1])] = fields.get("Name", "").strip()
+        if tid != str(pid):  # the main thread's id is the process's
+            threads[int(fields.get("NSpid", tid).split()[-1])] = fields.get("Name", "").strip()
     return threads
 
 
