@@ -31,11 +31,12 @@ LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 MAX_REQUIREMENTS = 100
 BUILD_LIMITS = Limits(wall_seconds=600, cpu_seconds=1200, file_bytes=512 * 2**20, tmp_bytes=1024 * 2**20)
 
-# Runs in the sandbox, on the build environment's interpreter: unpack, then ask the backend. Standard library only.
+# Runs in the sandbox, on the build environment's interpreter: unpack, ask the backend what else it needs, and build
+# if that is installed; answers {"requires": [...]} or {"wheel": name}. Standard library only.
 _BUILD_SCRIPT = r"""
-import importlib, json, os, sys, tarfile, zipfile
-archive, work, mode, backend_name = sys.argv[1:5]
-backend_path = json.loads(sys.argv[5])
+import importlib, importlib.metadata, json, os, re, sys, tarfile, zipfile
+archive, work, backend_name = sys.argv[1:4]
+backend_path = json.loads(sys.argv[4])
 source = os.path.join(work, "src")
 os.makedirs(source, exist_ok=True)
 if archive.endswith(".zip"):
@@ -57,13 +58,20 @@ module, _, attribute = backend_name.partition(":")
 backend = importlib.import_module(module)
 for part in filter(None, attribute.split(".")):
     backend = getattr(backend, part)
-if mode == "requires":
-    hook = getattr(backend, "get_requires_for_build_wheel", None)
-    answer = list(hook() if hook else [])
+def installed(requirement):
+    try:
+        importlib.metadata.distribution(re.match(r"[A-Za-z0-9._-]+", requirement).group())
+        return True
+    except (importlib.metadata.PackageNotFoundError, AttributeError):
+        return False
+hook = getattr(backend, "get_requires_for_build_wheel", None)
+requires = list(hook() if hook else [])
+if not all(installed(r) for r in requires):
+    answer = {"requires": requires}
 else:
     out = os.path.join(work, "out")
     os.makedirs(out, exist_ok=True)
-    answer = backend.build_wheel(out)
+    answer = {"wheel": backend.build_wheel(out)}
 with open(os.path.join(work, "answer.json"), "w") as f:
     json.dump(answer, f)
 """
@@ -110,11 +118,14 @@ def build_wheel(sdist: Sdist, *, workdir: Path, python: str, sandbox: Sandbox, o
     os.chmod(root, 0o755)
     if os.geteuid() == 0:
         os.chown(work, NOBODY, NOBODY)  # the build's user writes there, and nowhere else
-    extra = _ask(env, sdist, work, system, sandbox, "requires")
-    if not isinstance(extra, list) or not _strings(extra) or len(extra) > MAX_REQUIREMENTS:
-        raise BuildFailed("the build backend named its requirements in a form forkaudit does not accept")
-    _install_requirements(env, _requirements(extra))
-    name = _ask(env, sdist, work, system, sandbox, "build")
+    answer = _ask(env, sdist, work, system, sandbox)
+    if "requires" in answer:  # more than pyproject.toml declares (setuptools' `wheel`, say): installed, then again
+        extra = answer["requires"]
+        if not _strings(extra) or len(extra) > MAX_REQUIREMENTS:
+            raise BuildFailed("the build backend named its requirements in a form forkaudit does not accept")
+        _install_requirements(env, _requirements(extra))
+        answer = _ask(env, sdist, work, system, sandbox)
+    name = answer.get("wheel")
     built = work / "out" / str(name)
     if not isinstance(name, str) or "/" in name or not built.is_file():
         raise BuildFailed("the build backend did not make a wheel")
@@ -126,10 +137,11 @@ def build_wheel(sdist: Sdist, *, workdir: Path, python: str, sandbox: Sandbox, o
     return Path(shutil.copy2(built, out / built.name))
 
 
-def _ask(env: AuditEnvironment, sdist: Sdist, work: Path, system: BuildSystem, sandbox: Sandbox, mode: str) -> object:
+def _ask(env: AuditEnvironment, sdist: Sdist, work: Path, system: BuildSystem, sandbox: Sandbox) -> dict:
+    """One run of the build script in the sandbox; its answer."""
     answer = work / "answer.json"
     answer.unlink(missing_ok=True)
-    argv = [str(env.python), "-I", "-B", "-c", _BUILD_SCRIPT, str(sdist.path), str(work), mode, system.backend]
+    argv = [str(env.python), "-I", "-B", "-c", _BUILD_SCRIPT, str(sdist.path), str(work), system.backend]
     argv.append(json.dumps(list(system.backend_path)))
     done = run_confined(
         argv,
@@ -144,9 +156,12 @@ def _ask(env: AuditEnvironment, sdist: Sdist, work: Path, system: BuildSystem, s
     if not done.ok or not answer.is_file():
         raise BuildFailed(f"the build failed (exit status {done.returncode}):\n{done.output}")
     try:
-        return json.loads(answer.read_bytes()[: 1 << 20])
+        found = json.loads(answer.read_bytes()[: 1 << 20])
     except ValueError as exc:
         raise BuildFailed("the build backend's answer is not JSON") from exc
+    if not isinstance(found, dict):
+        raise BuildFailed("the build backend's answer is not what forkaudit asked for")
+    return found
 
 
 def _install_requirements(env: AuditEnvironment, requirements: tuple[str, ...] | list[str]) -> None:

@@ -52,8 +52,8 @@ from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
 from auditor.core.probe.sandbox import Sandbox, sandbox_for
-from auditor.core.resolve import Resolution, ResolutionError, resolve
-from auditor.core.sources import SourceUnavailable, fetch_sdist, sources_needed
+from auditor.core.resolve import Resolution, ResolutionError, lock_pins, resolve
+from auditor.core.sources import SourceUnavailable, fetch_sdist, sources_needed, without_usable_wheels
 from auditor.core.uv import UvError
 from auditor.core.verdicts import probe_verdict
 
@@ -159,6 +159,10 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
             needed = {n: v for n, v in sources_needed(str(exc)).items() if n not in attempted}
             if not options.build or not needed:
                 raise
+            if not attempted and options.use_index and (pins := lock_pins(requirements)):
+                # A lock names every version: whatever else in it lacks a wheel is built now, not one per round.
+                python_version = interpreter_info(options.python).version
+                needed |= without_usable_wheels(pins, python_version=python_version, jobs=4 * options.jobs)
             problems = _build_sources(needed, audit_input, workdir=workdir, options=options)
             attempted |= needed.keys()
             if not needed.keys() - problems.keys():  # nothing was built or stood in for: no new answer
@@ -182,12 +186,13 @@ def _build_sources(
     workdir: Path,
     options: AuditOptions,
 ) -> dict[str, str]:
-    """Build each needed source distribution into `workdir/built`, or, for one that cannot be built, a placeholder
-    and its reason (`<name>.build-error`); what could be neither built nor stood in for, with the reason."""
+    """Build each needed source distribution into `workdir/built` (on `options.jobs` cores), or, for one that cannot
+    be built, a placeholder and its reason (`<name>.build-error`); what could be neither built nor stood in for, with
+    the reason."""
     sandbox = sandbox_for(options.sandbox)
-    interpreter = interpreter_info(options.python)
-    problems = {}
-    for name, version in sorted(needed.items()):
+    python_version = interpreter_info(options.python).version
+
+    def build(name: str, version: str | None) -> str | None:
         try:
             sdist = fetch_sdist(
                 name,
@@ -195,20 +200,23 @@ def _build_sources(
                 directories=audit_input.sources,
                 use_index=options.use_index,
                 dest=workdir / "sdists",
-                python_version=interpreter.version,
+                python_version=python_version,
             )
         except SourceUnavailable as exc:
-            problems[name] = str(exc)
-            continue
+            return str(exc)
         if sdist is None:
-            problems[name] = f"{name}: its newest version has a usable wheel"
-            continue
+            return f"{name}: its newest version has a usable wheel"
         try:
             build_wheel(sdist, workdir=workdir, python=options.python, sandbox=sandbox, out=workdir / BUILT)
         except BuildFailed as exc:
             placeholder_wheel(name, sdist.version, workdir / BUILT)
             (workdir / BUILT / f"{name}{BUILD_ERROR}").write_text(f"could not be built from source: {exc}"[:10_000])
-    return problems
+        return None
+
+    with ThreadPool(max_workers=max(1, options.jobs)) as pool:  # builds mostly wait on uv and their sandbox
+        futures = {name: pool.submit(build, name, version) for name, version in sorted(needed.items())}
+        outcomes = {name: future.result() for name, future in futures.items()}
+    return {name: problem for name, problem in outcomes.items() if problem is not None}
 
 
 def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> Prepared:

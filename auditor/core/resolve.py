@@ -125,15 +125,22 @@ def resolve(
 
 def _is_lock(requirements: Sequence[str]) -> bool:
     """Every line names one exact version of a package (`name==1.2.3`, maybe with extras and markers)."""
+    return bool(lock_pins(requirements))
+
+
+def lock_pins(requirements: Sequence[str]) -> dict[str, str]:
+    """Name -> version of each line if every line names one exact version of a package, else {}."""
+    pins = {}
     for line in requirements:
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
-            return False  # an option line (--index-url ...)
+            return {}  # an option line (--index-url ...)
         specifiers = list(requirement.specifier)
         if requirement.url or len(specifiers) != 1 or specifiers[0].operator not in ("==", "===") or "*" in line:
-            return False
-    return bool(requirements)
+            return {}
+        pins[canonicalize_name(requirement.name)] = specifiers[0].version
+    return pins
 
 
 def _name(requirement: str) -> str | None:

@@ -16,7 +16,7 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
+
+from auditor.core.background import ThreadPool
 
 MAX_SDIST_BYTES = 200 * 2**20
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -82,7 +84,25 @@ def index_url() -> str:
     return (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
 
 
-def _from_index(name: str, version: str | None, *, dest: Path, python_version: str) -> Sdist | None:
+def without_usable_wheels(pins: Mapping[str, str], *, python_version: str, jobs: int = 8) -> dict[str, str]:
+    """The pins whose exact version has no usable wheel on the index, but a source distribution: all of them at once
+    (uv names one per failed resolution), for a lock, whose versions are all known."""
+
+    def lacks_wheel(name: str, version: str) -> bool:
+        try:
+            files = _index_files(name)
+        except SourceUnavailable:
+            return False  # uv will say what is wrong with it
+        has_sdist = any(_sdist_name(str(f.get("filename", ""))) == (name, version) for f in files)
+        return has_sdist and not _has_usable_wheel(files, name, version, python_version)
+
+    with ThreadPool(max_workers=jobs) as pool:  # each page is a round trip to the index
+        lacking = dict(zip(pins, pool.map(lambda pin: lacks_wheel(*pin), pins.items()), strict=True))
+    return {name: pins[name] for name, lacks in lacking.items() if lacks}
+
+
+def _index_files(name: str) -> list[dict]:
+    """The files of `name`'s project page on the index (PEP 691 JSON), yanked ones left out."""
     url = f"{index_url()}/{name}/"
     try:
         request = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
@@ -90,7 +110,16 @@ def _from_index(name: str, version: str | None, *, dest: Path, python_version: s
             page = json.loads(response.read(20 * 2**20))
     except (OSError, ValueError) as exc:
         raise SourceUnavailable(f"could not read {url}: {exc}") from exc
-    files = [f for f in page.get("files", []) if isinstance(f, dict) and not f.get("yanked")]
+    files = page.get("files", []) if isinstance(page, dict) else []
+    return [{**f, "url": urllib.parse.urljoin(url, str(f.get("url", "")))} for f in files if _listed(f)]
+
+
+def _listed(file: object) -> bool:
+    return isinstance(file, dict) and not file.get("yanked")
+
+
+def _from_index(name: str, version: str | None, *, dest: Path, python_version: str) -> Sdist | None:
+    files = _index_files(name)
     sdists = {}
     for file in files:
         found = _sdist_name(str(file.get("filename", "")))
@@ -105,7 +134,7 @@ def _from_index(name: str, version: str | None, *, dest: Path, python_version: s
     file = sdists.get(version)
     if file is None:
         raise SourceUnavailable(f"{name} {version} has neither a usable wheel nor a source distribution")
-    return Sdist(name, version, _download(urllib.parse.urljoin(url, file["url"]), file, dest))
+    return Sdist(name, version, _download(file["url"], file, dest))
 
 
 def _download(url: str, file: dict, dest: Path) -> Path:
