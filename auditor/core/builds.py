@@ -1,42 +1,50 @@
 """Building a source distribution into a wheel, in the sandbox (PEP 517), with no network.
 
 A build runs package code (`setup.py`, the build backend), so it runs like a probe: in bubblewrap, without network,
-as the unprivileged user, in its own control group, able to write its own build directory only. What it needs is
-fetched before, as wheels, by uv (a network step that runs no code): first the build requirements the archive's
-`pyproject.toml` declares (or setuptools, for a project without one), then whatever the backend's
-`get_requires_for_build_wheel` adds, asked in the sandbox. The wheel it makes is validated like an uploaded one.
+as the unprivileged user, in its own control group. It writes nothing of the host's: it unpacks and builds in the
+sandbox's own `/tmp` (a tmpfs of limited size, counted in its memory), and hands its answer and the wheel back on a
+descriptor the host gave it (a file of the host's, which the file-size limit caps), so that the host never follows
+a path the build could have planted. What it needs is fetched before, as wheels, by uv (a network step that runs no
+code): first the build requirements the archive's `pyproject.toml` declares (or setuptools, for a project without
+one), then whatever the backend's `get_requires_for_build_wheel` adds, asked in the sandbox. The wheel it makes must
+be of the same name and version, and is validated like an uploaded one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
+import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion
 
 from auditor.core.environments import AuditEnvironment, create_environment, install
 from auditor.core.inputs import InputError, validate_wheel
-from auditor.core.probe.sandbox import NOBODY, Limits, Sandbox, run_confined
+from auditor.core.inputs.wheels import MAX_WHEEL_BYTES
+from auditor.core.probe.sandbox import Limits, Sandbox, run_confined
 from auditor.core.sources import Sdist
 from auditor.core.uv import UvError
 
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 MAX_REQUIREMENTS = 100
+MAX_ARCHIVE_MEMBERS = 10_000  # looked at for pyproject.toml on the host (it is near the top of a real archive)
 BUILD_LIMITS = Limits(wall_seconds=600, cpu_seconds=1200, file_bytes=512 * 2**20, tmp_bytes=1024 * 2**20)
 
 # Runs in the sandbox, on the build environment's interpreter: unpack, ask the backend what else it needs, and build
 # if that is installed; answers {"requires": [...]} or {"wheel": name}. Standard library only.
 _BUILD_SCRIPT = r"""
 import importlib, importlib.metadata, json, os, re, sys, tarfile, zipfile
-archive, work, backend_name = sys.argv[1:4]
+archive, answer_fd, backend_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 backend_path = json.loads(sys.argv[4])
+work = "/tmp/build"
 source = os.path.join(work, "src")
 os.makedirs(source, exist_ok=True)
 if archive.endswith(".zip"):
@@ -66,14 +74,17 @@ def installed(requirement):
         return False
 hook = getattr(backend, "get_requires_for_build_wheel", None)
 requires = list(hook() if hook else [])
+wheel = b""
 if not all(installed(r) for r in requires):
     answer = {"requires": requires}
 else:
     out = os.path.join(work, "out")
     os.makedirs(out, exist_ok=True)
     answer = {"wheel": backend.build_wheel(out)}
-with open(os.path.join(work, "answer.json"), "w") as f:
-    json.dump(answer, f)
+    with open(os.path.join(out, answer["wheel"]), "rb") as f:
+        wheel = f.read()
+with os.fdopen(answer_fd, "wb") as f:
+    f.write(json.dumps(answer).encode() + b"\n" + wheel)
 """
 
 
@@ -113,55 +124,59 @@ def build_wheel(sdist: Sdist, *, workdir: Path, python: str, sandbox: Sandbox, o
     shutil.rmtree(root, ignore_errors=True)
     env = create_environment(root / "env", python=python)
     _install_requirements(env, system.requires)
-    work = root / "work"
-    work.mkdir()
-    os.chmod(root, 0o755)
-    if os.geteuid() == 0:
-        os.chown(work, NOBODY, NOBODY)  # the build's user writes there, and nowhere else
-    answer = _ask(env, sdist, work, system, sandbox)
+    answer, wheel = _ask(env, sdist, system, sandbox)
     if "requires" in answer:  # more than pyproject.toml declares (setuptools' `wheel`, say): installed, then again
         extra = answer["requires"]
         if not _strings(extra) or len(extra) > MAX_REQUIREMENTS:
             raise BuildFailed("the build backend named its requirements in a form forkaudit does not accept")
         _install_requirements(env, _requirements(extra))
-        answer = _ask(env, sdist, work, system, sandbox)
+        answer, wheel = _ask(env, sdist, system, sandbox)
     name = answer.get("wheel")
-    built = work / "out" / str(name)
-    if not isinstance(name, str) or "/" in name or not built.is_file():
+    if not isinstance(name, str) or not wheel:
         raise BuildFailed("the build backend did not make a wheel")
+    try:
+        wheel_name, wheel_version, _, _ = parse_wheel_filename(name)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        raise BuildFailed(f"the build backend made a wheel with an invalid name: {name[:200]!r}") from exc
+    if (canonicalize_name(wheel_name), str(wheel_version)) != (sdist.name, sdist.version):
+        raise BuildFailed(f"the build made {name[:200]}, not a wheel of {sdist.name} {sdist.version}")
+    out.mkdir(parents=True, exist_ok=True)
+    built = out / name  # a name that parse_wheel_filename accepted: no "/" in it
+    built.write_bytes(wheel)
     try:
         validate_wheel(built)
     except InputError as exc:
+        built.unlink()
         raise BuildFailed(f"the wheel it built is not valid: {exc}") from exc
-    out.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(built, out / built.name))
+    return built
 
 
-def _ask(env: AuditEnvironment, sdist: Sdist, work: Path, system: BuildSystem, sandbox: Sandbox) -> dict:
-    """One run of the build script in the sandbox; its answer."""
-    answer = work / "answer.json"
-    answer.unlink(missing_ok=True)
-    argv = [str(env.python), "-I", "-B", "-c", _BUILD_SCRIPT, str(sdist.path), str(work), system.backend]
-    argv.append(json.dumps(list(system.backend_path)))
-    done = run_confined(
-        argv,
-        sandbox=sandbox,
-        binds=[*env.sandbox_binds, sdist.path],
-        writable=[work],
-        limits=BUILD_LIMITS,
-        env={"SOURCE_DATE_EPOCH": "315532800"},
-    )
-    if done.returncode is None:
-        raise BuildFailed(f"the build took longer than {BUILD_LIMITS.wall_seconds:.0f} s\n{done.output}")
-    if not done.ok or not answer.is_file():
-        raise BuildFailed(f"the build failed (exit status {done.returncode}):\n{done.output}")
+def _ask(env: AuditEnvironment, sdist: Sdist, system: BuildSystem, sandbox: Sandbox) -> tuple[dict, bytes]:
+    """One run of the build script in the sandbox; its answer, and the wheel's bytes if it built one."""
+    with tempfile.TemporaryFile() as answer:
+        argv = [str(env.python), "-I", "-B", "-c", _BUILD_SCRIPT, str(sdist.path), str(answer.fileno())]
+        argv += [system.backend, json.dumps(list(system.backend_path))]
+        done = run_confined(
+            argv,
+            sandbox=sandbox,
+            binds=[*env.sandbox_binds, sdist.path],
+            limits=BUILD_LIMITS,
+            env={"SOURCE_DATE_EPOCH": "315532800"},
+            fds=(answer.fileno(),),
+        )
+        if done.returncode is None:
+            raise BuildFailed(f"the build took longer than {BUILD_LIMITS.wall_seconds:.0f} s\n{done.output}")
+        if not done.ok:
+            raise BuildFailed(f"the build failed (exit status {done.returncode}):\n{done.output}")
+        answer.seek(0)
+        header, _, wheel = answer.read(MAX_WHEEL_BYTES + (1 << 20)).partition(b"\n")  # more is not a valid wheel
     try:
-        found = json.loads(answer.read_bytes()[: 1 << 20])
+        found = json.loads(header[: 1 << 20])
     except ValueError as exc:
-        raise BuildFailed("the build backend's answer is not JSON") from exc
+        raise BuildFailed("the build's answer is not JSON") from exc
     if not isinstance(found, dict):
-        raise BuildFailed("the build backend's answer is not what forkaudit asked for")
-    return found
+        raise BuildFailed("the build's answer is not what forkaudit asked for")
+    return found, wheel
 
 
 def _install_requirements(env: AuditEnvironment, requirements: tuple[str, ...] | list[str]) -> None:
@@ -211,10 +226,13 @@ def _member(archive: Path, name: str) -> str | None:
     try:
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as z:
-                member = next((m for m in z.namelist() if m.count("/") == 1 and m.endswith("/" + name)), None)
+                names = z.namelist()[:MAX_ARCHIVE_MEMBERS]
+                member = next((m for m in names if m.count("/") == 1 and m.endswith("/" + name)), None)
                 return z.read(member)[: 1 << 20].decode(errors="replace") if member else None
         with tarfile.open(archive) as t:
-            for info in t:
+            for count, info in enumerate(t):
+                if count >= MAX_ARCHIVE_MEMBERS:
+                    break
                 if info.isfile() and info.name.count("/") == 1 and info.name.endswith("/" + name):
                     f = t.extractfile(info)
                     return f.read(1 << 20).decode(errors="replace") if f else None

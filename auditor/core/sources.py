@@ -72,6 +72,8 @@ def fetch_sdist(
         for path in sorted(directory.glob("*")):
             found = _sdist_name(path.name)
             if found and found[0] == name and (version is None or found[1] == version):
+                if path.stat().st_size > MAX_SDIST_BYTES:
+                    raise SourceUnavailable(f"{path.name} is larger than {MAX_SDIST_BYTES // 2**20} MiB")
                 dest.mkdir(parents=True, exist_ok=True)
                 return Sdist(name, found[1], Path(shutil.copy2(path, dest / path.name)))
     if not use_index:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.core import builds
 from auditor.core.cache import MemoryStore
 from auditor.core.findings import Verdict
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
@@ -59,3 +60,25 @@ def test_no_build_keeps_binary_wheels_only(tmp_path):
 
     with pytest.raises(ResolutionError, match="fa-src"):
         audit(tmp_path, source_set(tmp_path), options)
+
+
+def test_a_build_that_makes_a_wheel_of_another_name_is_that_distributions_error(tmp_path):
+    audit_input = source_set(tmp_path, before_build="NAME = 'something-else'")
+
+    found = audit(tmp_path, audit_input)
+
+    assert found["fa-src"].verdict == Verdict.ERROR
+    [failure] = [f for f in found["fa-src"].findings if f.kind == "import-error"]
+    assert "not a wheel of fa-src 1.0" in failure.message
+    assert "fa-app" in found
+
+
+def test_a_build_writes_nothing_of_the_hosts_and_is_held_to_its_tmp_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(builds, "BUILD_LIMITS", dataclasses.replace(builds.BUILD_LIMITS, tmp_bytes=64 * 2**20))
+    hog = "for i in range(3):\n    open(f'hog{i}', 'wb').write(b'x' * (40 << 20))\n"
+
+    found = audit(tmp_path, source_set(tmp_path, before_build=hog))
+
+    assert found["fa-src"].verdict == Verdict.ERROR  # out of space in its /tmp
+    written = [p.stat().st_size for p in (tmp_path / "work").rglob("*") if p.is_file()]
+    assert max(written) < 40 << 20

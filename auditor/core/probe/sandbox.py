@@ -315,9 +315,11 @@ def run_confined(
     writable: Sequence[Path] = (),
     keep_uid: bool = False,
     env: Mapping[str, str] | None = None,
+    fds: Sequence[int] = (),
     tail_lines: int = 30,
 ) -> Confined:
-    """Run `argv` in `sandbox` to its end or its wall-clock limit (then everything it started is killed)."""
+    """Run `argv` in `sandbox` to its end or its wall-clock limit (then everything it started is killed); `fds` are
+    descriptors it inherits."""
     environment = probe_environment(env)
     confined = confined_command(
         sandbox, argv, binds=binds, env=environment, limits=limits, writable=writable, keep_uid=keep_uid
@@ -329,7 +331,7 @@ def run_confined(
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            pass_fds=confinement.fds,
+            pass_fds=(*confinement.fds, *fds),
             start_new_session=True,
             env=environment,
             cwd="/",
