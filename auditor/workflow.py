@@ -33,6 +33,7 @@ from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
+from auditor.core.integrity import intact_distributions
 from auditor.core.pipeline import (
     AuditFailed,
     AuditInput,
@@ -238,7 +239,8 @@ def _environment(audit: Audit, options: AuditOptions) -> Prepared:
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
-            return Prepared(env, resolution, installed_distributions(env), state["install_errors"])
+            distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
+            return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
         stage_wheels(_audit_input(audit, workdir).wheels, workdir)
         prepared = build_environment(resolution, workdir=workdir, options=options)
         env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}

@@ -61,6 +61,8 @@ class InstalledDistribution:
     version: str
     wheel_tag: str
     files: tuple[str, ...]  # RECORD entries, relative to site-packages
+    dist_info: str = ""  # its .dist-info directory's name
+    record_error: str | None = None  # why its RECORD could not be read (then `files` is empty)
 
     def module_files(self) -> list[str]:
         return [
@@ -157,13 +159,19 @@ def installed_distributions(env: AuditEnvironment) -> list[InstalledDistribution
         if not name or not version:
             continue
         wheel = _read_headers(dist_info / "WHEEL", multi=("tag",))
+        try:
+            files, record_error = tuple(_record_paths(dist_info / "RECORD")), None
+        except (csv.Error, ValueError) as exc:
+            files, record_error = (), f"its RECORD cannot be read ({str(exc)[:200]})"
         found.append(
             InstalledDistribution(
                 name=canonicalize_name(name),
                 display_name=name,
                 version=version,
                 wheel_tag=".".join(wheel.get("tag", [])) or "unknown",
-                files=tuple(_record_paths(dist_info / "RECORD")),
+                files=files,
+                dist_info=dist_info.name,
+                record_error=record_error,
             )
         )
     return found

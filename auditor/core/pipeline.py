@@ -48,6 +48,7 @@ from auditor.core.findings import (
     Verdict,
     Vulnerability,
 )
+from auditor.core.integrity import intact_distributions
 from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
@@ -249,7 +250,8 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
                 install_errors[requirement.split("==")[0]] = str(exc)
     if not options.shallow:
         compile_environment(env, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
-    return Prepared(env, resolution, installed_distributions(env), install_errors)
+    distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
+    return Prepared(env, resolution, distributions, {**install_errors, **problems})
 
 
 def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> dict[str, str]:

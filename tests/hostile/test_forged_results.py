@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from auditor.core.cache import MemoryStore
 from auditor.core.findings import Verdict
+from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
+from tests.wheelfactory import build_wheel
 
 VICTIM = {
     "fa-victim": {
@@ -46,3 +51,106 @@ def test_a_pth_file_still_adds_its_directories_to_the_path_of_every_probe(bench_
     result = bench.probe("fa-user")
 
     assert [(m.name, str(m.status)) for m in result.modules] == [("fa_user", "ok")]
+
+
+def planting_wheel(directory: Path, name: str, planted: str, metadata: str, record: str, files: dict) -> Path:
+    """A wheel that plants `planted` (a .dist-info directory) in site-packages through its `.data/purelib/`."""
+    data = f"{name.replace('-', '_')}-1.0.data/purelib"
+    return build_wheel(
+        directory,
+        name,
+        {
+            f"{name.replace('-', '_')}/__init__.py": "",
+            f"{data}/{planted}/METADATA": metadata,
+            f"{data}/{planted}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            f"{data}/{planted}/RECORD": record,
+            **{f"{data}/{path}": text for path, text in files.items()},
+        },
+    )
+
+
+def audit(tmp_path: Path, wheels: Path) -> tuple[dict, MemoryStore]:
+    store = MemoryStore()
+    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
+    report = run_audit(
+        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))), workdir=tmp_path / "work", store=store, options=options
+    )
+    return {d.name: d for d in report.distributions}, store
+
+
+def stored_names(store: MemoryStore) -> set[str]:
+    return {key.name for key in store._results}
+
+
+def test_a_wheel_cannot_plant_the_record_of_an_index_package(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    planting_wheel(
+        wheels,
+        "aa-evil",
+        "six-1.16.0.dist-info",
+        "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+        "six.py,,\n",
+        {"six.py": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='planted').start()\n"},
+    )
+
+    found, store = audit(tmp_path, wheels)
+
+    assert set(found) == {"aa-evil"}
+    assert found["aa-evil"].verdict == Verdict.ERROR
+    assert "six-1.16.0.dist-info" in found["aa-evil"].findings[0].message
+    assert stored_names(store) == set()  # neither six nor the carrier
+
+
+def test_a_planted_record_cannot_take_the_place_of_a_distribution_of_the_set(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-victim", VICTIM["fa-victim"]["files"])
+    planting_wheel(
+        wheels,
+        "zz-evil",
+        "zzphantom.dist-info",
+        "Metadata-Version: 2.1\nName: fa-victim\nVersion: 1.0\n",
+        "zz_quiet.py,,\n",
+        {"zz_quiet.py": ""},
+    )
+
+    found, store = audit(tmp_path, wheels)
+
+    assert (found["fa-victim"].verdict, found["zz-evil"].verdict) == (Verdict.UNSAFE, Verdict.ERROR)
+    assert [m.name for m in found["fa-victim"].modules] == ["fa_victim"]
+    assert stored_names(store) == {"fa-victim"}
+
+
+def test_a_distribution_whose_file_another_replaced_is_an_error_and_the_victim_never_safe(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-victim", VICTIM["fa-victim"]["files"])
+    build_wheel(wheels, "zz-overwriter", {"fa_victim/__init__.py": "# nothing to see\n", "zz_overwriter.py": ""})
+
+    found, store = audit(tmp_path, wheels)
+
+    # uv installs in parallel: whichever copy of fa_victim/__init__.py is on disk, the other's owner is the error
+    # (and is not stored); the one whose copy is there is probed as what it is.
+    assert found["fa-victim"].verdict in (Verdict.UNSAFE, Verdict.ERROR)
+    [loser] = [d for d in found.values() if d.verdict == Verdict.ERROR]
+    assert "was replaced by another distribution" in loser.findings[0].message
+    assert loser.name not in stored_names(store)
+
+
+def test_a_record_that_cannot_be_read_is_that_distributions_error_not_an_aborted_audit(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-fine", {"fa_fine/__init__.py": ""})
+    planting_wheel(
+        wheels,
+        "zz-ghost",
+        "ghost-1.0.dist-info",
+        "Metadata-Version: 2.1\nName: ghost\nVersion: 1.0\n",
+        "x" * 200_000 + ",,\n",
+        {},
+    )
+
+    found, _ = audit(tmp_path, wheels)
+
+    assert (found["fa-fine"].verdict, found["zz-ghost"].verdict) == (Verdict.SAFE, Verdict.ERROR)

@@ -1,0 +1,82 @@
+"""What was installed is what was resolved, each file where its own distribution put it.
+
+A wheel controls what lands in site-packages: through `<name>.data/purelib/` it can plant a `.dist-info` of another
+name (which would then be probed, and its result stored, as that distribution: a public record poisoned), and two
+wheels that ship the same path overwrite each other (the loser's probe would import the winner's code). Before
+anything is probed, the installed distributions are checked against the resolution and their RECORDs: a planted
+`.dist-info` is no distribution at all, and its carrier is an error; a distribution whose files another replaced,
+or whose RECORD cannot be read, is an error too. Errors here are install errors: such a distribution is neither
+probed nor stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from auditor.core.environments import MAX_RECORD_BYTES, AuditEnvironment, InstalledDistribution
+
+_NOT_IMPORTED = ("bin/", "../")
+
+
+def intact_distributions(
+    env: AuditEnvironment, distributions: Sequence[InstalledDistribution], pins: Mapping[str, str]
+) -> tuple[list[InstalledDistribution], dict[str, str]]:
+    """The distributions that are the resolution's own and intact, and, for the others, why not (name -> reason)."""
+    own_dist_info = {d.dist_info for d in distributions}
+    planted: dict[str, str] = {}  # .dist-info directory -> the distribution whose RECORD put it there
+    for dist in distributions:
+        for path in dist.files:
+            top = path.split("/", 1)[0]
+            if top.endswith(".dist-info") and top != dist.dist_info and top in own_dist_info:
+                planted[top] = dist.name
+    errors: dict[str, str] = {}
+    for dist_info, carrier in sorted(planted.items()):
+        errors[carrier] = f"it installs the metadata of another distribution ({dist_info}): refused"
+    real = [d for d in distributions if d.dist_info not in planted and pins.get(d.name) is not None]
+    for dist in real:
+        if dist.record_error:
+            errors[dist.name] = dist.record_error
+    errors.update(_replaced(env, [d for d in real if d.name not in errors]))
+    return [d for d in real if d.name not in errors], errors
+
+
+def _replaced(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> dict[str, str]:
+    """The distributions that share a file with another and whose copy is not the one on disk."""
+    owners: dict[str, list[InstalledDistribution]] = defaultdict(list)
+    for dist in distributions:
+        for path in dist.files:
+            if not path.startswith(_NOT_IMPORTED):  # scripts of the same name do not change what a probe imports
+                owners[path].append(dist)
+    shared = {path: dists for path, dists in owners.items() if len(dists) > 1}
+    errors: dict[str, str] = {}
+    for path, dists in sorted(shared.items()):
+        on_disk = _digest(env.site_packages / path)
+        for dist in dists:
+            if _recorded_digest(env, dist, path) != on_disk:
+                others = ", ".join(sorted(d.name for d in dists if d is not dist))
+                errors.setdefault(dist.name, f"its file {path} was replaced by another distribution's ({others})")
+    return errors
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _recorded_digest(env: AuditEnvironment, dist: InstalledDistribution, path: str) -> str | None:
+    record = env.site_packages / dist.dist_info / "RECORD"
+    try:
+        with record.open("rb") as f:
+            rows = csv.reader(io.StringIO(f.read(MAX_RECORD_BYTES).decode(errors="replace")))
+            return next((row[1] for row in rows if len(row) > 1 and row[0] == path), None)
+    except (OSError, csv.Error):
+        return None
