@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from auditor import dispatch
+from auditor.core.blame import refuted
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
@@ -342,7 +343,9 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                 record, cached = _stored(key, audit), True  # finished by another worker while we waited
                 if record is None:
                     attributor = Attributor(
-                        file_owners(prepared.env, prepared.distributions), prepared.env.site_packages
+                        file_owners(prepared.env, prepared.distributions),
+                        prepared.env.site_packages,
+                        {d.name: d.version for d in prepared.distributions},
                     )
                     result = analyse_distribution(
                         dist, env=prepared.env, attributor=attributor, sandbox=sandbox, options=options
@@ -353,6 +356,19 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                 ProbeClaim.objects.filter(key=digest).delete()
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
     audit_finish(audit_id=audit.pk)
+
+
+def _record_key(record: ProbeRecord) -> ProbeKey:
+    return ProbeKey(
+        name=record.name,
+        version=record.version,
+        wheel_tag=record.wheel_tag,
+        python=record.python,
+        platform=record.platform,
+        probe_version=record.probe_version,
+        deep=record.deep,
+        origin=record.origin,
+    )
 
 
 def _verdict(result: ProbeResult) -> str:
@@ -375,14 +391,24 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
         return False
     resolution = Resolution.from_dict(audit.graph)
     sandbox = settings.FORKAUDIT_SANDBOX
-    reports, python, platform = [], "", ""
-    for distribution in audit.distributions.select_related("probe"):
+    python, platform = "", ""
+    distributions = list(audit.distributions.select_related("probe"))
+    results = {}
+    for distribution in distributions:
         if distribution.probe is not None:
-            result = ProbeResult.from_dict(distribution.probe.result)
-            python, platform, sandbox = distribution.probe.python, distribution.probe.platform, result.sandbox
+            results[distribution.name] = ProbeResult.from_dict(distribution.probe.result)
+            python, platform = distribution.probe.python, distribution.probe.platform
+            sandbox = results[distribution.name].sandbox
         else:
-            result = install_failure(distribution.name, distribution.version, distribution.error, sandbox)
-        reports.append(distribution_report(result, resolution=resolution, cached=distribution.cached))
+            results[distribution.name] = install_failure(
+                distribution.name, distribution.version, distribution.error, sandbox
+            )
+    # Blame that other probes do not bear out (auditor.core.blame): the claimant's own, in the store too.
+    for name, result in refuted(results).items():
+        record = next(d.probe for d in distributions if d.name == name)
+        DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(_record_key(record), result)
+        results[name] = result
+    reports = [distribution_report(results[d.name], resolution=resolution, cached=d.cached) for d in distributions]
     vulnerabilities, problem = pip_audit_source(dict(resolution.pins))
     if vulnerabilities:
         reports = [

@@ -227,6 +227,8 @@ class ProbeResult:
     seconds: float = 0.0
     error: str | None = None  # the distribution could not be probed at all (nothing to import, install failed)
     limits: str = ""  # which memory and process limits held: per probe (cgroup), or per process only
+    # Threads alive after the import that the probe blamed on other distributions (auditor.core.blame checks them).
+    foreign_threads: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -234,6 +236,7 @@ class ProbeResult:
             "version": self.version,
             "sandbox": self.sandbox,
             "limits": self.limits,
+            "foreign_threads": list(self.foreign_threads),
             "modules": [m.to_dict() for m in self.modules],
             "findings": [f.to_dict() for f in self.findings],
             "fork_aware": self.fork_aware,
@@ -253,6 +256,7 @@ class ProbeResult:
             seconds=data.get("seconds", 0.0),
             error=data.get("error"),
             limits=data.get("limits", ""),
+            foreign_threads=tuple(data.get("foreign_threads", ())),
         )
 
 

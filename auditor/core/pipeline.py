@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
+from auditor.core.blame import refuted
 from auditor.core.builds import BuildFailed, build_wheel, placeholder_wheel
 from auditor.core.bytecode import compile_environment
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
@@ -367,7 +368,7 @@ def analyse_distributions(
             if options.static_scan
         }
         # Who owns each file is needed once a probe ends: found while the first scans run (40 ms of 11,000 files).
-        attributor = Attributor(file_owners(env, installed), env.site_packages)
+        attributor = Attributor(file_owners(env, installed), env.site_packages, {d.name: d.version for d in installed})
 
         def analyse(dist: InstalledDistribution) -> ProbeResult:
             found = scans[dist.name].result() if dist.name in scans else []
@@ -514,13 +515,14 @@ def _analyse(
     """Each pinned distribution's result, and whether it was known before: known results are looked up, the rest is
     installed, scanned and probed."""
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
+    keys: dict[str, ProbeKey] = {}
     results = {
         name: (result, True)
         for name, result in known_results(resolution, store=store, options=options, origins=origins).items()
     }
     if len(results) == len(resolution.pins):
         progress("planned", {"total": len(results), "cached": len(results), "to_probe": 0})
-        return results
+        return _blame_checked(results, store=store, keys={})
     # The scanner's workers start (and import libcst) while uv installs, which leaves the cores partly idle.
     with static.Scanner(static.scan_workers(options.jobs) if options.static_scan else 0) as scanner:
         prepared = build_environment(resolution, workdir=workdir, options=options)
@@ -536,7 +538,20 @@ def _analyse(
             )
             with contextlib.closing(analysed):  # an interruption stops the probes at once, not when collected
                 for dist, result in analysed:
-                    store.put(probe_key(dist, env, options, origins), result)
+                    keys[dist.name] = probe_key(dist, env, options, origins)
+                    store.put(keys[dist.name], result)
                     results[dist.name] = (result, False)
                     progress("probed", {"name": dist.name, "done": len(results), "total": total})
+    return _blame_checked(results, store=store, keys=keys)
+
+
+def _blame_checked(
+    results: dict[str, tuple[ProbeResult, bool]], *, store: ResultStore, keys: Mapping[str, ProbeKey]
+) -> dict[str, tuple[ProbeResult, bool]]:
+    """`results` with the blame that other probes do not bear out made the claimant's own (auditor.core.blame), once
+    all are in; the results this audit stored (`keys`) are stored corrected."""
+    for name, result in refuted({n: r for n, (r, _) in results.items()}).items():
+        if name in keys:
+            store.put(keys[name], result)
+        results[name] = (result, results[name][1])
     return results

@@ -7,8 +7,11 @@ import socket
 
 import pytest
 
+from auditor.core.cache import MemoryStore
 from auditor.core.findings import ThreadOnImport, Verdict
+from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
+from tests.wheelfactory import build_wheel
 
 START = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
 CLEAN_REPORT = (
@@ -44,6 +47,11 @@ HIDERS = {
     "starts-it-only-outside-a-sandbox-named-sandbox": (
         f"import socket, threading, time\nif socket.gethostname() == {socket.gethostname()!r}:\n"
         "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    ),
+    "blanks-the-blame-of-its-thread-in-the-report": (
+        START + "import __main__ as b\n"
+        "b._report = (lambda report: lambda: dict(report(), threads=[dict(t, module=None, origin=None, stack=[])"
+        " for t in report()['threads']]))(b._report)\n"
     ),
     "forges-the-events-of-every-module-then-a-clean-report": (
         START + EVENTS + "w({'event': 'module', 'module': 'fa_hider', 'status': 'ok', 'seconds': 0.1, 'error': None})\n"
@@ -106,3 +114,41 @@ def test_the_host_counts_threads_without_a_pid_namespace_too(bench_with):
 
     assert probe_verdict(result) == Verdict.UNSAFE
     assert [f.unexplained for f in result.findings if isinstance(f, ThreadOnImport)] == [True]
+
+
+def test_a_thread_blamed_on_a_dependency_whose_own_probe_shows_none_is_the_blamers(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-dependency", {"fa_dependency/__init__.py": "VALUE = 1\n"})
+    blame_the_dependency = (
+        "import fa_dependency, os, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        "import __main__ as b\n"
+        "where = [[os.path.abspath(fa_dependency.__file__), 1, '<module>']]\n"
+        "b._report = (lambda report: lambda: dict(report(), threads=[dict(t, module='fa_dependency', stack=where)"
+        " for t in report()['threads']]))(b._report)\n"
+    )
+    build_wheel(wheels, "fa-blamer", {"fa_blamer/__init__.py": blame_the_dependency}, requires=["fa-dependency"])
+    build_wheel(
+        wheels,
+        "fa-honest-user",
+        {"fa_honest_user/__init__.py": "import fa_lib_with_thread\n"},
+        requires=["fa-lib-with-thread"],
+    )
+    build_wheel(wheels, "fa-lib-with-thread", {"fa_lib_with_thread/__init__.py": START})
+    store = MemoryStore()
+    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
+
+    report = run_audit(
+        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))), workdir=tmp_path / "work", store=store, options=options
+    )
+
+    verdicts = {d.name: d.verdict for d in report.distributions}
+    assert verdicts == {
+        "fa-blamer": Verdict.UNSAFE,  # its claim on fa-dependency is not borne out by fa-dependency's own probe
+        "fa-dependency": Verdict.SAFE,
+        "fa-honest-user": Verdict.SAFE,  # its dependency's thread is its dependency's, whose own probe shows it
+        "fa-lib-with-thread": Verdict.UNSAFE,
+    }
+    [stored] = [r for k, r in store._results.items() if k.name == "fa-blamer"]
+    assert probe_verdict(stored) == Verdict.UNSAFE

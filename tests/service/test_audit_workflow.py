@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.service.conftest import Service, by_name, plain, thread_starter
+from tests.wheelfactory import build_wheel
 
 
 def test_a_wheel_set_submitted_over_http_is_probed_by_the_worker_and_reported(live: Service, tmp_path: Path):
@@ -79,3 +80,30 @@ def test_two_audits_submitted_at_once_probe_the_version_they_share_once(live: Se
     [(stored,)] = live.query("SELECT COUNT(*) FROM auditor_proberecord WHERE name = ?", "svc-c-shared")
     assert stored == 1
     assert live.query("SELECT COUNT(*) FROM auditor_probeclaim") == [(0,)]
+
+
+def test_a_thread_blamed_on_a_dependency_that_starts_none_is_the_blamers_in_the_report_and_the_store(
+    live: Service, tmp_path: Path
+):
+    blame_the_dependency = """
+        import os, threading, time, svc_c_dependency
+        threading.Thread(target=time.sleep, args=(120,), daemon=True).start()
+        import __main__ as b
+        where = [[os.path.abspath(svc_c_dependency.__file__), 1, "<module>"]]
+        b._report = (lambda report: lambda: dict(report(), threads=[
+            dict(t, module="svc_c_dependency", stack=where) for t in report()["threads"]]))(b._report)
+    """
+    wheels = [
+        build_wheel(
+            tmp_path, "svc-c-blamer", {"svc_c_blamer/__init__.py": blame_the_dependency}, requires=["svc-c-dependency"]
+        ),
+        plain(tmp_path, "svc-c-dependency"),
+    ]
+
+    audit = live.wait_for(live.submit_wheels(wheels)["id"])
+
+    assert audit["status"] == "done", live.logs()
+    dists = by_name(audit["report"])
+    assert (dists["svc-c-blamer"]["verdict"], dists["svc-c-dependency"]["verdict"]) == ("unsafe", "safe")
+    [(stored,)] = live.query("SELECT verdict FROM auditor_proberecord WHERE name = ?", "svc-c-blamer")
+    assert stored == "unsafe"

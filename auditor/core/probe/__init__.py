@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult, ThreadOnImport
 from auditor.core.probe.cgroups import limits_description
-from auditor.core.probe.evidence import Attributor, findings_from_report
+from auditor.core.probe.evidence import Attributor, findings_from_report, foreign_threads
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
@@ -76,9 +76,9 @@ def probe_distribution(
             own_pth=[f for f in dist.files if f.endswith(".pth") and "/" not in f],
         )
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
-        return outcomes, findings, fork_aware
+        return outcomes, findings, fork_aware, report or {}
 
-    outcomes, findings, fork_aware = run(specs)
+    outcomes, findings, fork_aware, report = run(specs)
     modules = tuple(
         outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs
     )
@@ -94,6 +94,7 @@ def probe_distribution(
         fork_aware=fork_aware,
         seconds=time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0),
         limits=limits_description(),
+        foreign_threads=tuple(foreign_threads(report, attributor=attributor, distribution=dist.name)),
     )
 
 
@@ -121,7 +122,7 @@ def _with_mitigations(findings: list[Finding], run) -> list[Finding]:
     if any(t.native for t in targets):
         knobs = NATIVE_KNOBS + TELEMETRY_KNOBS
     for knob in knobs:
-        outcomes, again, _ = run(modules, knob)
+        outcomes, again, _, _ = run(modules, knob)
         if any(o.status != ModuleStatus.OK for o in outcomes.values()):
             continue  # a knob that breaks the import proves nothing
         for index, target in enumerate(targets):

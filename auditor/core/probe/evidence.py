@@ -39,9 +39,10 @@ class Blame:
 
 
 class Attributor:
-    def __init__(self, owners: Mapping[str, str], site_packages: Path) -> None:
+    def __init__(self, owners: Mapping[str, str], site_packages: Path, versions: Mapping[str, str] = {}) -> None:
         self.owners = owners
         self.site_packages = str(site_packages.resolve())
+        self.versions = versions  # of the environment's distributions: what a blamed one was, for the record
 
     def owner(self, path: str | None) -> str | None:
         if not path or path.startswith("<"):
@@ -91,7 +92,9 @@ def findings_from_report(
     def mine(blame: Blame, event: Mapping[str, Any]) -> bool:
         if blame.distribution is not None:
             return blame.distribution == distribution
-        return event.get("module") is not None
+        # A thread alive after the import that nothing can be blamed for is the probed distribution's: the probe
+        # imported nothing else, and a package that blanks its stack in the report must not hide its thread so.
+        return event.get("module") is not None or event.get("alive") is True
 
     findings: list[Finding] = []
     for event in _records(report, "threads"):
@@ -175,6 +178,32 @@ def findings_from_report(
                 )
             )
     return findings, fork_aware
+
+
+def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distribution: str) -> list[dict[str, Any]]:
+    """The threads alive after the import that the report blames on another distribution: what the probed one claims
+    of others, checked against their own probes (auditor.core.blame), since the report may be forged."""
+    claims = []
+    for key, native in (("threads", False), ("native_threads", True)):
+        for event in _records(report, key):
+            if not event.get("alive"):
+                continue
+            if native:
+                blame = attributor.blame_module(event.get("module"), event.get("origin"))
+            else:
+                blame = attributor.blame_stack(
+                    event.get("stack") or [], origin=event.get("origin"), module=event.get("module")
+                )
+            if blame.distribution not in (None, distribution, STDLIB):
+                claims.append(
+                    {
+                        "distribution": blame.distribution,
+                        "version": attributor.versions.get(blame.distribution, ""),
+                        "thread": str(event.get("name") or "?"),
+                        "native": native,
+                    }
+                )
+    return claims
 
 
 def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: Any) -> Iterable[Finding]:
