@@ -37,9 +37,10 @@ def refusal(text: str | bytes, **kwargs: object) -> str:
 
 
 def parser_message(text: str) -> str:
+    """What a refusal of `text` says: packaging's reason, without the line (which it would quote)."""
     with pytest.raises(InvalidRequirement) as caught:
         Requirement(text)
-    return str(caught.value)
+    return f"({str(caught.value).splitlines()[0]}); the line is not shown"
 
 
 # ─── InputError ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -84,7 +85,7 @@ def test_parse_requirements_skips_comments_and_blank_lines() -> None:
 def test_parse_requirements_keeps_a_hash_sign_inside_a_url_fragment_free_requirement() -> None:
     # Only `#` at the start or after whitespace starts a comment, as in pip.
     assert refusal("foo==1.0#not-a-comment\n") == (
-        f"requirements.txt:1: invalid requirement: {parser_message('foo==1.0#not-a-comment')}"
+        f"requirements.txt:1: invalid requirement {parser_message('foo==1.0#not-a-comment')}"
     )
 
 
@@ -96,7 +97,7 @@ def test_parse_requirements_drops_hashes_on_continuation_lines() -> None:
 
 def test_parse_requirements_reports_physical_line_numbers_after_continuations() -> None:
     text = f"requests==2.32.3 \\\n    --hash={SHA_A} \\\n    --hash={SHA_B}\n\nfoo bar\n"
-    assert refusal(text) == f"requirements.txt:5: invalid requirement: {parser_message('foo bar')}"
+    assert refusal(text) == f"requirements.txt:5: invalid requirement {parser_message('foo bar')}"
 
 
 def test_parse_requirements_reports_line_numbers_with_crlf_and_cr_endings() -> None:
@@ -105,9 +106,7 @@ def test_parse_requirements_reports_line_numbers_with_crlf_and_cr_endings() -> N
 
 
 def test_parse_requirements_names_the_first_line_of_a_continued_line() -> None:
-    assert (
-        refusal("ok==1\nfoo \\\n  bar\n") == f"requirements.txt:2: invalid requirement: {parser_message('foo   bar')}"
-    )
+    assert refusal("ok==1\nfoo \\\n  bar\n") == f"requirements.txt:2: invalid requirement {parser_message('foo   bar')}"
 
 
 def test_parse_requirements_ignores_a_comment_line_inside_a_continuation() -> None:
@@ -292,9 +291,9 @@ def test_parse_requirements_refuses_malformed_options(text: str, message: str) -
 
 
 def test_parse_requirements_refuses_an_invalid_requirement_with_the_parser_message() -> None:
-    assert refusal("ok==1\nfoo bar\n") == f"requirements.txt:2: invalid requirement: {parser_message('foo bar')}"
+    assert refusal("ok==1\nfoo bar\n") == f"requirements.txt:2: invalid requirement {parser_message('foo bar')}"
     bad_marker = "ok; nonsense == 'x'"
-    assert refusal(f"{bad_marker}\n") == f"requirements.txt:1: invalid requirement: {parser_message(bad_marker)}"
+    assert refusal(f"{bad_marker}\n") == f"requirements.txt:1: invalid requirement {parser_message(bad_marker)}"
 
 
 # ─── Includes and constraints ────────────────────────────────────────────────────────────────────────────────────
@@ -793,3 +792,17 @@ def test_validate_wheel_raises_only_input_error_on_a_damaged_zip(noise: bytes) -
             validate_wheel(path)
         except InputError as error:
             assert error.file == path.name
+
+
+def test_a_refused_line_is_not_repeated_in_the_message():
+    # An include may reach any file of the project (a .git/config holding a CI token), and messages reach CI logs.
+    files = {
+        "requirements.txt": "six\n-r .git/config\n",
+        ".git/config": "extraheader = AUTHORIZATION: basic c2VjcmV0\n",
+    }
+    with pytest.raises(InputError) as caught:
+        parse_requirements(files, main="requirements.txt")
+    message = str(caught.value)
+
+    assert message.startswith(".git/config:1: invalid requirement (")
+    assert "c2VjcmV0" not in message

@@ -358,7 +358,12 @@ class _Parser:
         except InvalidRequirement as exc:
             external = _external_kind(text)
             if external is None:
-                raise InputError(f"invalid requirement: {exc}", file=key, line=number) from None
+                # The reason without the line itself, which packaging quotes: an include can reach any file of the
+                # project, and this message may end up in a CI log (a .git/config line holds a token).
+                reason = str(exc).splitlines()[0] if str(exc) else "not a requirement"
+                raise InputError(
+                    f"invalid requirement ({reason}); the line is not shown", file=key, line=number
+                ) from None
             self._add_external(key, number, text, external, role=role)
             return
         if requirement.url:
