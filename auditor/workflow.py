@@ -194,9 +194,11 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         resolution = resolve_input(audit_input, workdir=workdir, options=options)
     except (ResolutionError, InputError) as exc:
         audit_mark_failed(audit_id=audit_id, error=f"the requirements cannot be resolved:\n{exc}")
+        discard(workdir)  # no analysis was handed out yet: nothing else uses it (it may be in memory)
         return []
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
         audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}")
+        discard(workdir)
         return []
     graph = resolution.to_dict()
     audit_graph_store(audit_id=audit_id, graph=graph)

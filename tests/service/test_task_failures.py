@@ -135,3 +135,18 @@ def test_check_exits_3_for_an_audit_that_failed_on_an_unexpected_error(alice: Us
     assert check.returncode == 3, stderr
     assert f"the server could not complete the audit: {INTERNAL_ERROR} (IndexError: " in stderr
     assert "Traceback" not in stderr
+
+
+def test_an_audit_whose_requirements_cannot_be_resolved_leaves_no_work_directory(
+    alice: User, settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    settings.FORKAUDIT_WORK_DIR = str(tmp_path / "work")
+    monkeypatch.setenv("UV_OFFLINE", "1")  # resolved from the cache only: the package is in none
+    audit = workflow.audit_submit(owner=alice, requirements=[("requirements.txt", b"fa-nowhere-to-be-found==1.0\n")])
+
+    workflow.audit_prepare(audit_id=audit.pk)
+
+    audit.refresh_from_db()
+    assert audit.status == Audit.Status.FAILED
+    assert "cannot be resolved" in audit.error
+    assert not (tmp_path / "work" / str(audit.pk)).exists()  # a work directory may be in memory (/dev/shm)
