@@ -30,7 +30,7 @@ from auditor.core.uv import find_links_args, run_uv
 NON_PUBLIC_PARTS = frozenset(
     {"test", "tests", "testing", "conftest", "__main__", "setup", "example", "examples", "benchmarks"}
 )
-_TEST_DIRECTORIES = NON_PUBLIC_PARTS - {"__main__"}
+_TEST_DIRECTORIES = (NON_PUBLIC_PARTS - {"__main__"}) | {"_tests", "_testing", "_testbase", "testsuite"}
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 MAX_RECORD_BYTES = 20 * 2**20
 
@@ -222,7 +222,8 @@ def is_test_code(relative: str) -> bool:
     # Plain string work: an audit asks this of every file of every distribution (pathlib cost 30 ms of the main
     # thread's critical path on 5,000 files).
     *directories, name = [part for part in relative.split("/") if part not in ("", ".")] or [""]
-    return not _TEST_DIRECTORIES.isdisjoint(directories) or (name.rpartition(".")[0] or name) in ("conftest", "setup")
+    stem = name.rpartition(".")[0] or name
+    return not _TEST_DIRECTORIES.isdisjoint(directories) or stem in ("conftest", "setup", "_testbase", "_testing")
 
 
 def module_name(relative: str) -> str | None:

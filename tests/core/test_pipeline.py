@@ -122,3 +122,26 @@ def test_run_audit_that_fails_does_not_wait_for_the_vulnerability_lookup(tmp_pat
         assert time.monotonic() - started < 30
     finally:
         release.set()
+
+
+def test_code_that_may_start_threads_when_called_is_shown_but_sets_no_verdict(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(
+        wheels,
+        "fa-static-only",
+        {
+            "fa_static_only/__init__.py": "import threading\n\ndef serve():\n    threading.Thread(target=print).start()\n",
+            "fa_static_only/_tests/test_it.py": "import threading\nthreading.Thread(target=print).start()\n",
+            "fa_static_only/_testbase.py": "import threading\nthreading.Thread(target=print).start()\n",
+        },
+    )
+
+    report = run_audit(
+        AuditInput(wheels=tuple(wheels.glob("*.whl"))), workdir=tmp_path / "w", store=MemoryStore(), options=OPTIONS
+    )
+
+    [dist] = report.distributions
+    assert dist.verdict == Verdict.SAFE
+    # The hint in its own code is shown; its test code is not scanned at all.
+    assert [(f.kind, f.file) for f in dist.findings] == [("runtime-thread", "fa_static_only/__init__.py")]

@@ -34,7 +34,7 @@ def result(*findings, modules=OK, error=None) -> ProbeResult:
         ((), Verdict.SAFE),
         ((ALIVE,), Verdict.UNSAFE),
         ((TRANSIENT,), Verdict.CAUTION),
-        ((RUNTIME,), Verdict.CAUTION),
+        ((RUNTIME,), Verdict.SAFE),  # static: information, not an observation
         ((ProcessOnImport(command="sleep 9", alive_after_import=True, module="pkg"),), Verdict.UNSAFE),
         ((ProcessOnImport(command="ldconfig -p", alive_after_import=False, module="pkg"),), Verdict.SAFE),
         ((SocketOnImport(family="AF_INET", open_after_import=True, module="pkg"),), Verdict.CAUTION),

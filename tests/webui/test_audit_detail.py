@@ -225,7 +225,7 @@ def test_a_report_of_an_unknown_schema_is_not_a_server_error(client_for: ClientF
     ("verdict", "headline", "sentence"),
     [
         ("safe", "Fork-safe", "No distribution starts threads, processes or sockets on import."),
-        ("caution", "Fork-safe, with caution", "1 distribution starts threads briefly during import, at runtime"),
+        ("caution", "Fork-safe, with caution", "1 distribution starts threads briefly during import or leaves"),
         ("error", "Incomplete", "1 distribution could not be probed: the audit cannot vouch for it."),
     ],
 )

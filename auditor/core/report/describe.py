@@ -80,7 +80,8 @@ _LEVEL_RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.NOTE: 2}
 
 def finding_level(finding: Finding) -> Level:
     """`error` for what makes a distribution unsafe (a thread or a process alive after the import), `warning` for
-    what makes it caution (a transient import-time thread, an open socket, threads started at runtime), else `note`
+    what makes it caution (a transient import-time thread, an open socket), else `note` (threads its code may start
+    at runtime: information)
     (the verdict rules themselves live in auditor.core.verdicts)."""
     return _LEVEL_OF_VERDICT.get(finding_verdict(finding), Level.NOTE)
 
