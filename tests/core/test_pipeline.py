@@ -131,7 +131,7 @@ def test_code_that_may_start_threads_when_called_is_shown_but_sets_no_verdict(tm
         wheels,
         "fa-static-only",
         {
-            "fa_static_only/__init__.py": "import threading\n\ndef serve():\n    threading.Thread(target=print).start()\n",
+            "fa_static_only/__init__.py": "import threading\n\ndef serve():\n    threading.Thread().start()\n",
             "fa_static_only/_tests/test_it.py": "import threading\nthreading.Thread(target=print).start()\n",
             "fa_static_only/_testbase.py": "import threading\nthreading.Thread(target=print).start()\n",
         },
