@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import tomllib
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,19 +118,38 @@ def build_system(sdist: Path) -> BuildSystem:
     return BuildSystem(tuple(_requirements(requires)), backend, tuple(backend_path))
 
 
-def build_wheel(sdist: Sdist, *, workdir: Path, python: str, sandbox: Sandbox, out: Path) -> Path:
-    """Build `sdist` into a wheel in `out`, everything it runs in `sandbox`; its path, or BuildFailed."""
+def build_wheel(
+    sdist: Sdist,
+    *,
+    workdir: Path,
+    python: str,
+    sandbox: Sandbox,
+    out: Path,
+    find_links: Sequence[Path] = (),
+    use_index: bool = True,
+) -> Path:
+    """Build `sdist` into a wheel in `out`, everything it runs in `sandbox`; its path, or BuildFailed. Its build
+    requirements come from `find_links` and, with `use_index`, the index, as the audit's own distributions do."""
     system = build_system(sdist.path)
     root = workdir / f"build-{sdist.name}-{sdist.version}"
     shutil.rmtree(root, ignore_errors=True)
     env = create_environment(root / "env", python=python)
-    _install_requirements(env, system.requires)
+
+    def install_requirements(requirements: Sequence[str]) -> None:
+        if not requirements:
+            return
+        try:
+            install(env, requirements=list(requirements), find_links=find_links, use_index=use_index)
+        except UvError as exc:
+            raise BuildFailed(f"its build requirements cannot be installed from wheels:\n{exc}") from exc
+
+    install_requirements(system.requires)
     answer, wheel = _ask(env, sdist, system, sandbox)
     if "requires" in answer:  # more than pyproject.toml declares (setuptools' `wheel`, say): installed, then again
         extra = answer["requires"]
         if not _strings(extra) or len(extra) > MAX_REQUIREMENTS:
             raise BuildFailed("the build backend named its requirements in a form forkaudit does not accept")
-        _install_requirements(env, _requirements(extra))
+        install_requirements(_requirements(extra))
         answer, wheel = _ask(env, sdist, system, sandbox)
     name = answer.get("wheel")
     if not isinstance(name, str) or not wheel:
@@ -177,15 +197,6 @@ def _ask(env: AuditEnvironment, sdist: Sdist, system: BuildSystem, sandbox: Sand
     if not isinstance(found, dict):
         raise BuildFailed("the build's answer is not what forkaudit asked for")
     return found, wheel
-
-
-def _install_requirements(env: AuditEnvironment, requirements: tuple[str, ...] | list[str]) -> None:
-    if not requirements:
-        return
-    try:
-        install(env, requirements=list(requirements))
-    except UvError as exc:
-        raise BuildFailed(f"its build requirements cannot be installed from wheels:\n{exc}") from exc
 
 
 def _requirements(values: list[str]) -> list[str]:

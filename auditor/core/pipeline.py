@@ -193,6 +193,7 @@ def _build_sources(
     the reason."""
     sandbox = sandbox_for(options.sandbox)
     python_version = interpreter_info(options.python).version
+    find_links = [*stage_wheels(audit_input.wheels, workdir), *audit_input.sources]  # for build requirements too
 
     def build(name: str, version: str | None) -> str | None:
         try:
@@ -209,7 +210,15 @@ def _build_sources(
         if sdist is None:
             return f"{name}: its newest version has a usable wheel"
         try:
-            build_wheel(sdist, workdir=workdir, python=options.python, sandbox=sandbox, out=workdir / BUILT)
+            build_wheel(
+                sdist,
+                workdir=workdir,
+                python=options.python,
+                sandbox=sandbox,
+                out=workdir / BUILT,
+                find_links=find_links,
+                use_index=options.use_index,
+            )
         except BuildFailed as exc:
             placeholder_wheel(name, sdist.version, workdir / BUILT)
             (workdir / BUILT / f"{name}{BUILD_ERROR}").write_text(f"could not be built from source: {exc}"[:10_000])

@@ -35,7 +35,10 @@ from auditor.core.background import ThreadPool
 MAX_SDIST_BYTES = 200 * 2**20
 DEFAULT_INDEX = "https://pypi.org/simple"
 _WHEELS_REQUIRED = re.compile(r"Wheels are required for `([^`]+)`")
-_NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s,]+) (?:has|have) no usable wheels")
+# `fysom==2.1.5 has no usable wheels`, `psycopg-c{implementation_name != 'pypy'}==3.3.5 has ...` (a marker), `x[a]==1`
+_NO_WHEELS = re.compile(
+    r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\{[^}]*\}|\[[^\]]*\])*==([^\s,]+) (?:has|have) no usable wheels"
+)
 
 
 class SourceUnavailable(Exception):
@@ -113,7 +116,17 @@ def _index_files(name: str) -> list[dict]:
     except (OSError, ValueError) as exc:
         raise SourceUnavailable(f"could not read {url}: {exc}") from exc
     files = page.get("files", []) if isinstance(page, dict) else []
-    return [{**f, "url": urllib.parse.urljoin(url, str(f.get("url", "")))} for f in files if _listed(f)]
+    if not isinstance(files, list):
+        raise SourceUnavailable(f"{url} is not a project page of the simple API")
+    listed = [{**f, "url": urllib.parse.urljoin(url, str(f.get("url", "")))} for f in files if _listed(f)]
+    # Only what the index serves, over HTTP(S), with its sha256: no other scheme, nothing unverified.
+    return [f for f in listed if f["url"].startswith(("https://", "http://")) and _sha256(f)]
+
+
+def _sha256(file: dict) -> str | None:
+    hashes = file.get("hashes")
+    value = hashes.get("sha256") if isinstance(hashes, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _listed(file: object) -> bool:
@@ -140,7 +153,7 @@ def _from_index(name: str, version: str | None, *, dest: Path, python_version: s
 
 
 def _download(url: str, file: dict, dest: Path) -> Path:
-    expected = (file.get("hashes") or {}).get("sha256")
+    expected = _sha256(file)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / os.path.basename(str(file["filename"]))
     digest = hashlib.sha256()
@@ -155,7 +168,7 @@ def _download(url: str, file: dict, dest: Path) -> Path:
                 out.write(chunk)
     except OSError as exc:
         raise SourceUnavailable(f"could not download {target.name}: {exc}") from exc
-    if expected and digest.hexdigest() != expected:
+    if digest.hexdigest() != expected:
         raise SourceUnavailable(f"{target.name} does not match the index's sha256")
     return target
 

@@ -82,3 +82,43 @@ def test_a_build_writes_nothing_of_the_hosts_and_is_held_to_its_tmp_size(tmp_pat
     assert found["fa-src"].verdict == Verdict.ERROR  # out of space in its /tmp
     written = [p.stat().st_size for p in (tmp_path / "work").rglob("*") if p.is_file()]
     assert max(written) < 40 << 20
+
+
+def test_build_requirements_come_from_where_the_audits_distributions_come_from(tmp_path):
+    audit_input = source_set(tmp_path)
+    pyproject = '[build-system]\nrequires = ["fa-build-helper"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    _rewrite_member(next(audit_input.sources[0].glob("*.tar.gz")), "pyproject.toml", pyproject)
+    build_wheel(audit_input.sources[0], "fa-build-helper", {"fa_build_helper/__init__.py": ""})
+
+    found = audit(tmp_path, audit_input)  # use_index=False: only the audit's directories
+
+    assert (found["fa-src"].verdict, found["fa-src"].built_from_source) == (Verdict.UNSAFE, True)
+
+
+def test_a_build_requirement_that_is_nowhere_but_on_the_index_is_not_fetched_without_it(tmp_path):
+    audit_input = source_set(tmp_path)
+    sdist = next(audit_input.sources[0].glob("*.tar.gz"))
+    pyproject = (
+        '[build-system]\nrequires = ["fa-only-on-some-index"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    _rewrite_member(sdist, "pyproject.toml", pyproject)
+
+    found = audit(tmp_path, audit_input)
+
+    [failure] = [f for f in found["fa-src"].findings if f.kind == "import-error"]
+    assert "build requirements cannot be installed" in failure.message
+    assert "registry" not in failure.message  # uv did not ask the index (--no-index)
+
+
+def _rewrite_member(sdist: Path, name: str, text: str) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(sdist) as archive:
+        members = [(info, archive.extractfile(info).read()) for info in archive.getmembers()]
+    with tarfile.open(sdist, "w:gz") as archive:
+        for info, data in members:
+            if info.name.endswith("/" + name):
+                data = text.encode()
+                info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
