@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from auditor.core.cache import MemoryStore
-from auditor.core.findings import ThreadOnImport, Verdict
+from auditor.core.findings import ProcessOnImport, ThreadOnImport, Verdict
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
 from tests.wheelfactory import build_wheel
@@ -52,6 +52,11 @@ HIDERS = {
         START + "import __main__ as b\n"
         "b._report = (lambda report: lambda: dict(report(), threads=[dict(t, module=None, origin=None, stack=[])"
         " for t in report()['threads']]))(b._report)\n"
+    ),
+    "starts-it-from-code-named-after-a-standard-library-file": (
+        "import threading, time\n"
+        "code = 'threading.Thread(target=time.sleep, args=(60,), daemon=True).start()'\n"
+        "exec(compile(code, threading.__file__.replace('threading', 'hidden'), 'exec'), globals())\n"
     ),
     "forges-the-events-of-every-module-then-a-clean-report": (
         START + EVENTS + "w({'event': 'module', 'module': 'fa_hider', 'status': 'ok', 'seconds': 0.1, 'error': None})\n"
@@ -152,3 +157,28 @@ def test_a_thread_blamed_on_a_dependency_whose_own_probe_shows_none_is_the_blame
     }
     [stored] = [r for k, r in store._results.items() if k.name == "fa-blamer"]
     assert probe_verdict(stored) == Verdict.UNSAFE
+
+
+HIDDEN_CHILDREN = {
+    "from-code-named-after-a-standard-library-file": (
+        "import subprocess\n"
+        'code = \'subprocess.Popen(["sleep", "600"])\'\n'
+        "exec(compile(code, subprocess.__file__.replace('subprocess', 'hidden'), 'exec'), globals())\n"
+    ),
+    "struck-from-the-report": (
+        "import subprocess\nsubprocess.Popen(['sleep', '600'])\n"
+        "import __main__ as b\nb._spawns.clear()\nb._descendants = lambda: []\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("trick", sorted(HIDDEN_CHILDREN))
+def test_a_package_that_leaves_a_child_process_running_stays_unsafe(bench_with, trick):
+    bench = bench_with({"fa-parent": {"files": {"fa_parent/__init__.py": HIDDEN_CHILDREN[trick]}}})
+
+    result = bench.probe("fa-parent")
+
+    assert probe_verdict(result) == Verdict.UNSAFE, result
+    assert any(
+        isinstance(f, ProcessOnImport) and f.alive_after_import and "sleep" in f.command for f in result.findings
+    )

@@ -89,12 +89,14 @@ def findings_from_report(
     imported, are kept: the probe imported nothing else.
     """
 
-    def mine(blame: Blame, event: Mapping[str, Any]) -> bool:
-        if blame.distribution is not None:
+    def mine(blame: Blame, event: Mapping[str, Any], alive: bool | None = None) -> bool:
+        alive = event.get("alive") is True if alive is None else alive
+        if blame.distribution not in (None, STDLIB):
             return blame.distribution == distribution
-        # A thread alive after the import that nothing can be blamed for is the probed distribution's: the probe
-        # imported nothing else, and a package that blanks its stack in the report must not hide its thread so.
-        return event.get("module") is not None or event.get("alive") is True
+        # A thread or process alive after the import that no distribution can be blamed for is the probed one's:
+        # the probe imported nothing else, the standard library starts none on import, and a package that blanks
+        # its stack in the report, or runs code under a standard-library file name, must not hide it so.
+        return alive or (blame.distribution is None and event.get("module") is not None)
 
     findings: list[Finding] = []
     for event in _records(report, "threads"):
@@ -223,7 +225,7 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
             matches = alive[:1]  # a forked child runs the same program: it has no command of its own
         for c in matches:
             alive.remove(c)
-        if not mine(blame, event):
+        if not mine(blame, event, alive=bool(matches)):
             continue
         finding = ProcessOnImport(
             command=command or str(event.get("event")),
@@ -245,6 +247,9 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
     yield from ended.values()
     for command in alive:
         yield ProcessOnImport(command=command, alive_after_import=True, module=None)
+    for process in _records(report, "unexplained_processes"):
+        # Seen running in the sandbox from outside, missing from the report: the probed distribution's.
+        yield ProcessOnImport(command=str(process.get("command") or "?"), alive_after_import=True, module=None)
 
 
 def _records(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

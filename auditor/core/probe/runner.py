@@ -109,6 +109,7 @@ class Run:
     problem: str | None = None  # why the probe's output cannot be believed
     memory_killed: bool = False  # the kernel killed in it: all its processes together reached the memory limit
     host_threads: dict[int, str] | None = None  # the interpreter's other threads seen from outside: tid -> name
+    host_processes: dict[int, str] = field(default_factory=dict)  # the sandbox's other processes: pid -> command
 
     @property
     def done(self) -> dict[str, Any] | None:
@@ -125,6 +126,17 @@ class Run:
             explained |= {t["native_id"] for t in done["threads"] if t["alive"] and t["native_id"] is not None}
             explained |= {t["tid"] for t in done["native_threads"] if t["alive"]}
         return [{"tid": tid, "name": name} for tid, name in sorted(self.host_threads.items()) if tid not in explained]
+
+    def unexplained_processes(self) -> list[dict[str, Any]]:
+        """The processes running in the sandbox beside the interpreter, seen from outside, that the report does not
+        list: all of them when the report cannot be believed."""
+        done = self.done if self.problem is None else None
+        listed = {p["pid"] for p in done["processes"]} if done is not None else set()
+        return [
+            {"pid": pid, "command": command}
+            for pid, command in sorted(self.host_processes.items())
+            if pid not in listed
+        ]
 
     def unfinished_module(self) -> str | None:
         """The module whose import was under way when the interpreter died."""
@@ -250,6 +262,7 @@ def run_bootstrap(
 
         def on_done() -> None:
             run.host_threads = _host_threads(process.pid, sandbox.private_pids)
+            run.host_processes = _host_processes(process.pid, sandbox.private_pids)
 
         try:
             result = _drain(process, read_end, run, limits, on_settle=give_back, on_done=on_done, stopped=stopped)
@@ -368,6 +381,37 @@ def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None
     return threads
 
 
+def _host_processes(sandbox_pid: int, private_pids: bool) -> dict[int, str]:
+    """The processes running in the probe's sandbox but the interpreter and bwrap's own, as the probe's PID
+    namespace numbers them (the numbers the bootstrap reports), with their command lines, read from outside."""
+    interpreter = _interpreter_pid(sandbox_pid) if private_pids else sandbox_pid
+    if interpreter is None:
+        return {}
+    found = {}
+    for pid in _descendants(sandbox_pid):
+        if pid == interpreter or not _is_running(pid):
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()[:500].replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it ended meanwhile
+        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [str(pid)])
+        if private_pids and nspid[-1] == "1":
+            continue  # bwrap's init
+        found[int(nspid[-1])] = command.strip()
+    return found
+
+
+def _descendants(pid: int, limit: int = 10_000) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier and len(found) < limit:
+        for child in _children(frontier.pop()):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
 def _interpreter_pid(sandbox_pid: int) -> int | None:
     """The host PID of the process that is PID 2 in bwrap's namespace: the interpreter (bwrap's init is PID 1, and
     setpriv and prlimit exec it in place)."""
@@ -463,7 +507,10 @@ def probe_modules(
             status, reason = run.failure()
             for module in pending:
                 outcomes[module.name] = ModuleOutcome(module.name, status, 0.0, module.top_level, reason)
-            return outcomes, {"unexplained": run.unexplained_threads()}
+            return outcomes, {
+                "unexplained": run.unexplained_threads(),
+                "unexplained_processes": run.unexplained_processes(),
+            }
         top_level = {m.name: m.top_level for m in pending}
         for event in run.events:
             if event.get("event") == "module" and event.get("module") in top_level:
@@ -476,7 +523,11 @@ def probe_modules(
                     error=event.get("error"),
                 )
         if run.done is not None:
-            return outcomes, {**run.done, "unexplained": run.unexplained_threads()}
+            return outcomes, {
+                **run.done,
+                "unexplained": run.unexplained_threads(),
+                "unexplained_processes": run.unexplained_processes(),
+            }
         status, reason = run.failure()
         culprit = run.unfinished_module()
         if culprit is None:
