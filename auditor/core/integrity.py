@@ -22,6 +22,7 @@ from pathlib import Path
 from auditor.core.environments import MAX_RECORD_BYTES, AuditEnvironment, InstalledDistribution
 
 _NOT_IMPORTED = ("bin/", "../")
+_CODE = (".py", ".so", ".pyd", ".pth")
 
 
 def intact_distributions(
@@ -47,21 +48,40 @@ def intact_distributions(
 
 
 def _replaced(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> dict[str, str]:
-    """The distributions that share a file with another and whose copy is not the one on disk."""
+    """The distributions that share an importable file with another: the owner whose copy is not the one on disk,
+    or, for the same copy, both (who owns it decides whom a thread it starts is blamed on), unless it only declares
+    a namespace package that several distributions share (pkgutil's and pkg_resources' `__init__.py`)."""
     owners: dict[str, list[InstalledDistribution]] = defaultdict(list)
     for dist in distributions:
         for path in dist.files:
-            if not path.startswith(_NOT_IMPORTED):  # scripts of the same name do not change what a probe imports
+            # Only code: scripts, licences and data of the same name change neither what a probe imports nor blame.
+            if path.endswith(_CODE) and not path.startswith(_NOT_IMPORTED):
                 owners[path].append(dist)
     shared = {path: dists for path, dists in owners.items() if len(dists) > 1}
     errors: dict[str, str] = {}
     for path, dists in sorted(shared.items()):
         on_disk = _digest(env.site_packages / path)
-        for dist in dists:
-            if _recorded_digest(env, dist, path) != on_disk:
+        replaced = [d for d in dists if _recorded_digest(env, d, path) != on_disk]
+        for dist in replaced:
+            others = ", ".join(sorted(d.name for d in dists if d is not dist))
+            errors.setdefault(dist.name, f"its file {path} was replaced by another distribution's ({others})")
+        if not replaced and not _declares_a_namespace(env.site_packages / path):
+            for dist in dists:
                 others = ", ".join(sorted(d.name for d in dists if d is not dist))
-                errors.setdefault(dist.name, f"its file {path} was replaced by another distribution's ({others})")
+                errors.setdefault(dist.name, f"it ships {path}, which {others} ships too")
     return errors
+
+
+def _declares_a_namespace(path: Path) -> bool:
+    """An `__init__.py` that only makes a namespace package shared by several distributions, or is empty."""
+    if path.name != "__init__.py":
+        return False
+    try:
+        text = path.read_bytes()[:4096].decode(errors="replace")
+    except OSError:
+        return False
+    code = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return not code or (len(code) <= 3 and ("extend_path" in text or "declare_namespace" in text))
 
 
 def _digest(path: Path) -> str | None:

@@ -154,3 +154,29 @@ def test_a_record_that_cannot_be_read_is_that_distributions_error_not_an_aborted
     found, _ = audit(tmp_path, wheels)
 
     assert (found["fa-fine"].verdict, found["zz-ghost"].verdict) == (Verdict.SAFE, Verdict.ERROR)
+
+
+def test_a_distribution_that_ships_an_identical_copy_of_anothers_module_makes_both_errors(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-victim", VICTIM["fa-victim"]["files"])
+    build_wheel(wheels, "zz-twin", {**VICTIM["fa-victim"]["files"], "zz_twin.py": ""})
+
+    found, store = audit(tmp_path, wheels)
+
+    assert (found["fa-victim"].verdict, found["zz-twin"].verdict) == (Verdict.ERROR, Verdict.ERROR)
+    assert "which zz-twin ships too" in found["fa-victim"].findings[0].message
+    assert stored_names(store) == set()  # the victim's record keeps what its own audits found
+
+
+def test_distributions_that_share_a_namespace_package_are_audited_as_usual(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    namespace = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    for name in ("fa-ns-one", "fa-ns-two"):
+        module = name.replace("-", "_")
+        build_wheel(wheels, name, {"fa_ns/__init__.py": namespace, f"fa_ns/{module}.py": ""})
+
+    found, store = audit(tmp_path, wheels)
+
+    assert {name: d.verdict for name, d in found.items()} == {"fa-ns-one": Verdict.SAFE, "fa-ns-two": Verdict.SAFE}
