@@ -202,7 +202,7 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         return []
     graph = resolution.to_dict()
     audit_graph_store(audit_id=audit_id, graph=graph)
-    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
+    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag, resolution=resolution)
     Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": origins})
     interpreter = interpreter_info(options.python)
     pending = []
@@ -405,10 +405,13 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
             results[distribution.name] = install_failure(
                 distribution.name, distribution.version, distribution.error, sandbox
             )
-    # Blame that other probes do not bear out (auditor.core.blame): the claimant's own, in the store too.
+    # Blame that other probes do not bear out (auditor.core.blame): the claimant's own, in the report, and in the
+    # store for what this audit probed (a result reused from another audit is that audit's to correct).
     for name, result in refuted(results).items():
-        record = next(d.probe for d in distributions if d.name == name)
-        DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(_record_key(record), result)
+        distribution = next(d for d in distributions if d.name == name)
+        if not distribution.cached:
+            record = distribution.probe
+            DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(_record_key(record), result)
         results[name] = result
     reports = [distribution_report(results[d.name], resolution=resolution, cached=d.cached) for d in distributions]
     vulnerabilities, problem = pip_audit_source(dict(resolution.pins))

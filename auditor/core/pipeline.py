@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,14 +293,37 @@ def _wheel_requirement(wheel: Path) -> str:
     return f"{name}=={version}"
 
 
-def private_origins(wheels: Sequence[Path], *, owner_tag: str) -> dict[str, str]:
+def private_origins(wheels: Sequence[Path], *, owner_tag: str, resolution: Resolution | None = None) -> dict[str, str]:
     """Origin of each distribution that came from an uploaded wheel: its uploader and its content, never "index",
-    so that a private wheel never shadows the public record of a same-named package (nor a re-upload its past)."""
+    so that a private wheel never shadows the public record of a same-named package (nor a re-upload its past).
+
+    With the resolution, also of each distribution that requires an uploaded one, directly or not: its import runs
+    the uploaded code, which could make its result anything, so that result is the uploader's too, never public."""
     origins = {}
     for wheel in wheels:
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
-        origins[parse_wheel_filename(wheel.name)[0]] = f"upload:{owner_tag}:{digest}"
+        origins[canonicalize_name(parse_wheel_filename(wheel.name)[0])] = f"upload:{owner_tag}:{digest}"
+    if resolution is not None and origins:
+        uploads = hashlib.sha256(repr(sorted(origins.items())).encode()).hexdigest()[:16]
+        for name in resolution.pins:
+            if name not in origins and _requires_any(resolution, name, origins.keys()):
+                origins[name] = f"upload:{owner_tag}:requires:{uploads}"
     return origins
+
+
+def _requires_any(resolution: Resolution, name: str, targets: Iterable[str]) -> bool:
+    required_by: dict[str, list[str]] = {}
+    for requirer, required in resolution.edges:
+        required_by.setdefault(requirer, []).append(required)
+    wanted, seen, frontier = set(targets), {name}, [name]
+    while frontier:
+        for required in required_by.get(frontier.pop(), ()):
+            if required in wanted:
+                return True
+            if required not in seen:
+                seen.add(required)
+                frontier.append(required)
+    return False
 
 
 def probe_key(
@@ -523,7 +546,7 @@ def _analyse(
 ) -> dict[str, tuple[ProbeResult, bool]]:
     """Each pinned distribution's result, and whether it was known before: known results are looked up, the rest is
     installed, scanned and probed."""
-    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag)
+    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag, resolution=resolution)
     keys: dict[str, ProbeKey] = {}
     results = {
         name: (result, True)

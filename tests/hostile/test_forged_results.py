@@ -180,3 +180,30 @@ def test_distributions_that_share_a_namespace_package_are_audited_as_usual(tmp_p
     found, store = audit(tmp_path, wheels)
 
     assert {name: d.verdict for name, d in found.items()} == {"fa-ns-one": Verdict.SAFE, "fa-ns-two": Verdict.SAFE}
+
+
+def test_the_result_of_an_index_package_that_requires_an_uploaded_wheel_is_the_uploaders_not_public(
+    tmp_path, monkeypatch
+):
+    index, uploads = tmp_path / "index", tmp_path / "uploads"
+    monkeypatch.setenv("UV_FIND_LINKS", str(index))  # the operator's private index
+    index.mkdir()
+    uploads.mkdir()
+    build_wheel(index, "fa-app", {"fa_app/__init__.py": "import fa_dep\n"}, requires=["fa-dep"])
+    build_wheel(index, "fa-other", {"fa_other/__init__.py": ""})
+    # The uploader's own fa-dep runs when fa-app is imported: it could make fa-app's result anything.
+    private_dep = build_wheel(uploads, "fa-dep", {"fa_dep/__init__.py": ""})
+    store = MemoryStore()
+    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True, owner_tag="mallory")
+
+    run_audit(
+        AuditInput(requirements=("fa-app", "fa-other"), wheels=(private_dep,)),
+        workdir=tmp_path / "work",
+        store=store,
+        options=options,
+    )
+
+    origins = {key.name: key.origin for key in store._results}
+    assert origins["fa-other"] == "index"
+    assert origins["fa-dep"].startswith("upload:mallory:")
+    assert origins["fa-app"].startswith("upload:mallory:requires:")
