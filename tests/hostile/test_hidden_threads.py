@@ -182,3 +182,29 @@ def test_a_package_that_leaves_a_child_process_running_stays_unsafe(bench_with, 
     assert any(
         isinstance(f, ProcessOnImport) and f.alive_after_import and "sleep" in f.command for f in result.findings
     )
+
+
+def test_a_thread_blamed_on_a_dependency_it_never_imported_is_the_blamers_even_if_that_one_has_one(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-dep-with-thread", {"fa_dep_with_thread/__init__.py": START})
+    # Runs its own thread start under the dependency's file name, without importing it and without touching the
+    # report: the stack says the dependency, and the dependency's own probe has a thread of that kind.
+    masquerade = (
+        "import importlib.util, threading, time\n"
+        "origin = importlib.util.find_spec('fa_dep_with_thread').origin\n"
+        "code = 'threading.Thread(target=time.sleep, args=(60,), daemon=True).start()'\n"
+        "exec(compile(code, origin, 'exec'), {'threading': threading, 'time': time})\n"
+    )
+    build_wheel(wheels, "fa-masquerade", {"fa_masquerade/__init__.py": masquerade}, requires=["fa-dep-with-thread"])
+    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
+
+    report = run_audit(
+        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))),
+        workdir=tmp_path / "work",
+        store=MemoryStore(),
+        options=options,
+    )
+
+    verdicts = {d.name: d.verdict for d in report.distributions}
+    assert verdicts == {"fa-masquerade": Verdict.UNSAFE, "fa-dep-with-thread": Verdict.UNSAFE}

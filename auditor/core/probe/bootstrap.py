@@ -49,6 +49,7 @@ _transient_native = []
 _spawns = []
 _sockets = {}
 _atfork = []
+_loaded = set()  # the files modules were loaded from (whose distributions the import really ran)
 _counts = {"python": 0, "spawn": 0}
 
 
@@ -203,6 +204,8 @@ def _tracked(module, origin, call, *args):
         "child_spawn": 0,
     }
     _loads.append(load)
+    if isinstance(origin, str):
+        _loaded.add(origin)
     try:
         return call(*args)
     finally:
@@ -485,6 +488,7 @@ def _report():
         "processes": _descendants(),
         "sockets": sockets,
         "atfork": _atfork,
+        "loaded": sorted(_loaded),
     }
 
 

@@ -89,10 +89,14 @@ def findings_from_report(
     imported, are kept: the probe imported nothing else.
     """
 
+    loaded = _loaded_distributions(report, attributor)
+
     def mine(blame: Blame, event: Mapping[str, Any], alive: bool | None = None) -> bool:
         alive = event.get("alive") is True if alive is None else alive
         if blame.distribution not in (None, STDLIB):
-            return blame.distribution == distribution
+            # Something alive blamed on a distribution none of whose modules this probe loaded was not started by
+            # it: only code named after its files, which is the probed distribution's own doing.
+            return blame.distribution == distribution or (alive and blame.distribution not in loaded)
         # A thread or process alive after the import that no distribution can be blamed for is the probed one's:
         # the probe imported nothing else, the standard library starts none on import, and a package that blanks
         # its stack in the report, or runs code under a standard-library file name, must not hide it so.
@@ -186,6 +190,7 @@ def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distri
     """The threads alive after the import that the report blames on another distribution: what the probed one claims
     of others, checked against their own probes (auditor.core.blame), since the report may be forged."""
     claims = []
+    loaded = _loaded_distributions(report, attributor)
     for key, native in (("threads", False), ("native_threads", True)):
         for event in _records(report, key):
             if not event.get("alive"):
@@ -196,7 +201,7 @@ def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distri
                 blame = attributor.blame_stack(
                     event.get("stack") or [], origin=event.get("origin"), module=event.get("module")
                 )
-            if blame.distribution not in (None, distribution, STDLIB):
+            if blame.distribution not in (None, distribution, STDLIB) and blame.distribution in loaded:
                 claims.append(
                     {
                         "distribution": blame.distribution,
@@ -250,6 +255,14 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
     for process in _records(report, "unexplained_processes"):
         # Seen running in the sandbox from outside, missing from the report: the probed distribution's.
         yield ProcessOnImport(command=str(process.get("command") or "?"), alive_after_import=True, module=None)
+
+
+def _loaded_distributions(report: Mapping[str, Any], attributor: Attributor) -> set[str]:
+    """The distributions whose modules the probe loaded (a report without that list: every distribution)."""
+    files = report.get("loaded")
+    if not isinstance(files, list):
+        return set(attributor.owners.values())
+    return {owner for file in files if (owner := attributor.owner(str(file)))}
 
 
 def _records(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

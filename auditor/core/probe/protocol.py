@@ -83,7 +83,11 @@ _EVENTS: dict[str, dict[str, Check]] = {
     "begin": {"module": _text},
     "module": {"module": _text, "status": _text, "seconds": _number, "error": _optional_text},
     "settle": {},
-    "done": {"python": _text, **{key: lambda value: isinstance(value, list) for key in _RECORDS}},
+    "done": {
+        "python": _text,
+        "loaded": lambda value: _texts(value) and len(value) <= MAX_RECORDS,
+        **{key: lambda value: isinstance(value, list) for key in _RECORDS},
+    },
 }
 
 
