@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.core.cache import MemoryStore
 from auditor.core.findings import Verdict
-from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
+from tests.hostile.audits import audit_wheels, verdicts
 from tests.wheelfactory import build_wheel
 
 NONSENSE = {
@@ -30,17 +29,10 @@ def test_an_audit_completes_whatever_packages_write_on_the_result_pipe(tmp_path)
         {"fa_unsafe/__init__.py": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"},
     )
     build_wheel(wheels, "fa-fine", {"fa_fine/__init__.py": ""})
-    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11")
 
-    report = run_audit(
-        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))),
-        workdir=tmp_path / "work",
-        store=MemoryStore(),
-        options=options,
-    )
+    found, _ = audit_wheels(tmp_path, wheels)
 
-    verdicts = {d.name: d.verdict for d in report.distributions}
-    assert verdicts == {
+    assert verdicts(found) == {
         "fa-nested": Verdict.ERROR,
         "fa-wrong-type": Verdict.ERROR,
         "fa-bad-frames": Verdict.ERROR,

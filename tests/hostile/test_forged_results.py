@@ -9,6 +9,7 @@ from auditor.core.cache import MemoryStore
 from auditor.core.findings import Verdict
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
+from tests.hostile.audits import audit_wheels
 from tests.wheelfactory import build_wheel
 
 VICTIM = {
@@ -69,15 +70,6 @@ def planting_wheel(directory: Path, name: str, planted: str, metadata: str, reco
     )
 
 
-def audit(tmp_path: Path, wheels: Path) -> tuple[dict, MemoryStore]:
-    store = MemoryStore()
-    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
-    report = run_audit(
-        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))), workdir=tmp_path / "work", store=store, options=options
-    )
-    return {d.name: d for d in report.distributions}, store
-
-
 def stored_names(store: MemoryStore) -> set[str]:
     return {key.name for key in store._results}
 
@@ -94,7 +86,7 @@ def test_a_wheel_cannot_plant_the_record_of_an_index_package(tmp_path):
         {"six.py": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='planted').start()\n"},
     )
 
-    found, store = audit(tmp_path, wheels)
+    found, store = audit_wheels(tmp_path, wheels)
 
     assert set(found) == {"aa-evil"}
     assert found["aa-evil"].verdict == Verdict.ERROR
@@ -115,7 +107,7 @@ def test_a_planted_record_cannot_take_the_place_of_a_distribution_of_the_set(tmp
         {"zz_quiet.py": ""},
     )
 
-    found, store = audit(tmp_path, wheels)
+    found, store = audit_wheels(tmp_path, wheels)
 
     assert (found["fa-victim"].verdict, found["zz-evil"].verdict) == (Verdict.UNSAFE, Verdict.ERROR)
     assert [m.name for m in found["fa-victim"].modules] == ["fa_victim"]
@@ -128,7 +120,7 @@ def test_a_distribution_whose_file_another_replaced_is_an_error_and_the_victim_n
     build_wheel(wheels, "fa-victim", VICTIM["fa-victim"]["files"])
     build_wheel(wheels, "zz-overwriter", {"fa_victim/__init__.py": "# nothing to see\n", "zz_overwriter.py": ""})
 
-    found, store = audit(tmp_path, wheels)
+    found, store = audit_wheels(tmp_path, wheels)
 
     # uv installs in parallel: whichever copy of fa_victim/__init__.py is on disk, the other's owner is the error
     # (and is not stored); the one whose copy is there is probed as what it is.
@@ -151,7 +143,7 @@ def test_a_record_that_cannot_be_read_is_that_distributions_error_not_an_aborted
         {},
     )
 
-    found, _ = audit(tmp_path, wheels)
+    found, _ = audit_wheels(tmp_path, wheels)
 
     assert (found["fa-fine"].verdict, found["zz-ghost"].verdict) == (Verdict.SAFE, Verdict.ERROR)
 
@@ -162,7 +154,7 @@ def test_a_distribution_that_ships_an_identical_copy_of_anothers_module_makes_bo
     build_wheel(wheels, "fa-victim", VICTIM["fa-victim"]["files"])
     build_wheel(wheels, "zz-twin", {**VICTIM["fa-victim"]["files"], "zz_twin.py": ""})
 
-    found, store = audit(tmp_path, wheels)
+    found, store = audit_wheels(tmp_path, wheels)
 
     assert (found["fa-victim"].verdict, found["zz-twin"].verdict) == (Verdict.ERROR, Verdict.ERROR)
     assert "which zz-twin ships too" in found["fa-victim"].findings[0].message
@@ -177,7 +169,7 @@ def test_distributions_that_share_a_namespace_package_are_audited_as_usual(tmp_p
         module = name.replace("-", "_")
         build_wheel(wheels, name, {"fa_ns/__init__.py": namespace, f"fa_ns/{module}.py": ""})
 
-    found, store = audit(tmp_path, wheels)
+    found, store = audit_wheels(tmp_path, wheels)
 
     assert {name: d.verdict for name, d in found.items()} == {"fa-ns-one": Verdict.SAFE, "fa-ns-two": Verdict.SAFE}
 

@@ -7,10 +7,9 @@ import socket
 
 import pytest
 
-from auditor.core.cache import MemoryStore
 from auditor.core.findings import ProcessOnImport, ThreadOnImport, Verdict
-from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
+from tests.hostile.audits import audit_wheels, verdicts
 from tests.wheelfactory import build_wheel
 
 START = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
@@ -141,15 +140,10 @@ def test_a_thread_blamed_on_a_dependency_whose_own_probe_shows_none_is_the_blame
         requires=["fa-lib-with-thread"],
     )
     build_wheel(wheels, "fa-lib-with-thread", {"fa_lib_with_thread/__init__.py": START})
-    store = MemoryStore()
-    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
 
-    report = run_audit(
-        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))), workdir=tmp_path / "work", store=store, options=options
-    )
+    found, store = audit_wheels(tmp_path, wheels)
 
-    verdicts = {d.name: d.verdict for d in report.distributions}
-    assert verdicts == {
+    assert verdicts(found) == {
         "fa-blamer": Verdict.UNSAFE,  # its claim on fa-dependency is not borne out by fa-dependency's own probe
         "fa-dependency": Verdict.SAFE,
         "fa-honest-user": Verdict.SAFE,  # its dependency's thread is its dependency's, whose own probe shows it
@@ -197,14 +191,7 @@ def test_a_thread_blamed_on_a_dependency_it_never_imported_is_the_blamers_even_i
         "exec(compile(code, origin, 'exec'), {'threading': threading, 'time': time})\n"
     )
     build_wheel(wheels, "fa-masquerade", {"fa_masquerade/__init__.py": masquerade}, requires=["fa-dep-with-thread"])
-    options = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11", shallow=True)
 
-    report = run_audit(
-        AuditInput(wheels=tuple(sorted(wheels.glob("*.whl")))),
-        workdir=tmp_path / "work",
-        store=MemoryStore(),
-        options=options,
-    )
+    found, _ = audit_wheels(tmp_path, wheels)
 
-    verdicts = {d.name: d.verdict for d in report.distributions}
-    assert verdicts == {"fa-masquerade": Verdict.UNSAFE, "fa-dep-with-thread": Verdict.UNSAFE}
+    assert verdicts(found) == {"fa-masquerade": Verdict.UNSAFE, "fa-dep-with-thread": Verdict.UNSAFE}
