@@ -129,6 +129,7 @@ class DistributionView:
     fork_aware: bool
     cached: bool
     built_from_source: bool
+    imported_with: str
     suppressed: str | None
     paths: list[str]
     more_paths: int
@@ -191,6 +192,7 @@ def _distribution_view(index: int, d: DistributionReport) -> DistributionView:
         fork_aware=d.fork_aware,
         cached=d.cached,
         built_from_source=d.built_from_source,
+        imported_with=clean_text(d.imported_with, 300),
         suppressed=clean_text(d.suppressed, 200) if d.suppressed is not None else None,
         paths=paths[:PATHS_IN_TABLE],
         more_paths=max(0, len(paths) - PATHS_IN_TABLE),

@@ -229,6 +229,7 @@ class ProbeResult:
     limits: str = ""  # which memory and process limits held: per probe (cgroup), or per process only
     # Threads alive after the import that the probe blamed on other distributions (auditor.core.blame checks them).
     foreign_threads: tuple[dict[str, Any], ...] = ()
+    imported_with: str = ""  # how it had to be imported, when not on its own (a framework configured first)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -237,6 +238,7 @@ class ProbeResult:
             "sandbox": self.sandbox,
             "limits": self.limits,
             "foreign_threads": list(self.foreign_threads),
+            "imported_with": self.imported_with,
             "modules": [m.to_dict() for m in self.modules],
             "findings": [f.to_dict() for f in self.findings],
             "fork_aware": self.fork_aware,
@@ -257,6 +259,7 @@ class ProbeResult:
             error=data.get("error"),
             limits=data.get("limits", ""),
             foreign_threads=tuple(data.get("foreign_threads", ())),
+            imported_with=data.get("imported_with", ""),
         )
 
 
@@ -273,6 +276,7 @@ class DistributionReport:
     cached: bool = False
     suppressed: str | None = None  # the project's reason for accepting it ([tool.forkaudit] suppress)
     built_from_source: bool = False  # it had no usable wheel: its source distribution was built in the sandbox
+    imported_with: str = ""  # how it had to be imported, when not on its own (ProbeResult.imported_with)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -287,6 +291,7 @@ class DistributionReport:
             "cached": self.cached,
             "suppressed": self.suppressed,
             "built_from_source": self.built_from_source,
+            "imported_with": self.imported_with,
         }
 
     @classmethod
@@ -303,6 +308,7 @@ class DistributionReport:
             cached=data.get("cached", False),
             suppressed=data.get("suppressed"),
             built_from_source=data.get("built_from_source", False),
+            imported_with=data.get("imported_with", ""),
         )
 
 

@@ -440,6 +440,7 @@ def distribution_report(
     verdict = probe_verdict(result)
     return DistributionReport(
         built_from_source=result.distribution in resolution.sources,
+        imported_with=result.imported_with,
         name=result.distribution,
         version=result.version,
         direct=result.distribution in resolution.direct,

@@ -323,6 +323,16 @@ def test_render_markdown_says_a_distribution_was_built_from_source():
     assert "built from source (no usable wheel)" in markdown_cells(row)[4]
 
 
+def test_render_markdown_says_how_a_distribution_had_to_be_imported():
+    report = make_report()
+    configured = dataclasses.replace(report.distributions[-1], imported_with="Django configured: settings.configure()")
+    report = dataclasses.replace(report, distributions=(*report.distributions[:-1], configured))
+
+    row = markdown_row(render_markdown(report), configured.name)
+
+    assert "imported with Django configured" in markdown_cells(row)[4]
+
+
 def test_render_markdown_escapes_a_hostile_thread_name():
     row = markdown_row(render_markdown(make_report(hostile_distribution())), "evil-pkg")
     cells = markdown_cells(row)

@@ -149,3 +149,27 @@ def test_a_set_with_a_source_only_dependency_audits_by_default(tmp_path: Path):
     assert (found["fysom"].built_from_source, found["fysom"].verdict) == (True, Verdict.SAFE)
     assert found["instana"].verdict == Verdict.UNSAFE
     assert not found["instana"].built_from_source
+
+
+def test_a_django_plugin_that_needs_settings_is_probed_in_a_configured_project(tmp_path: Path):
+    from tests.wheelfactory import build_wheel
+
+    plugin = build_wheel(
+        tmp_path,
+        "fa-django-plugin",
+        {"fa_django_plugin/__init__.py": "from django.conf import settings\nPAGE = getattr(settings, 'FA_PAGE', 10)\n"},
+        requires=["django"],
+    )
+    env = create_environment(tmp_path / "env", python="/usr/bin/python3.11")
+    install(env, requirements=["django<6", "django-timezone-field==7.1"], wheels=[plugin])
+    dists = installed_distributions(env)
+    attributor = Attributor(file_owners(env, dists), env.site_packages)
+
+    for name in ("fa-django-plugin", "django-timezone-field"):
+        [dist] = [d for d in dists if d.name == name]
+        result = probe_distribution(
+            dist, env=env, attributor=attributor, sandbox=sandbox_for("bwrap"), options=ProbeOptions(shallow=True)
+        )
+
+        assert probe_verdict(result) == Verdict.SAFE, result.to_dict()
+        assert "settings.configure()" in result.imported_with

@@ -62,6 +62,8 @@ def probe_distribution(
     known = {s.name for s in specs}
     specs += [ModuleSpec(m, False) for m in options.extra_modules if m not in known]
 
+    django_apps: list[str] = []  # set when the distribution is a plug-in that needs Django configured
+
     def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None):
         outcomes, report = probe_modules(
             modules,
@@ -74,11 +76,18 @@ def probe_distribution(
             settle=options.settle,
             cores=cores,
             own_pth=[f for f in dist.files if f.endswith(".pth") and "/" not in f],
+            django_apps=django_apps,
         )
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
         return outcomes, findings, fork_aware, report or {}
 
     outcomes, findings, fork_aware, report = run(specs)
+    imported_with = ""
+    if _needs_django(outcomes, top_level) and (env.site_packages / "django").is_dir():
+        # A framework plug-in: imported as applications import it, in a configured project (its result says so).
+        django_apps.extend(top_level)
+        outcomes, findings, fork_aware, report = run(specs)
+        imported_with = DJANGO_CONFIGURED.format(apps=", ".join(top_level))
     modules = tuple(
         outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs
     )
@@ -94,7 +103,26 @@ def probe_distribution(
         fork_aware=fork_aware,
         seconds=time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0),
         limits=limits_description(),
+        imported_with=imported_with,
         foreign_threads=tuple(foreign_threads(report, attributor=attributor, distribution=dist.name)),
+    )
+
+
+DJANGO_CONFIGURED = (
+    "Django configured as an application would: settings.configure() with {apps} in INSTALLED_APPS (beside Django's "
+    "contrib apps), then django.setup()"
+)
+# What Django says when a module needs settings, or the app registry, that nobody configured.
+_DJANGO_UNCONFIGURED = ("settings are not configured", "AppRegistryNotReady", "Apps aren't loaded yet")
+
+
+def _needs_django(outcomes: dict[str, ModuleOutcome], top_level: Sequence[str]) -> bool:
+    """Whether a top-level module failed only for want of a configured Django project."""
+    return any(
+        (outcome := outcomes.get(name)) is not None
+        and outcome.status == ModuleStatus.IMPORT_ERROR
+        and any(marker in (outcome.error or "") for marker in _DJANGO_UNCONFIGURED)
+        for name in top_level
     )
 
 

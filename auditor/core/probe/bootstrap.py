@@ -492,6 +492,36 @@ def _report():
     }
 
 
+DJANGO_APPS = (
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+)
+
+
+def _configure_django(apps):
+    """A minimal Django project with `apps` installed, set up as an application's start-up does: for plug-ins
+    that need their framework configured to be imported at all. A failure is left to the imports to report."""
+    try:
+        from django.conf import settings
+
+        settings.configure(
+            INSTALLED_APPS=[*DJANGO_APPS, *apps],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+            SECRET_KEY="forkaudit-probe",
+            USE_TZ=True,
+            STATIC_URL="/static/",
+            TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+        )
+        import django
+
+        django.setup()
+    except BaseException:
+        pass
+
+
 def main():
     global _out_fd, _pidns
     # The thread that started this interpreter may block SIGINT (forkaudit's threads do, so that a Ctrl-C reaches
@@ -518,6 +548,8 @@ def main():
     site.addpackage = _measured_pth(site.addpackage, set(filter(None, options.get("own", "").split("/"))))
     site.execsitecustomize = site.execusercustomize = lambda: None
     site.main()  # .pth files run here, watched
+    if options.get("django"):
+        _configure_django(options["django"].split(","))
 
     started = time.monotonic()
     errors = {}  # module -> the error its import raised

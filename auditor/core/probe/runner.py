@@ -219,6 +219,7 @@ def run_bootstrap(
     settle: float = 0.2,
     cores: Cores | None = None,
     own_pth: Sequence[str] = (),
+    django_apps: Sequence[str] = (),
 ) -> Run:
     """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit. With
     `cores`, the interpreter starts once it holds one of them. Of the environment's `.pth` files, only `own_pth`
@@ -230,6 +231,7 @@ def run_bootstrap(
         "budget": "" if budget is None else budget,
         "settle": settle,
         "own": "/".join(own_pth),
+        "django": ",".join(django_apps),
     }
     program = bootstrap_program(python)
     argv = [str(python), "-I", "-S", "-B", str(program), *(f"{key}={value}" for key, value in options.items()), "--"]
@@ -479,6 +481,7 @@ def probe_modules(
     settle: float = 0.2,
     cores: Cores | None = None,
     own_pth: Sequence[str] = (),
+    django_apps: Sequence[str] = (),
 ) -> tuple[dict[str, ModuleOutcome], dict[str, Any] | None]:
     """Import `modules` in order; each outcome, and the report of the last interpreter that finished, with the
     threads seen from outside that it does not account for (`unexplained`).
@@ -502,6 +505,7 @@ def probe_modules(
             settle=settle,
             cores=cores,
             own_pth=own_pth,
+            django_apps=django_apps,
         )
         if run.problem is not None:
             status, reason = run.failure()

@@ -110,6 +110,8 @@ def _paths_cell(distribution: DistributionReport) -> str:
         lines.insert(0, "direct requirement")
     if distribution.built_from_source:
         lines.append("built from source (no usable wheel)")
+    if distribution.imported_with:
+        lines.append(f"imported with {escape_text(distribution.imported_with.split(':')[0])}")
     if hidden > 0:
         lines.append(f"… and {hidden} more")
     return "<br>".join(lines)
