@@ -44,6 +44,7 @@ from auditor.core.pipeline import (
     build_environment,
     build_report,
     distribution_report,
+    importers_of,
     install_failure,
     lookup_key,
     private_origins,
@@ -350,7 +351,12 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                         {d.name: d.version for d in prepared.distributions},
                     )
                     result = analyse_distribution(
-                        dist, env=prepared.env, attributor=attributor, sandbox=sandbox, options=options
+                        dist,
+                        env=prepared.env,
+                        attributor=attributor,
+                        sandbox=sandbox,
+                        options=options,
+                        importers=importers_of(dist.name, prepared.resolution, prepared.distributions),
                     )
                     store.put(key, result)
                     record, cached = _stored(key, audit), False

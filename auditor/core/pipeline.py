@@ -34,6 +34,7 @@ from auditor.core.environments import (
     Interpreter,
     create_environment,
     file_owners,
+    import_names,
     install,
     installed_distributions,
     interpreter_info,
@@ -359,8 +360,10 @@ def analyse_distribution(
     options: AuditOptions,
     static_findings: Sequence[Finding] | None = None,
     cores: Cores | None = None,
+    importers: Sequence[str] = (),
 ) -> ProbeResult:
-    """Static scan (unless given) and probe of one installed distribution: everything that is cached about it."""
+    """Static scan (unless given) and probe of one installed distribution: everything that is cached about it.
+    `importers` are the top-level modules of what requires it, should it refuse to be imported on its own."""
     if static_findings is None:
         static_findings = (
             static.scan_files(python_files(dist, env), root=env.site_packages, jobs=options.jobs)
@@ -368,7 +371,7 @@ def analyse_distribution(
             else []
         )
     extra = sorted(static.module_level_thread_modules(static_findings))
-    probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra)
+    probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra, importers=tuple(importers))
     result = probe_distribution(
         dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options, cores=cores
     )
@@ -383,6 +386,7 @@ def analyse_distributions(
     sandbox: Sandbox,
     options: AuditOptions,
     scanner: static.Scanner,
+    resolution: Resolution | None = None,
 ) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
     """`analyse_distribution` of each of `distributions`, on `options.jobs` cores, the static scans on `scanner`;
     results as they come. `installed` is everything in `env`, whose files the probes' evidence is attributed to."""
@@ -412,6 +416,7 @@ def analyse_distributions(
                 options=options,
                 static_findings=found,
                 cores=cores,
+                importers=importers_of(dist.name, resolution, installed) if resolution else (),
             )
 
         try:
@@ -423,6 +428,12 @@ def analyse_distributions(
             # stop now instead of running on to their end (up to the timeout), and none starts.
             cores.stop()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def importers_of(name: str, resolution: Resolution, installed: Sequence[InstalledDistribution]) -> list[str]:
+    """The top-level modules of the distributions that require `name` directly."""
+    requirers = {requirer for requirer, required in resolution.edges if required == name}
+    return [module for dist in installed if dist.name in requirers for module in import_names(dist)[0]]
 
 
 def install_failure(name: str, version: str, message: str, sandbox: str) -> ProbeResult:
@@ -567,7 +578,13 @@ def _analyse(
         progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
         if todo:
             analysed = analyse_distributions(
-                todo, env=env, installed=prepared.distributions, sandbox=sandbox, options=options, scanner=scanner
+                todo,
+                env=env,
+                installed=prepared.distributions,
+                sandbox=sandbox,
+                options=options,
+                scanner=scanner,
+                resolution=resolution,
             )
             with contextlib.closing(analysed):  # an interruption stops the probes at once, not when collected
                 for dist, result in analysed:

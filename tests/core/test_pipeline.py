@@ -145,3 +145,21 @@ def test_code_that_may_start_threads_when_called_is_shown_but_sets_no_verdict(tm
     assert dist.verdict == Verdict.SAFE
     # The hint in its own code is shown; its test code is not scanned at all.
     assert [(f.kind, f.file) for f in dist.findings] == [("runtime-thread", "fa_static_only/__init__.py")]
+
+
+def test_a_part_that_refuses_to_be_imported_on_its_own_is_imported_through_what_requires_it(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    # Like psycopg_c, which refuses unless psycopg was imported first.
+    refuse = "import sys\nif 'fa_parent' not in sys.modules:\n    raise ImportError('import fa_parent first')\n"
+    build_wheel(wheels, "fa-binary-part", {"fa_binary_part/__init__.py": refuse})
+    build_wheel(wheels, "fa-parent", {"fa_parent/__init__.py": ""}, requires=["fa-binary-part"])
+
+    report = run_audit(
+        AuditInput(wheels=tuple(wheels.glob("*.whl"))), workdir=tmp_path / "w", store=MemoryStore(), options=OPTIONS
+    )
+
+    found = {d.name: d for d in report.distributions}
+    assert found["fa-binary-part"].verdict == Verdict.SAFE
+    assert found["fa-binary-part"].imported_with == "what requires it, imported first: fa_parent"
+    assert [m.name for m in found["fa-binary-part"].modules] == ["fa_binary_part"]

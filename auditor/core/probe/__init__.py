@@ -14,7 +14,7 @@ from auditor.core.probe.evidence import Attributor, findings_from_report, foreig
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
-PROBE_VERSION = "4"  # bump when the probe would find something different for the same distribution
+PROBE_VERSION = "5"  # bump when the probe would find something different for the same distribution
 
 # Switches that, set to these values, make well-known libraries start fewer threads. Each is tried alone, and one
 # is reported only when a re-run shows that it removes the thread: a verified mitigation, not a guess.
@@ -36,6 +36,7 @@ class ProbeOptions:
     shallow: bool = False  # top-level modules only
     settle: float = 0.2  # seconds to wait after the imports before deciding what is still alive
     extra_modules: Sequence[str] = ()  # private modules the static scan saw starting threads at module level
+    importers: Sequence[str] = ()  # top-level modules of the distributions that require it, to import it through
     verify_mitigations: bool = True
     limits: Limits = field(default_factory=Limits)
 
@@ -88,6 +89,14 @@ def probe_distribution(
         django_apps.extend(top_level)
         outcomes, findings, fork_aware, report = run(specs)
         imported_with = DJANGO_CONFIGURED.format(apps=", ".join(top_level))
+    elif _none_imported(outcomes, top_level) and options.importers:
+        # A part that refuses to be imported on its own (psycopg_c without psycopg): imported through what requires
+        # it, as applications do. The importer's own findings are blamed on the importer, as always.
+        through = [ModuleSpec(m, True) for m in options.importers if m not in known]
+        again, findings, fork_aware, report = run(through + specs)
+        if not _none_imported(again, top_level):
+            outcomes = again
+            imported_with = IMPORTED_THROUGH.format(importers=", ".join(options.importers))
     modules = tuple(
         outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs
     )
@@ -114,6 +123,13 @@ DJANGO_CONFIGURED = (
 )
 # What Django says when a module needs settings, or the app registry, that nobody configured.
 _DJANGO_UNCONFIGURED = ("settings are not configured", "AppRegistryNotReady", "Apps aren't loaded yet")
+
+
+IMPORTED_THROUGH = "what requires it, imported first: {importers}"
+
+
+def _none_imported(outcomes: dict[str, ModuleOutcome], top_level: Sequence[str]) -> bool:
+    return not any((o := outcomes.get(name)) is not None and o.status == ModuleStatus.OK for name in top_level)
 
 
 def _needs_django(outcomes: dict[str, ModuleOutcome], top_level: Sequence[str]) -> bool:
