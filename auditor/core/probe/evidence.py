@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from auditor.core.findings import (
 )
 
 MAX_STACK = 12
+_THREAD_NUMBER = re.compile(r"Thread-\d+")
 STDLIB = "<standard library>"
 
 
@@ -183,7 +185,36 @@ def findings_from_report(
                     line=blame.line,
                 )
             )
-    return findings, fork_aware
+    return _counted(findings), fork_aware
+
+
+def _counted(findings: list[Finding]) -> list[Finding]:
+    """Threads of one kind started from one place are one finding with their count (numexpr's two workers), in the
+    order they were first seen; a thread's number in its default name (`Thread-3 (work)`) does not make a kind."""
+    merged: dict[tuple[Any, ...], ThreadOnImport] = {}
+    result: list[Finding] = []
+    for finding in findings:
+        if not isinstance(finding, ThreadOnImport):
+            result.append(finding)
+            continue
+        kind = (
+            _THREAD_NUMBER.sub("Thread-*", finding.thread),
+            finding.native,
+            finding.alive_after_import,
+            finding.daemon,
+            finding.module,
+            finding.file,
+            finding.line,
+            finding.unexplained,
+        )
+        first = merged.get(kind)
+        if first is None:
+            merged[kind] = finding
+            result.append(finding)
+        else:
+            merged[kind] = dataclasses.replace(first, count=first.count + finding.count)
+            result[result.index(first)] = merged[kind]
+    return result
 
 
 def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distribution: str) -> list[dict[str, Any]]:

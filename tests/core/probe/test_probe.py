@@ -451,3 +451,13 @@ def test_the_package_sees_an_ordinary_signal_mask_whatever_thread_started_its_pr
     [result] = results
     [module] = result.modules
     assert module.error == "ImportError: blocked=[]"
+
+
+def test_probe_counts_threads_of_one_kind_started_from_one_place_as_one_finding(bench_with):
+    workers = "import threading, time\nfor _ in range(3):\n    threading.Thread(target=time.sleep, args=(9,)).start()\n"
+    bench = bench_with({"fa-pool": {"files": {"fa_pool/__init__.py": workers}}})
+
+    result = bench.probe("fa-pool")
+
+    [threads] = [f for f in result.findings if isinstance(f, ThreadOnImport)]
+    assert (threads.count, threads.alive_after_import, threads.line) == (3, True, 3)
