@@ -173,3 +173,18 @@ def test_a_django_plugin_that_needs_settings_is_probed_in_a_configured_project(t
 
         assert probe_verdict(result) == Verdict.SAFE, result.to_dict()
         assert "settings.configure()" in result.imported_with
+
+
+def test_psycopg_binary_is_imported_through_psycopg_not_reported_as_an_error(tmp_path: Path):
+    from auditor.core.cache import MemoryStore
+    from auditor.core.pipeline import run_audit
+
+    options = AuditOptions(python="/usr/bin/python3.11", shallow=True)
+
+    report = run_audit(
+        AuditInput(requirements=("psycopg[binary]==3.2.10",)), workdir=tmp_path, store=MemoryStore(), options=options
+    )
+
+    binary = next(d for d in report.distributions if d.name == "psycopg-binary")
+    assert binary.verdict == Verdict.SAFE
+    assert binary.imported_with == "what requires it, imported first: psycopg"
