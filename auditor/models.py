@@ -6,6 +6,7 @@ constraints that keep it consistent.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -35,6 +36,11 @@ def probe_key_lookup(key: ProbeKey) -> dict[str, Any]:
         "deep": key.deep,
         "origin": key.origin,
     }
+
+
+def probe_record_key(record: ProbeRecord) -> ProbeKey:
+    """The key `record` is stored under (the inverse of `probe_key_lookup`: the fields have the key's names)."""
+    return ProbeKey(**{field.name: getattr(record, field.name) for field in dataclasses.fields(ProbeKey)})
 
 
 class ProbeRecord(models.Model):

@@ -58,7 +58,7 @@ from auditor.core.resolve import Resolution, ResolutionError
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import pip_audit_source
 from auditor.core.workspace import work_root
-from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord
+from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord, probe_record_key
 from auditor.selectors import probe_record_get
 from auditor.services import (
     audit_create,
@@ -366,19 +366,6 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
     audit_finish(audit_id=audit.pk)
 
 
-def _record_key(record: ProbeRecord) -> ProbeKey:
-    return ProbeKey(
-        name=record.name,
-        version=record.version,
-        wheel_tag=record.wheel_tag,
-        python=record.python,
-        platform=record.platform,
-        probe_version=record.probe_version,
-        deep=record.deep,
-        origin=record.origin,
-    )
-
-
 def _verdict(result: ProbeResult) -> str:
     return str(probe_verdict(result))
 
@@ -417,7 +404,7 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
         distribution = next(d for d in distributions if d.name == name)
         if not distribution.cached:
             record = distribution.probe
-            DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(_record_key(record), result)
+            DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(probe_record_key(record), result)
         results[name] = result
     reports = [distribution_report(results[d.name], resolution=resolution, cached=d.cached) for d in distributions]
     vulnerabilities, problem = pip_audit_source(dict(resolution.pins))

@@ -11,6 +11,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -111,3 +112,11 @@ def uv_env() -> dict[str, str]:
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+def scratch() -> tuple[Path, Path]:
+    """A temporary directory that the sandbox's unprivileged user can read, and an empty working directory in it."""
+    tmp = Path(tempfile.mkdtemp(prefix="forkaudit-bench-"))
+    os.chmod(tmp, 0o755)
+    (tmp / "cwd").mkdir()
+    return tmp, tmp / "cwd"

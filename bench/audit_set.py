@@ -233,10 +233,7 @@ def main() -> int:
     requirements = args.requirements.resolve()
     cores = os.cpu_count() or 1
     print(f"# audit of {requirements.name} — {_common.machine()}; environments on {args.python}")
-    tmp = Path(tempfile.mkdtemp(prefix="forkaudit-bench-"))
-    os.chmod(tmp, 0o755)
-    workdir = tmp / "cwd"
-    workdir.mkdir()
+    tmp, workdir = _common.scratch()
     # Where forkaudit builds its environments by default (auditor.core.workspace): the floor gets the same chance.
     in_memory = choose_work_root(tmp).is_relative_to(MEMORY)
     memory_tmp = Path(tempfile.mkdtemp(prefix="forkaudit-bench-", dir=MEMORY)) if in_memory else None

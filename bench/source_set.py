@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import _common
@@ -46,10 +45,7 @@ def main() -> int:
     requirements = args.requirements.resolve()
     cores = os.cpu_count() or 1
     print(f"# audit of {requirements.name} — {_common.machine()}; environments on {args.python}")
-    tmp = Path(tempfile.mkdtemp(prefix="forkaudit-bench-"))
-    os.chmod(tmp, 0o755)
-    workdir = tmp / "cwd"
-    workdir.mkdir()
+    tmp, workdir = _common.scratch()
     floors, audits, ratios, built = [], [], [], []
     try:
         host_install(tmp / "warm", requirements, args.python)  # warms uv's cache (untimed)

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +166,9 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
                 # A lock names every version: whatever else in it lacks a wheel is built now, not one per round.
                 python_version = interpreter_info(options.python).version
                 needed |= without_usable_wheels(pins, python_version=python_version, jobs=4 * options.jobs)
-            problems = _build_sources(needed, audit_input, workdir=workdir, options=options)
+            problems = _build_sources(
+                needed, workdir=workdir, options=options, sources=audit_input.sources, given=given
+            )
             attempted |= needed.keys()
             if not needed.keys() - problems.keys():  # nothing was built or stood in for: no new answer
                 raise ResolutionError("\n".join([str(exc), *problems.values()])) from exc
@@ -184,24 +186,25 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
 
 def _build_sources(
     needed: Mapping[str, str | None],
-    audit_input: AuditInput,
     *,
     workdir: Path,
     options: AuditOptions,
+    sources: Sequence[Path] = (),
+    given: Sequence[Path] = (),
 ) -> dict[str, str]:
-    """Build each needed source distribution into `workdir/built` (on `options.jobs` cores), or, for one that cannot
-    be built, a placeholder and its reason (`<name>.build-error`); what could be neither built nor stood in for, with
-    the reason."""
+    """Build each needed source distribution (from `sources`, then the index) into `workdir/built` (on
+    `options.jobs` cores), or, for one that cannot be built, a placeholder and its reason (`<name>.build-error`);
+    what could be neither built nor stood in for, with the reason. Build requirements come from `given` and the
+    index, as the audit's distributions do."""
     sandbox = sandbox_for(options.sandbox)
     python_version = interpreter_info(options.python).version
-    find_links = [*stage_wheels(audit_input.wheels, workdir), *audit_input.sources]  # for build requirements too
 
     def build(name: str, version: str | None) -> str | None:
         try:
             sdist = fetch_sdist(
                 name,
                 version,
-                directories=audit_input.sources,
+                directories=sources,
                 use_index=options.use_index,
                 dest=workdir / "sdists",
                 python_version=python_version,
@@ -217,7 +220,7 @@ def _build_sources(
                 python=options.python,
                 sandbox=sandbox,
                 out=workdir / BUILT,
-                find_links=find_links,
+                find_links=given,
                 use_index=options.use_index,
             )
         except BuildFailed as exc:
@@ -272,7 +275,8 @@ def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOpt
     missing = {name: resolution.pins[name] for name in resolution.sources if name not in have}
     if not missing:
         return {}
-    problems = _build_sources(missing, AuditInput(), workdir=workdir, options=options)
+    given = [d for d in (workdir / "wheels",) if d.is_dir()]
+    problems = _build_sources(missing, workdir=workdir, options=options, given=given)
     errors = {name: (workdir / BUILT / f"{name}{BUILD_ERROR}") for name in missing}
     return {**{name: path.read_text() for name, path in errors.items() if path.exists()}, **problems}
 
@@ -306,25 +310,11 @@ def private_origins(wheels: Sequence[Path], *, owner_tag: str, resolution: Resol
         origins[canonicalize_name(parse_wheel_filename(wheel.name)[0])] = f"upload:{owner_tag}:{digest}"
     if resolution is not None and origins:
         uploads = hashlib.sha256(repr(sorted(origins.items())).encode()).hexdigest()[:16]
+        uploaded = set(origins)
         for name in resolution.pins:
-            if name not in origins and _requires_any(resolution, name, origins.keys()):
+            if name not in origins and not uploaded.isdisjoint(resolution.dependencies_of(name)):
                 origins[name] = f"upload:{owner_tag}:requires:{uploads}"
     return origins
-
-
-def _requires_any(resolution: Resolution, name: str, targets: Iterable[str]) -> bool:
-    required_by: dict[str, list[str]] = {}
-    for requirer, required in resolution.edges:
-        required_by.setdefault(requirer, []).append(required)
-    wanted, seen, frontier = set(targets), {name}, [name]
-    while frontier:
-        for required in required_by.get(frontier.pop(), ()):
-            if required in wanted:
-                return True
-            if required not in seen:
-                seen.add(required)
-                frontier.append(required)
-    return False
 
 
 def probe_key(

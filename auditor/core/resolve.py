@@ -41,6 +41,17 @@ class Resolution:
         paths.sort(key=len)
         return paths[:MAX_PATHS]
 
+    def dependencies_of(self, name: str) -> set[str]:
+        """Everything `name` requires, directly or not."""
+        found, frontier = set(), [name]
+        while frontier:
+            requirer = frontier.pop()
+            for required in (b for a, b in self.edges if a == requirer):
+                if required not in found:
+                    found.add(required)
+                    frontier.append(required)
+        return found
+
     def to_dict(self) -> dict:
         return {
             "direct": sorted(self.direct),

@@ -143,10 +143,10 @@ def test_audit_names_the_line_of_an_include_it_cannot_read(forkaudit, tmp_path):
 
 
 def test_audit_follows_an_outside_include_only_when_the_operator_allows_it(tmp_path, monkeypatch):
-    (tmp_path / "shared.txt").write_text("six==1.16.0\n")
+    (tmp_path / "common.txt").write_text("six==1.16.0\n")
     (tmp_path / "project").mkdir()
     requirements = tmp_path / "project" / "requirements.txt"
-    requirements.write_text("-r ../shared.txt\n")
+    requirements.write_text("-r ../common.txt\n")
     args = argparse.Namespace(requirements=[str(requirements)], wheels=None)
 
     monkeypatch.delenv("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", raising=False)

@@ -88,12 +88,12 @@ def test_read_requirement_files_takes_a_top_level_file_from_anywhere_and_keeps_i
 
 
 def test_read_requirement_files_follows_an_include_outside_only_when_the_operator_allows_it(project: Path) -> None:
-    (project / "requirements.txt").write_text("-r ../shared.txt\n")
-    (project.parent / "shared.txt").write_text("six\n")
+    (project / "requirements.txt").write_text("-r ../common.txt\n")
+    (project.parent / "common.txt").write_text("six\n")
 
     files = read_requirement_files([str(project / "requirements.txt")], allow_outside=True)
 
-    assert files[os.path.normpath(str(project / "../shared.txt"))] == b"six\n"
+    assert files[os.path.normpath(str(project / "../common.txt"))] == b"six\n"
     assert "is outside" in str(refusal([project / "requirements.txt"]))
 
 

@@ -41,10 +41,12 @@ class Blame:
 
 
 class Attributor:
-    def __init__(self, owners: Mapping[str, str], site_packages: Path, versions: Mapping[str, str] = {}) -> None:
+    def __init__(
+        self, owners: Mapping[str, str], site_packages: Path, versions: Mapping[str, str] | None = None
+    ) -> None:
         self.owners = owners
         self.site_packages = str(site_packages.resolve())
-        self.versions = versions  # of the environment's distributions: what a blamed one was, for the record
+        self.versions = versions or {}  # of the environment's distributions: what a blamed one was, for the record
 
     def owner(self, path: str | None) -> str | None:
         if not path or path.startswith("<"):

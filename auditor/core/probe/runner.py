@@ -263,8 +263,10 @@ def run_bootstrap(
         stopped = cores.stopped if cores is not None else None
 
         def on_done() -> None:
-            run.host_threads = _host_threads(process.pid, sandbox.private_pids)
-            run.host_processes = _host_processes(process.pid, sandbox.private_pids)
+            interpreter = _interpreter_pid(process.pid) if sandbox.private_pids else process.pid
+            if interpreter is not None:
+                run.host_threads = _host_threads(interpreter)
+                run.host_processes = _host_processes(process.pid, interpreter, sandbox.private_pids)
 
         try:
             result = _drain(process, read_end, run, limits, on_settle=give_back, on_done=on_done, stopped=stopped)
@@ -361,11 +363,10 @@ def _report_start(result: bytearray, start: int) -> int | None:
     return None if at == -1 else at + 1
 
 
-def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None:
-    """The probe interpreter's live threads but its main thread, as its PID namespace numbers them (the numbers the
-    bootstrap reports), with their names, read from outside; None when the interpreter is no longer running."""
-    pid = _interpreter_pid(sandbox_pid) if private_pids else sandbox_pid
-    if pid is None or not _is_running(pid):
+def _host_threads(pid: int) -> dict[int, str] | None:
+    """The live threads of the probe's interpreter (host PID `pid`) but its main thread, as its PID namespace numbers
+    them (the numbers the bootstrap reports), with their names, read from outside; None when it is not running."""
+    if not _is_running(pid):
         return None
     threads = {}
     try:
@@ -373,35 +374,30 @@ def _host_threads(sandbox_pid: int, private_pids: bool) -> dict[int, str] | None
     except OSError:
         return None
     for tid in tids:
+        if tid == str(pid):
+            continue  # the main thread's id is the process's
         try:
             status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
         except OSError:
             continue  # it ended meanwhile
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if tid != str(pid):  # the main thread's id is the process's
-            threads[int(fields.get("NSpid", tid).split()[-1])] = fields.get("Name", "").strip()
+        threads[int(fields.get("NSpid", tid).split()[-1])] = fields.get("Name", "").strip()
     return threads
 
 
-def _host_processes(sandbox_pid: int, private_pids: bool) -> dict[int, str]:
+def _host_processes(sandbox_pid: int, interpreter: int, private_pids: bool) -> dict[int, str]:
     """The processes running in the probe's sandbox but the interpreter and bwrap's own, as the probe's PID
     namespace numbers them (the numbers the bootstrap reports), with their command lines, read from outside."""
-    interpreter = _interpreter_pid(sandbox_pid) if private_pids else sandbox_pid
-    if interpreter is None:
-        return {}
     found = {}
     for pid in _descendants(sandbox_pid):
-        if pid == interpreter or not _is_running(pid):
-            continue
+        number = _namespace_pid(pid)
+        if pid == interpreter or number is None or (private_pids and number == 1) or not _is_running(pid):
+            continue  # the interpreter, one that ended meanwhile, or bwrap's init
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
             command = Path(f"/proc/{pid}/cmdline").read_bytes()[:500].replace(b"\0", b" ").decode(errors="replace")
         except OSError:
-            continue  # it ended meanwhile
-        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [str(pid)])
-        if private_pids and nspid[-1] == "1":
-            continue  # bwrap's init
-        found[int(nspid[-1])] = command.strip()
+            continue
+        found[number] = command.strip()
     return found
 
 
@@ -417,22 +413,17 @@ def _descendants(pid: int, limit: int = 10_000) -> list[int]:
 def _interpreter_pid(sandbox_pid: int) -> int | None:
     """The host PID of the process that is PID 2 in bwrap's namespace: the interpreter (bwrap's init is PID 1, and
     setpriv and prlimit exec it in place)."""
-    frontier = [sandbox_pid]
-    seen = set()
-    while frontier and len(seen) < 10_000:
-        pid = frontier.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
-        if len(nspid) > 1 and nspid[-1] == "2":
-            return pid
-        frontier.extend(_children(pid))
-    return None
+    return next((pid for pid in _descendants(sandbox_pid) if _namespace_pid(pid) == 2), None)
+
+
+def _namespace_pid(pid: int) -> int | None:
+    """What the innermost PID namespace of process (or thread) `pid` calls it; None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    numbers = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return int(numbers[-1]) if numbers else pid
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
