@@ -6,9 +6,11 @@ must leave the same state and must not count progress twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,6 +26,7 @@ from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord
 # Column widths of FindingRecord; the full values stay in `data`.
 _MODULE_WIDTH = FindingRecord._meta.get_field("module").max_length or 300
 _THREAD_WIDTH = FindingRecord._meta.get_field("thread").max_length or 200
+_KEY_FIELDS = [field.name for field in dataclasses.fields(ProbeKey)]
 
 
 def probe_record_store(
@@ -57,6 +60,39 @@ def probe_record_store(
             record.findings.all().delete()
         FindingRecord.objects.bulk_create(_finding_record(record, finding) for finding in result.findings)
     return record
+
+
+def probe_records_add(*, entries: Sequence[tuple[ProbeKey, ProbeResult, str, datetime]]) -> int:
+    """Store public results that are new here, each `(key, result, verdict, created)`; returns how many were added.
+
+    For results another installation exported: a key already stored keeps its record (what this database knows is
+    never replaced by an import), as does a key repeated in `entries` (the first wins). Only index origins: an
+    import never creates a private result.
+    """
+    new: dict[tuple[Any, ...], tuple[ProbeRecord, ProbeResult]] = {}
+    for key, result, verdict, created in entries:
+        if key.origin != INDEX_ORIGIN:
+            raise ValueError(f"only public results can be added, not origin {key.origin!r}")
+        lookup = probe_key_lookup(key)
+        record = ProbeRecord(
+            **lookup,
+            verdict=Verdict(verdict).value,  # ValueError on anything that is not a verdict
+            fork_aware=result.fork_aware,
+            sandbox=result.sandbox,
+            result=_without_nul(result.to_dict()),
+            seconds=result.seconds,
+            created=created,
+        )
+        new.setdefault(tuple(lookup[field] for field in _KEY_FIELDS), (record, result))
+    with transaction.atomic():
+        names = {record.name for record, _ in new.values()}
+        for identity in ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=names).values_list(*_KEY_FIELDS):
+            new.pop(tuple(identity), None)
+        ProbeRecord.objects.bulk_create(record for record, _ in new.values())
+        FindingRecord.objects.bulk_create(
+            _finding_record(record, finding) for record, result in new.values() for finding in result.findings
+        )
+    return len(new)
 
 
 def _finding_record(probe: ProbeRecord, finding: Finding) -> FindingRecord:
