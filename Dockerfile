@@ -9,12 +9,12 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap util-linux ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
-# Non-secret defaults (every variable is described in config/settings.py and the README).
+# Non-secret defaults (every variable is described in auditor/project/settings.py and the README).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DJANGO_SETTINGS_MODULE=config.settings \
+    DJANGO_SETTINGS_MODULE=auditor.project.settings \
     FORKAUDIT_DATA_DIR=/var/lib/forkaudit \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     PORT=8000 \
@@ -23,7 +23,6 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY config ./config
 COPY auditor ./auditor
 COPY webui ./webui
 RUN pip install .
@@ -45,7 +44,7 @@ case "${1:-web}" in
         django-admin migrate --noinput
         # gthread workers and never --preload: the master forks its workers before anything of the application
         # (which may start threads) is imported. No control socket: gunicorn serves it from a thread of the master.
-        exec gunicorn config.wsgi:application \
+        exec gunicorn auditor.project.wsgi:application \
             --bind "0.0.0.0:${PORT}" \
             --worker-class gthread --workers "${WEB_CONCURRENCY}" --threads "${WEB_THREADS}" \
             --no-control-socket --access-logfile - "$@"
@@ -54,7 +53,7 @@ case "${1:-web}" in
         shift
         # The threads pool never forks (the prefork pool forks after the application is loaded); one task per core
         # unless --concurrency is given.
-        exec celery -A config worker --pool threads --loglevel INFO "$@"
+        exec celery -A auditor.project worker --pool threads --loglevel INFO "$@"
         ;;
     *)
         exec "$@"

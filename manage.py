@@ -8,7 +8,7 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -7,6 +7,6 @@ from typing import Any
 
 def enqueue(task_name: str, *args: Any) -> None:
     """Send `task_name(*args)` to the broker; ids are sent as strings."""
-    from config.celery import app
+    from auditor.project.celery import app
 
     app.send_task(task_name, args=[str(a) for a in args])

@@ -169,7 +169,7 @@ def forkaudit(requirements: Path, data_dir: Path, python: str, output: Path, *ex
 
 def migrate(data_dir: Path) -> float:
     """Create the embedded database up front, so that the audits measure auditing (reported on its own row)."""
-    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="config.settings")
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="auditor.project.settings")
     seconds, done = timed(
         lambda: subprocess.run(
             [sys.executable, "manage.py", "migrate", "--verbosity", "0"],

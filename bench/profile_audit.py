@@ -131,7 +131,7 @@ def startup() -> None:
         + ", ".join(f"{m} {cumulative[m]:.2f} s" for m in watched if m in cumulative)
     )
     code = (
-        "import os, time; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); import django; "
+        "import os, time; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'auditor.project.settings'); import django; "
         "t = time.perf_counter(); django.setup(); s = time.perf_counter() - t; "
         "from django.core.management import call_command; t = time.perf_counter(); "
         "call_command('migrate', verbosity=0, interactive=False); print(f'{s:.2f} {time.perf_counter() - t:.2f}')"

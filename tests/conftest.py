@@ -1,4 +1,4 @@
-"""Test session set-up: Django with config.settings on a throw-away data directory.
+"""Test session set-up: Django with auditor.project.settings on a throw-away data directory.
 
 Everything is configured here rather than in pyproject.toml: pytest-django would load the settings before this file
 runs, and they must never see (or write a secret key into) the developer's real data directory. `DATABASE_URL` is
@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     data_dir = tempfile.mkdtemp(prefix="forkaudit-test-")
     config.stash[_DATA_DIR_KEY] = data_dir
     os.environ["FORKAUDIT_DATA_DIR"] = data_dir
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "auditor.project.settings"
     # pytest-django finishes its set-up in its own (later) pytest_configure only if Django is already set up.
     import django
 

@@ -1,4 +1,4 @@
-"""config/settings.py and config/env.py: environment variables, their defaults, and loud failures."""
+"""auditor/project/settings.py and auditor/project/env.py: environment variables, their defaults, and loud failures."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_secret, env_str, persistent_secret
+from auditor.project.env import env_bool, env_int, env_list, env_secret, env_str, persistent_secret
 
 PROJECT = Path(__file__).resolve().parent.parent
-# Variables of config/settings.py; the subprocesses start from a clean slate of these.
+# Variables of auditor/project/settings.py; the subprocesses start from a clean slate of these.
 SETTINGS_VARIABLES = (
     "FORKAUDIT_DATA_DIR",
     "DATABASE_URL",
@@ -35,7 +35,7 @@ SETTINGS_VARIABLES = (
 def run_django(tmp_path: Path, code: str = "", **variables: str) -> subprocess.CompletedProcess[str]:
     """Start Django in a fresh interpreter with `variables`, the data directory in `tmp_path` unless given."""
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "auditor.project.settings"
     env["FORKAUDIT_DATA_DIR"] = str(tmp_path / "data")
     env.update(variables)
     script = f"import django\ndjango.setup()\nfrom django.conf import settings\n{code}"
@@ -170,7 +170,7 @@ def test_settings_generate_a_secret_key_once_and_keep_it_private(tmp_path: Path)
 
 def test_settings_started_at_once_by_several_processes_agree_on_one_secret_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
+    env.update(DJANGO_SETTINGS_MODULE="auditor.project.settings", FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
     # The settings module alone (no django.setup()) is what creates the key, and starts faster.
     script = "from django.conf import settings; print(settings.SECRET_KEY)"
     processes = [

@@ -112,7 +112,7 @@ def endpoint_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
 
 
-# --- outside the API's views (config/urls.py's handler400 and handler500) -----------------------------------------
+# --- outside the API's views (auditor/project/urls.py's handler400 and handler500) --------------------------------
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_source: VulnerabilitySource) -> AuditReport:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
     from django.conf import settings
 
     settings.FORKAUDIT_DATA_DIR  # noqa: B018 - read here, so that the thread below never configures them at once

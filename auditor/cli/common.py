@@ -38,11 +38,11 @@ def positive_int(text: str) -> int:
 
 def external_requirements_allowed() -> bool:
     """The operator's explicit allow of requirements that reach outside (FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS), read
-    as config/settings.py reads it, but without Django's settings: `check` runs where there is no Django set-up."""
+    as the project's settings read it, but without Django's settings: `check` runs where there is no Django set-up."""
     from django.core.exceptions import ImproperlyConfigured
 
     from auditor.core.inputs import ALLOW_OUTSIDE_VARIABLE
-    from config.env import env_bool
+    from auditor.project.env import env_bool
 
     try:
         return env_bool(ALLOW_OUTSIDE_VARIABLE, False)
@@ -52,7 +52,7 @@ def external_requirements_allowed() -> bool:
 
 def setup_django() -> None:
     """Configure Django for the embedded database, creating its tables on first use."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
     import django
     from django.core.management import call_command
 

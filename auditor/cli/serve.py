@@ -154,7 +154,7 @@ def web_command(address: Address, *, workers: int) -> list[str]:
         sys.executable,
         "-m",
         "gunicorn",
-        "config.wsgi:application",
+        "auditor.project.wsgi:application",
         "--bind",
         address.bind,
         "--worker-class",
@@ -191,7 +191,7 @@ def worker_command(*, concurrency: int) -> list[str]:
         "-m",
         "celery",
         "-A",
-        "config",
+        "auditor.project",
         "worker",
         "--pool",
         "threads",
@@ -239,7 +239,7 @@ def start_child(name: str, command: list[str], env: dict[str, str]) -> Child:
 
 
 def child_environment(address: Address) -> dict[str, str]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "auditor.project.settings"))
     env.pop("FORKAUDIT_LAUNCH_TOKEN", None)  # only the one made for this launch, and only for the web server
     # Single-user local mode (no login in the web UI) only where nobody else can connect; explicitly off otherwise,
     # even if the variable was set by hand.

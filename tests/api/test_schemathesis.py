@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 
 from auditor.core.findings import AuditReport, DistributionReport, Environment, Verdict
 from auditor.models import Audit
+from auditor.project.wsgi import application
 from auditor.services import audit_create, audit_mark_done, audit_mark_running
-from config.wsgi import application
 from tests.api.builders import store_result
 from tests.probe_results import native_thread
 

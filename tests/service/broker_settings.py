@@ -9,7 +9,7 @@ delivered twice (harmless, since tasks are idempotent, but noisy).
 
 from __future__ import annotations
 
-from config.settings import *  # noqa: F403
+from auditor.project.settings import *  # noqa: F403
 
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 20,

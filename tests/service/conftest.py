@@ -75,7 +75,7 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float, what: Callable[[
 def base_environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SETTINGS_MODULE="auditor.project.settings",
         PYTHONUNBUFFERED="1",
         # No vulnerability lookups: the audited packages are made up, and the tests must not need OSV.
         FORKAUDIT_VULNERABILITY_SERVICE="none",
@@ -308,7 +308,7 @@ class Service:
             PYTHON,
             "-m",
             "gunicorn",
-            "config.wsgi:application",
+            "auditor.project.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--worker-class",

@@ -202,7 +202,7 @@ def test_the_entrypoints_commands_are_installed_by_the_project():
 def test_the_web_branch_migrates_then_serves_with_gthread_and_never_preload():
     web = commands_of(script_branch(entrypoint_script(), "web"))
 
-    assert [c[:2] for c in web] == [["django-admin", "migrate"], ["gunicorn", "config.wsgi:application"]]
+    assert [c[:2] for c in web] == [["django-admin", "migrate"], ["gunicorn", "auditor.project.wsgi:application"]]
     gunicorn = web[1]
     assert gunicorn[gunicorn.index("--worker-class") + 1] == "gthread"
     assert "--preload" not in gunicorn
@@ -227,7 +227,7 @@ def test_the_web_branchs_gunicorn_options_are_valid(tmp_path: Path):
 def test_the_worker_branch_runs_celery_with_the_threads_pool():
     [worker] = commands_of(script_branch(entrypoint_script(), "worker"))
 
-    assert worker[:4] == ["celery", "-A", "config", "worker"]
+    assert worker[:4] == ["celery", "-A", "auditor.project", "worker"]
     assert worker[worker.index("--pool") + 1] == "threads"
 
 

@@ -1,4 +1,4 @@
-"""Tiny typed readers of environment variables for config/settings.py.
+"""Tiny typed readers of environment variables for auditor/project/settings.py.
 
 Each helper returns the default when the variable is unset *or empty* (so `DEBUG=` in a compose file means "default"),
 and raises `ImproperlyConfigured` naming the variable and the bad value otherwise: a typo must stop the service at

@@ -6,7 +6,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
 
 app = Celery("forkaudit")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -74,7 +74,7 @@ import dj_database_url
 import platformdirs
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import (
+from auditor.project.env import (
     ensure_directory,
     env_bool,
     env_int,
@@ -149,8 +149,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
-WSGI_APPLICATION = "config.wsgi.application"
+ROOT_URLCONF = "auditor.project.urls"
+WSGI_APPLICATION = "auditor.project.wsgi.application"
 
 TEMPLATES = [
     {
