@@ -7,12 +7,22 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from auditor.core.inputs.errors import BAD_CONTROL, InputError, excerpt
+
+
+@dataclass(frozen=True)
+class RequirementOrigin:
+    """Where a direct requirement is written: the canonical name, the file (as `parse_requirements` names it) and the
+    line (the first of a `\\`-continued one)."""
+
+    name: str
+    file: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class Requirements:
     direct_names: tuple[str, ...]
     options: tuple[str, ...] = ()
     prereleases: bool = False  # `--pre` was given; uv ignores it in files, so the resolver must be told
+    # Where each direct name is first required (reports point there); not part of what the set is, so not compared.
+    origins: tuple[RequirementOrigin, ...] = field(default=(), compare=False)
 
     def as_text(self) -> str:
         """The requirements (after any options) as a requirements file that `uv pip compile` accepts."""
@@ -121,6 +133,7 @@ def parse_requirements(
         direct_names=tuple(dict.fromkeys(parser.direct_names)),
         options=tuple(dict.fromkeys(parser.options)),
         prereleases=parser.prereleases,
+        origins=tuple(parser.origins.values()),
     )
 
 
@@ -274,6 +287,7 @@ class _Parser:
         self.direct_names: list[str] = []
         self.options: list[str] = []
         self.prereleases = False
+        self.origins: dict[str, RequirementOrigin] = {}  # the first place each direct name is required
 
     def lookup(self, name: str) -> str | None:
         return self._keys.get(posixpath.normpath(name)) if name else None
@@ -307,7 +321,7 @@ class _Parser:
                 self._include(key, number, spelled, value or "", role=option.kind, stack=stack)
             elif option.kind == "editable":
                 self._refuse_external(key, number, spelled, option)
-                self._add(role, f"-e {value}", _egg_name(value or ""))
+                self._add(role, f"-e {value}", _egg_name(value or ""), key, number)
             elif option.kind == "external":
                 self._refuse_external(key, number, spelled, option)
                 self.options.append(f"{option.long} {value}")
@@ -372,26 +386,27 @@ class _Parser:
         elif requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):
             self._add_external(key, number, text, "a local path", role=role)
             return
-        self._add(role, str(requirement), canonicalize_name(requirement.name))
+        self._add(role, str(requirement), canonicalize_name(requirement.name), key, number)
 
     def _add_external(self, key: str, number: int, text: str, kind: str, *, role: str) -> None:
         """Keep a path or URL as written (when allowed)."""
         self._refuse_external_requirement(key, number, text, kind)
         if text.endswith("\\"):  # written back for uv, it would continue onto the next line
             raise InputError(f"{kind} ({excerpt(text)}) ends with a backslash", file=key, line=number)
-        self._add(role, text, _egg_name(text))
+        self._add(role, text, _egg_name(text), key, number)
 
     def _refuse_external_requirement(self, key: str, number: int, text: str, kind: str) -> None:
         if not self._allow_external:
             raise InputError(f"{kind} ({excerpt(text)}) is not allowed ({_EXTERNAL_REASON})", file=key, line=number)
 
-    def _add(self, role: str, requirement: str, name: str | None) -> None:
+    def _add(self, role: str, requirement: str, name: str | None, key: str, number: int) -> None:
         if role == "constraint":
             self.constraints.append(requirement)
             return
         self.requirements.append(requirement)
         if name is not None:
             self.direct_names.append(name)
+            self.origins.setdefault(name, RequirementOrigin(name, key, number))
 
 
 def _is_absolute(target: str) -> bool:
