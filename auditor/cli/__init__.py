@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from auditor.cli import audit, check, probe, serve, token
+from auditor.cli import audit, check, dataset, probe, serve, token
 from auditor.cli.common import EXIT_BAD_INPUT, EXIT_INCOMPLETE, Incomplete, UsageError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(commands)
     serve.add_parser(commands)
     token.add_parser(commands)
+    dataset.add_parsers(commands)
     return parser
 
 
