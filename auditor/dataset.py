@@ -36,6 +36,13 @@ _BATCH = 500
 _KEY_FIELDS = [field.name for field in dataclasses.fields(ProbeKey) if field.name != "origin"]
 _TEXT_WIDTHS = {name: ProbeRecord._meta.get_field(name).max_length for name in _KEY_FIELDS if name != "deep"}
 _FIELDS = {*_KEY_FIELDS, "verdict", "created", "result"}
+_FINDING_COLUMNS = {
+    "module": str | None,
+    "thread": str | None,
+    "native": bool | None,
+    "alive_after_import": bool | None,
+    "open_after_import": bool | None,
+}
 
 
 class DatasetError(ValueError):
@@ -119,7 +126,7 @@ def _objects(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
     while raw := stream.readline(MAX_LINE_BYTES + 1):
         number += 1
         if len(raw) > MAX_LINE_BYTES:
-            raise DatasetError(number, f"longer than {MAX_LINE_BYTES // 2**20} MiB")
+            raise DatasetError(number, f"longer than the limit of {MAX_LINE_BYTES:,} bytes")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -127,9 +134,9 @@ def _objects(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = json.loads(text.rstrip("\r\n"))  # so that a column past the end is the line's own
         except json.JSONDecodeError as exc:
-            raise DatasetError(number, f"not JSON: {exc.msg} at column {exc.colno}") from None
+            raise DatasetError(number, f"not JSON: {exc.msg} at column {exc.pos + 1}") from None
         if not isinstance(data, dict):
             raise DatasetError(number, f"not a JSON object but {_json_type(data)}")
         yield number, data
@@ -176,9 +183,9 @@ def _result(data: Any, key: ProbeKey, refuse: Callable[[str], DatasetError]) -> 
             kind = finding.get("kind") if isinstance(finding, dict) else None
             if kind not in FINDING_TYPES:
                 raise refuse(f"'result' has a finding of unknown kind {kind!r}")
-            for column in ("module", "thread"):  # the database's finding columns
-                if not isinstance(finding.get(column, ""), str | None):
-                    raise refuse(f"'result' has a finding whose {column!r} is not a string")
+            for column, kinds in _FINDING_COLUMNS.items():  # what the database's finding columns are made of
+                if not isinstance(finding.get(column), kinds):
+                    raise refuse(f"'result' has a {kind} finding whose {column!r} is {_json_type(finding[column])}")
     try:
         result = ProbeResult.from_dict(data)
         result.to_dict()
