@@ -108,7 +108,7 @@ def _open_dataset(name: str, stack: ExitStack) -> IO[bytes]:
     else:
         path = Path(name)
         if path.is_dir():
-            raise UsageError(f"{name}: a directory, not a dataset file")
+            raise UsageError(f"{name}: a directory, not a dataset")
         try:
             raw = stack.enter_context(path.open("rb"))
         except OSError as exc:
