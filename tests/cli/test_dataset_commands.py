@@ -82,6 +82,7 @@ def test_export_then_import_into_a_new_installation_carries_the_public_results_o
     imported = second("import", "first.jsonl.gz")
     again = second("import", "first.jsonl.gz")
     reexported = second("export")
+    second("export", "-o", "second.jsonl.gz")
 
     assert (exported.returncode, exported.stderr) == (0, "forkaudit: exported 2 public results\n")
     dataset = gzip.decompress((tmp_path / "first.jsonl.gz").read_bytes()).decode()
@@ -90,6 +91,7 @@ def test_export_then_import_into_a_new_installation_carries_the_public_results_o
     assert (imported.returncode, imported.stderr) == (0, f"forkaudit: imported 2 results, kept 0 {ALREADY}\n")
     assert (again.returncode, again.stderr) == (0, f"forkaudit: imported 0 results, kept 2 {ALREADY}\n")
     assert reexported.stdout == dataset
+    assert (tmp_path / "second.jsonl.gz").read_bytes() == (tmp_path / "first.jsonl.gz").read_bytes()
 
 
 def test_a_new_installation_reuses_the_imported_results_instead_of_probing(audited, installation):
