@@ -1,18 +1,9 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks (migrate, createsuperuser, ...)."""
+"""Django's command-line utility for administrative tasks (migrate, createsuperuser, check, ...)."""
 
 from __future__ import annotations
 
-import os
-import sys
-
-
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(sys.argv)
-
+from auditor.project.manage import main
 
 if __name__ == "__main__":
     main()

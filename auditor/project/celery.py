@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
+from auditor.project.startup import load_settings_or_exit
+
+# Now rather than when the worker first reads its configuration: a bad setting stops it with a message.
+load_settings_or_exit("forkaudit worker")
 
 app = Celery("forkaudit")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+_PERIODS = frozenset({"second", "minute", "hour", "day", "s", "m", "h", "d"})
 
 
 def _raw(name: str) -> str | None:
@@ -26,13 +27,16 @@ def _raw(name: str) -> str | None:
 
 
 def env_str(name: str, default: str, *, choices: Collection[str] | None = None) -> str:
-    """The variable as a string; with `choices`, any other value is an error."""
+    """The variable as a string; with `choices` (lower case), the choice it names in any case, and anything else is an
+    error."""
     value = _raw(name)
     if value is None:
         return default
-    if choices is not None and value not in choices:
-        allowed = ", ".join(sorted(choices))
-        raise ImproperlyConfigured(f"{name} must be one of {allowed}; got {value!r}.")
+    if choices is not None:
+        if value.lower() not in choices:
+            allowed = ", ".join(sorted(choices))
+            raise ImproperlyConfigured(f"{name} must be one of {allowed}; got {value!r}.")
+        return value.lower()
     return value
 
 
@@ -49,8 +53,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off); got {value!r}.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    """The variable as a base-10 integer, at least `minimum` when given."""
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """The variable as a base-10 integer, at least `minimum` and at most `maximum` when given."""
     value = _raw(name)
     if value is None:
         return default
@@ -60,7 +64,45 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}; got {number}.")
     return number
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate as Django REST framework's throttles read it, `N/second|minute|hour|day` with N at least 1 (DRF reads
+    only the period's first letter, so `s`, `m`, `h` and `d` pass too); returned as given."""
+    value = _raw(name)
+    if value is None:
+        return default
+    number, _, period = value.partition("/")
+    if not (number.isdigit() and int(number) >= 1 and period in _PERIODS):
+        raise ImproperlyConfigured(f"{name} must be N/second, N/minute, N/hour or N/day (N at least 1); got {value!r}.")
+    return value
+
+
+def env_executable(name: str) -> str:
+    """The path of an executable file (an interpreter, say), or "" when unset."""
+    value = _raw(name)
+    if value is None:
+        return ""
+    path = Path(value).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ImproperlyConfigured(f"{name} must be the path of an executable file; got {value!r}.")
+    return str(path)
+
+
+def env_url(name: str, default: str, *, schemes: Collection[str]) -> str:
+    """A URL whose scheme is one of `schemes`. Only the scheme is quoted back: the rest may hold a password."""
+    value = _raw(name)
+    if value is None:
+        return default
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in sorted(schemes))
+        got = f"one starting with {scheme}://" if scheme else "a value without a scheme"
+        raise ImproperlyConfigured(f"{name} must be a URL starting with {allowed}; got {got}.")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -1,7 +1,9 @@
 """forkaudit's one settings module: everything is read from environment variables, with embedded-mode defaults.
 
-Unset or empty means "use the default". A value that cannot be used (not a boolean, not an integer, an unknown choice,
-an unreadable `*_FILE`, a bad `DATABASE_URL`) stops start-up with an `ImproperlyConfigured` error naming the variable.
+Unset or empty means "use the default". Every variable is read and checked here, when the settings are loaded, and
+every entry point loads them first (auditor/project/startup.py): a value that cannot be used (not a boolean, not an
+integer, an unknown choice, not a rate, an unreadable `*_FILE`, a bad URL) stops start-up with a message naming the
+variable and what it allows, never a failure at the first request or mid-audit.
 
 Environment variables:
 
@@ -32,13 +34,13 @@ FORKAUDIT_BUILD_SOURCES
     Build the source distributions of packages that have no usable wheel, in the sandbox (no network). false:
     binary wheels only, and such a package makes the requirements unresolvable. Default: true.
 FORKAUDIT_PROBE_TIMEOUT
-    Wall-clock limit of one probe, in seconds (at least 1). Default: 60.
+    Wall-clock limit of one probe, in seconds (1 to 86400). Default: 60.
 FORKAUDIT_SANDBOX
     The sandbox that runs package code: `bwrap` (bubblewrap), or `none` (no isolation; only when set explicitly).
     Default: bwrap.
 FORKAUDIT_PYTHON
-    The interpreter audit environments are built on (its version and platform are the audit's). Default: the one
-    forkaudit runs on.
+    The interpreter audit environments are built on (its version and platform are the audit's): the path of an
+    executable file. Default: the one forkaudit runs on.
 FORKAUDIT_LOCAL_MODE
     Single-user local mode (set by `forkaudit serve`, bound to loopback): no accounts; the requests that carry
     FORKAUDIT_LAUNCH_TOKEN (or a session that opened the URL with it) may submit and see audits without owner.
@@ -49,16 +51,19 @@ FORKAUDIT_LAUNCH_TOKEN
 FORKAUDIT_MAX_UPLOAD_BYTES
     Largest request body accepted (requirements files and wheels together). Default: 100 MiB.
 FORKAUDIT_SUBMIT_RATE
-    Audit submissions allowed per user, as DRF rates (`N/second|minute|hour|day`). Default: 30/hour.
+    Audit submissions allowed per user, as DRF rates (`N/second|minute|hour|day`, N at least 1). Default: 30/hour.
 FORKAUDIT_TRUSTED_PROXIES
     Comma-separated addresses (or networks, `10.0.0.0/8`) of the reverse proxies in front of the web server. Only a
     request that comes from one of them has its client's address taken from `X-Forwarded-For` (the right-most
     address there that is not a trusted proxy); anyone else could write that header. It is what anonymous submissions
     are rate-limited by. Default: none (the address of the connection).
+FORKAUDIT_VULNERABILITY_SERVICE
+    Where known vulnerabilities come from: `osv`, `pypi` (PyPI's JSON API), or `none` (no vulnerability data, no
+    network). Default: osv.
 CELERY_BROKER_URL
-    The Celery broker: `redis://HOST:PORT/0` in production. Default: kombu's `filesystem://` transport under
-    `<data dir>/broker` (no server; one machine only). With Redis it also holds the cache the web processes share
-    (the submission rate limit).
+    The Celery broker: `redis://HOST:PORT/0` (or `rediss://`) in production. Default: kombu's `filesystem://`
+    transport under `<data dir>/broker` (no server; one machine only). With Redis it also holds the cache the web
+    processes share (the submission rate limit).
 CELERY_VISIBILITY_TIMEOUT
     With Redis: seconds after which a task taken by a worker that died is delivered again (at least 60; longer
     than the longest task, or live tasks are delivered twice, which is harmless but wasteful). Default: 3600.
@@ -74,17 +79,19 @@ import dj_database_url
 import platformdirs
 from django.core.exceptions import ImproperlyConfigured
 
+from auditor.core.vulns import DEFAULT_SERVICE, SERVICES
 from auditor.project.env import (
     ensure_directory,
     env_bool,
+    env_executable,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
+    env_url,
     persistent_secret,
 )
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- forkaudit ---------------------------------------------------------------------------------------------------
 
@@ -96,15 +103,16 @@ _work_dir = env_str("FORKAUDIT_WORK_DIR", "")
 FORKAUDIT_WORK_DIR = str(ensure_directory("FORKAUDIT_WORK_DIR", Path(_work_dir).expanduser())) if _work_dir else ""
 FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS = env_bool("FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS", False)
 FORKAUDIT_BUILD_SOURCES = env_bool("FORKAUDIT_BUILD_SOURCES", True)
-FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1)
+FORKAUDIT_PROBE_TIMEOUT = env_int("FORKAUDIT_PROBE_TIMEOUT", 60, minimum=1, maximum=24 * 3600)
 FORKAUDIT_SANDBOX = env_str("FORKAUDIT_SANDBOX", "bwrap", choices=("bwrap", "none"))
-FORKAUDIT_PYTHON = env_str("FORKAUDIT_PYTHON", "")
+FORKAUDIT_PYTHON = env_executable("FORKAUDIT_PYTHON")
 FORKAUDIT_LOCAL_MODE = env_bool("FORKAUDIT_LOCAL_MODE", False)
 FORKAUDIT_LAUNCH_TOKEN = env_str("FORKAUDIT_LAUNCH_TOKEN", "")
 if 0 < len(FORKAUDIT_LAUNCH_TOKEN) < 32:
     raise ImproperlyConfigured("FORKAUDIT_LAUNCH_TOKEN is too short to be a secret (at least 32 characters).")
 FORKAUDIT_MAX_UPLOAD_BYTES = env_int("FORKAUDIT_MAX_UPLOAD_BYTES", 100 * 2**20, minimum=1024)
-FORKAUDIT_SUBMIT_RATE = env_str("FORKAUDIT_SUBMIT_RATE", "30/hour")
+FORKAUDIT_SUBMIT_RATE = env_rate("FORKAUDIT_SUBMIT_RATE", "30/hour")
+FORKAUDIT_VULNERABILITY_SERVICE = env_str("FORKAUDIT_VULNERABILITY_SERVICE", DEFAULT_SERVICE, choices=SERVICES)
 FORKAUDIT_TRUSTED_PROXIES = env_list("FORKAUDIT_TRUSTED_PROXIES", [])
 for _proxy in FORKAUDIT_TRUSTED_PROXIES:
     try:
@@ -179,7 +187,8 @@ def _database(url: str | None) -> dict[str, Any]:
         try:
             config = dict(dj_database_url.parse(url, conn_health_checks=True))
         except ValueError as exc:  # dj-database-url's ParseError and UnknownSchemeError
-            raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
+            allowed = "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:////absolute/path.sqlite3"
+            raise ImproperlyConfigured(f"DATABASE_URL is not usable ({exc}); it must be {allowed}.") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         options = config.setdefault("OPTIONS", {})
         # Web, worker and CLI processes write at once: WAL lets readers run beside the writer, IMMEDIATE takes the
@@ -272,7 +281,8 @@ INSTALLED_APPS.append("drf_spectacular_sidecar")
 
 # --- Celery --------------------------------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Redis or the embedded broker only: the settings below put the shared cache beside any other broker, on Redis.
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker = FORKAUDIT_DATA_DIR / "broker"
     # kombu's filesystem transport does not create its folders, processed_folder included.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
+from auditor.project.startup import load_settings_or_exit
+
+# Exit status 4 is gunicorn's "App failed to load": its master then stops, instead of starting workers that fail
+# the same way again and again.
+load_settings_or_exit("forkaudit web server", status=4)
 
 application = get_wsgi_application()
