@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from auditor.cli.common import EXIT_OK, Incomplete, UsageError, setup_django
+from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, UsageError, setup_django
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -40,14 +40,19 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    output = Path(args.output) if args.output else None
+    output = Path(args.output) if args.output not in (None, "-") else None
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
         raise UsageError(f"{output}: not a file in an existing directory")
     setup_django()
     from auditor.dataset import export_dataset
 
     if output is None:
-        count = export_dataset(sys.stdout)
+        try:
+            count = export_dataset(sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (`| head`): its choice, not a failure to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush is quiet
+            return EXIT_OK
     else:
         count = _export_to(output, export_dataset)
     print(f"forkaudit: exported {count} public results", file=sys.stderr)
@@ -70,8 +75,10 @@ def _export_to(output: Path, export: Any) -> int:
             count = export(text)
         os.chmod(name, 0o644)  # mkstemp's 0600 would hide a public dataset from the other users
         os.replace(name, output)
-    except BaseException:
+    except BaseException as exc:
         Path(name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # the disk filled up, say
+            raise UsageError(f"{output}: cannot write: {exc.strerror or exc}; nothing was written") from None
         raise
     return count
 
@@ -93,7 +100,8 @@ def run_import(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{args.file}: cannot read: {exc.strerror or exc}; nothing was imported") from None
         except DatabaseError as exc:  # e.g. another process stored one of the keys meanwhile
-            raise Incomplete(f"the database refused the import ({exc}); nothing was imported") from None
+            print(f"forkaudit: error: the database refused the import ({exc}); nothing was imported", file=sys.stderr)
+            return EXIT_INCOMPLETE
     print(
         f"forkaudit: imported {summary.imported} results, kept {summary.kept} already in the database",
         file=sys.stderr,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.probe_results import probe_result
 from tests.wheelfactory import build_wheel
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -156,3 +157,33 @@ def test_import_of_a_directory_and_export_into_a_missing_directory_exit_2(instal
         "forkaudit: error: no/such/directory/out.jsonl: not a file in an existing directory\n",
     )
     assert not (tmp_path / "no").exists()
+
+
+def test_export_to_a_reader_that_stops_early_exits_quietly(installation, tmp_path):
+    big = installation("big")
+    record = {
+        "name": "six",
+        "version": "1.17.0",
+        "wheel_tag": "py2.py3-none-any",
+        "platform": "linux-x86_64",
+        "probe_version": "5",
+        "deep": True,
+        "verdict": "safe",
+        "created": "2026-12-01T12:00:00+00:00",
+        "result": probe_result("six", "1.17.0").to_dict(),
+    }
+    lines = [json.dumps({**record, "python": f"3.11.{patch}"}) for patch in range(3000)]
+    (tmp_path / "big.jsonl").write_text(HEADER + "\n".join(lines) + "\n")
+    assert big("import", "big.jsonl").returncode == 0
+    env = dict(os.environ, FORKAUDIT_DATA_DIR=str(tmp_path / "big"))
+    env.pop("DATABASE_URL", None)
+
+    # Far more than a pipe holds: the export is still writing when the reader goes away.
+    with subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as export:
+        assert export.stdout.read(10) == b'{"format":'
+        export.stdout.close()
+        stderr = export.stderr.read().decode()
+
+    assert (export.returncode, stderr) == (0, "")
