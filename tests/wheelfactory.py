@@ -15,24 +15,28 @@ from packaging.utils import canonicalize_name
 def build_wheel(
     directory: Path,
     name: str,
-    files: Mapping[str, str],
+    files: Mapping[str, str | bytes],
     *,
     version: str = "1.0",
     requires: Sequence[str] = (),
 ) -> Path:
-    """Write `{name}-{version}-py3-none-any.whl` into `directory` with `files` (path -> source) and return it."""
+    """Write `{name}-{version}-py3-none-any.whl` into `directory` with `files` (path -> source, or bytes taken as
+    they are: a shared library) and return it."""
     stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"
     dist_info = f"{stem}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    contents = {path: textwrap.dedent(source).lstrip("\n") for path, source in files.items()}
+    contents: dict[str, str | bytes] = {
+        path: source if isinstance(source, bytes) else textwrap.dedent(source).lstrip("\n")
+        for path, source in files.items()
+    }
     contents[f"{dist_info}/METADATA"] = metadata
     contents[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: forkaudit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     record_lines = []
     for path, text in contents.items():
-        data = text.encode()
+        data = text if isinstance(text, bytes) else text.encode()
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         record_lines.append(f"{path},sha256={digest},{len(data)}")
     record_lines.append(f"{dist_info}/RECORD,,")

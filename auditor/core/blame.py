@@ -33,6 +33,8 @@ def refuted(results: Mapping[str, ProbeResult]) -> dict[str, ProbeResult]:
                     alive_after_import=True,
                     module=None,
                     unexplained=True,
+                    library=claim.get("library"),
+                    library_file=claim.get("library_file"),
                 )
                 for claim in mismatched
             )

@@ -84,6 +84,8 @@ class ThreadOnImport(Finding):
     count: int = 1  # short-lived native threads are only counted, not named
     mitigation: dict[str, Any] | None = None
     unexplained: bool = False  # seen alive from outside the probe, missing from (or forged in) its own report
+    library: str | None = None  # a native thread's well-known library ("OpenBLAS"), as its stack shows it
+    library_file: str | None = None  # the shared object it runs in (relative to site-packages when installed there)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from auditor.core.probe.evidence import Attributor, findings_from_report, foreig
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
-PROBE_VERSION = "5"  # bump when the probe would find something different for the same distribution
+PROBE_VERSION = "6"  # bump when the probe would find something different for the same distribution
 
 # Switches that, set to these values, make well-known libraries start fewer threads. Each is tried alone, and one
 # is reported only when a re-run shows that it removes the thread: a verified mitigation, not a guess.

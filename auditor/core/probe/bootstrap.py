@@ -42,6 +42,7 @@ MAX_TEXT = 500
 _out_fd = -1
 _pidns = False
 _loads = []  # stack of the module loads in progress (main thread)
+_importing = [None]  # the requested module being imported (what an application's import statement names)
 _python_threads = []
 _python_tids = set()
 _native_threads = []  # threads that appeared in /proc/self/task while a module loaded, without Python knowing
@@ -268,7 +269,13 @@ def _account(load):
     own_tids = new_tids - load["child_tids"] - _python_tids
     for tid in sorted(own_tids):
         _native_threads.append(
-            {"tid": tid, "name": _thread_name(tid), "module": load["module"], "origin": load["origin"]}
+            {
+                "tid": tid,
+                "name": _thread_name(tid),
+                "module": load["module"],
+                "origin": load["origin"],
+                "importing": _importing[0],
+            }
         )
     if pid_delta is not None and spawn - load["child_spawn"] == 0:
         # In a private PID namespace every thread and process takes the next PID, so PIDs used minus the threads
@@ -276,7 +283,9 @@ def _account(load):
         own_pids = pid_delta - load["child_pids"]
         transient = own_pids - (python - load["child_python"]) - len(own_tids)
         if transient > 0:
-            _transient_native.append({"module": load["module"], "origin": load["origin"], "count": transient})
+            _transient_native.append(
+                {"module": load["module"], "origin": load["origin"], "importing": _importing[0], "count": transient}
+            )
     if _loads:
         parent = _loads[-1]
         parent["child_tids"] |= new_tids
@@ -565,7 +574,9 @@ def main():
             _emit({"event": "module", "module": name, "status": "skipped", "seconds": 0, "error": skipped})
             continue
         _emit({"event": "begin", "module": name})
+        _importing[0] = name
         status, error, seconds = _import(name)
+        _importing[0] = None
         _emit({"event": "module", "module": name, "status": status, "seconds": seconds, "error": error})
         if status == "import-error":
             errors[name] = error

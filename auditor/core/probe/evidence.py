@@ -26,6 +26,7 @@ from auditor.core.findings import (
     SocketOnImport,
     ThreadOnImport,
 )
+from auditor.core.probe.libraries import recognise
 
 MAX_STACK = 12
 _THREAD_NUMBER = re.compile(r"Thread-\d+")
@@ -79,6 +80,27 @@ class Attributor:
     def blame_module(self, module: str | None, origin: str | None) -> Blame:
         return Blame(self.owner(origin), module, self.relative(origin) if origin else None, None)
 
+    def blame_native(self, event: Mapping[str, Any]) -> Blame:
+        """A native thread is blamed on the module whose loading created it, unless the library it runs in (seen by
+        the host) belongs to another distribution than that module, or the module is the standard library's (a
+        thread started lazily while `weakref` loaded): then on the library's distribution, at the import that
+        started it."""
+        blame = self.blame_module(event.get("module"), event.get("origin"))
+        library = event.get("library")
+        owner = self.owner(library) if isinstance(library, str) else None
+        if owner is None or owner == blame.distribution:
+            return blame
+        return Blame(owner, event.get("importing") or blame.module, self.relative(library), None)
+
+    def native_library(self, event: Mapping[str, Any]) -> dict[str, str | None]:
+        """The `library` and `library_file` of a native thread's finding."""
+        library = event.get("library")
+        if not isinstance(library, str):
+            known = recognise(None, str(event.get("name") or ""))
+            return {"library": known.name if known else None, "library_file": None}
+        known = recognise(library, str(event.get("name") or ""))
+        return {"library": known.name if known else None, "library_file": self.relative(library)}
+
     def format_stack(self, stack: list[list[Any]]) -> tuple[str, ...]:
         frames = [f for f in stack if not str(f[0]).startswith("<frozen importlib")]
         return tuple(f"{self.relative(f[0])}:{f[1]} in {f[2]}" for f in frames[:MAX_STACK])
@@ -123,7 +145,7 @@ def findings_from_report(
                 )
             )
     for event in _records(report, "native_threads"):
-        blame = attributor.blame_module(event.get("module"), event.get("origin"))
+        blame = attributor.blame_native(event)
         if mine(blame, event):
             findings.append(
                 ThreadOnImport(
@@ -132,6 +154,7 @@ def findings_from_report(
                     alive_after_import=bool(event.get("alive")),
                     module=blame.module,
                     file=blame.file,
+                    **attributor.native_library(event),
                 )
             )
     for event in _records(report, "transient_native"):
@@ -157,6 +180,7 @@ def findings_from_report(
                 alive_after_import=True,
                 module=None,
                 unexplained=True,
+                **attributor.native_library(event),
             )
         )
     findings.extend(_process_findings(report, attributor, mine))
@@ -229,7 +253,7 @@ def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distri
             if not event.get("alive"):
                 continue
             if native:
-                blame = attributor.blame_module(event.get("module"), event.get("origin"))
+                blame = attributor.blame_native(event)
             else:
                 blame = attributor.blame_stack(
                     event.get("stack") or [], origin=event.get("origin"), module=event.get("module")
@@ -241,6 +265,7 @@ def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distri
                         "version": attributor.versions.get(blame.distribution, ""),
                         "thread": str(event.get("name") or "?"),
                         "native": native,
+                        **(attributor.native_library(event) if native else {}),
                     }
                 )
     return claims

@@ -32,6 +32,7 @@ from typing import Any
 
 from auditor.core.environments import interpreter_info
 from auditor.core.findings import ModuleOutcome, ModuleStatus
+from auditor.core.probe.libraries import thread_libraries
 from auditor.core.probe.protocol import ProtocolError, parse_events
 from auditor.core.probe.sandbox import Limits, Sandbox, confined_command, probe_environment
 from auditor.core.workspace import private_directory
@@ -110,6 +111,7 @@ class Run:
     memory_killed: bool = False  # the kernel killed in it: all its processes together reached the memory limit
     host_threads: dict[int, str] | None = None  # the interpreter's other threads seen from outside: tid -> name
     host_processes: dict[int, str] = field(default_factory=dict)  # the sandbox's other processes: pid -> command
+    host_libraries: dict[int, str] = field(default_factory=dict)  # thread -> the library it runs in (libraries.py)
 
     @property
     def done(self) -> dict[str, Any] | None:
@@ -125,7 +127,22 @@ class Run:
         if done is not None:
             explained |= {t["native_id"] for t in done["threads"] if t["alive"] and t["native_id"] is not None}
             explained |= {t["tid"] for t in done["native_threads"] if t["alive"]}
-        return [{"tid": tid, "name": name} for tid, name in sorted(self.host_threads.items()) if tid not in explained]
+        return [
+            {"tid": tid, "name": name, "library": self.host_libraries.get(tid)}
+            for tid, name in sorted(self.host_threads.items())
+            if tid not in explained
+        ]
+
+    def with_host_view(self, done: dict[str, Any]) -> dict[str, Any]:
+        """The final report with what the host saw: the threads and processes it does not account for, and the
+        library each native thread runs in (whatever the report said of it)."""
+        native = [dict(t, library=self.host_libraries.get(t.get("tid"))) for t in done.get("native_threads") or ()]
+        return {
+            **done,
+            "native_threads": native,
+            "unexplained": self.unexplained_threads(),
+            "unexplained_processes": self.unexplained_processes(),
+        }
 
     def unexplained_processes(self) -> list[dict[str, Any]]:
         """The processes running in the sandbox beside the interpreter, seen from outside, that the report does not
@@ -265,7 +282,7 @@ def run_bootstrap(
         def on_done() -> None:
             interpreter = _interpreter_pid(process.pid) if sandbox.private_pids else process.pid
             if interpreter is not None:
-                run.host_threads = _host_threads(interpreter)
+                run.host_threads, run.host_libraries = _host_threads(interpreter)
                 run.host_processes = _host_processes(process.pid, interpreter, sandbox.private_pids)
 
         try:
@@ -363,16 +380,17 @@ def _report_start(result: bytearray, start: int) -> int | None:
     return None if at == -1 else at + 1
 
 
-def _host_threads(pid: int) -> dict[int, str] | None:
+def _host_threads(pid: int) -> tuple[dict[int, str] | None, dict[int, str]]:
     """The live threads of the probe's interpreter (host PID `pid`) but its main thread, as its PID namespace numbers
-    them (the numbers the bootstrap reports), with their names, read from outside; None when it is not running."""
+    them (the numbers the bootstrap reports), with their names, and the library each runs in, read from outside;
+    None when it is not running."""
     if not _is_running(pid):
-        return None
-    threads = {}
+        return None, {}
+    threads, numbers = {}, {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return None
+        return None, {}
     for tid in tids:
         if tid == str(pid):
             continue  # the main thread's id is the process's
@@ -381,8 +399,10 @@ def _host_threads(pid: int) -> dict[int, str] | None:
         except OSError:
             continue  # it ended meanwhile
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        threads[int(fields.get("NSpid", tid).split()[-1])] = fields.get("Name", "").strip()
-    return threads
+        numbers[tid] = int(fields.get("NSpid", tid).split()[-1])
+        threads[numbers[tid]] = fields.get("Name", "").strip()
+    libraries = {numbers[tid]: path for tid, path in thread_libraries(pid, list(numbers)).items()}
+    return threads, libraries
 
 
 def _host_processes(sandbox_pid: int, interpreter: int, private_pids: bool) -> dict[int, str]:
@@ -502,10 +522,7 @@ def probe_modules(
             status, reason = run.failure()
             for module in pending:
                 outcomes[module.name] = ModuleOutcome(module.name, status, 0.0, module.top_level, reason)
-            return outcomes, {
-                "unexplained": run.unexplained_threads(),
-                "unexplained_processes": run.unexplained_processes(),
-            }
+            return outcomes, run.with_host_view({})
         top_level = {m.name: m.top_level for m in pending}
         for event in run.events:
             if event.get("event") == "module" and event.get("module") in top_level:
@@ -518,11 +535,7 @@ def probe_modules(
                     error=event.get("error"),
                 )
         if run.done is not None:
-            return outcomes, {
-                **run.done,
-                "unexplained": run.unexplained_threads(),
-                "unexplained_processes": run.unexplained_processes(),
-            }
+            return outcomes, run.with_host_view(run.done)
         status, reason = run.failure()
         culprit = run.unfinished_module()
         if culprit is None:

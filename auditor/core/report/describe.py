@@ -142,7 +142,7 @@ def _location(file: str | None, line: int | None, module: str | None) -> Phrase:
 
 
 def _thread(finding: ThreadOnImport) -> Phrase:
-    kind = "native" if finding.native else "Python"
+    kind = (finding.library or "native") if finding.native else "Python"
     noun = f"{finding.count} {kind} threads" if finding.count > 1 else f"{kind} thread"
     parts: list[Part] = [Part(noun)]
     if finding.thread:
@@ -150,6 +150,8 @@ def _thread(finding: ThreadOnImport) -> Phrase:
     if finding.daemon:
         parts.append(Part(" (daemon)"))
     parts.append(Part(" alive after import" if finding.alive_after_import else " exited during import"))
+    if finding.library_file:
+        parts += [Part(", runs in "), name_part(finding.library_file)]
     if finding.unexplained:
         parts.append(Part(", seen by forkaudit from outside the probe but missing from the probe's own report"))
     return (*parts, *_location(finding.file, finding.line, finding.module))

@@ -1,0 +1,119 @@
+"""Native threads named by the shared library they run in, seen from outside the probe: libraries built here with
+the machine's C compiler, bundled in wheels."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auditor.core.findings import ThreadOnImport
+from auditor.core.probe.libraries import recognise
+from tests.core.probe.conftest import ProbeBench, make_bench
+
+# A thread pool of one worker that sleeps in libc, as OpenBLAS's does between calls; OPENBLAS_NUM_THREADS=1 keeps it
+# from starting, as OpenBLAS's own switch does.
+POOL_C = r"""
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *pool_worker(void *unused) {
+    for (;;)
+        pause();
+    return unused;
+}
+
+int start_pool(void) {
+    const char *threads = getenv("OPENBLAS_NUM_THREADS");
+    pthread_t thread;
+    if (threads && strcmp(threads, "1") == 0)
+        return 0;
+    return pthread_create(&thread, NULL, pool_worker, NULL);
+}
+"""
+
+LOAD = """
+import ctypes, os
+LIB = ctypes.CDLL(os.path.join(os.path.dirname(__file__), {file!r}))
+"""
+
+
+def shared_library(directory: Path) -> bytes:
+    source = directory / "pool.c"
+    source.write_text(POOL_C)
+    library = directory / "pool.so"
+    subprocess.run(["gcc", "-O0", "-shared", "-fPIC", "-o", library, source, "-lpthread"], check=True)
+    return library.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def native_bench(tmp_path_factory: pytest.TempPathFactory) -> ProbeBench:
+    directory = tmp_path_factory.mktemp("native")
+    library = shared_library(directory)
+    packages = {
+        # A bundled library whose file name is OpenBLAS's, started on import as numpy's is.
+        "fa-blas": {
+            "files": {
+                "fa_blas/__init__.py": LOAD.format(file="libopenblas_fa.so") + "LIB.start_pool()\n",
+                "fa_blas/libopenblas_fa.so": library,
+            }
+        },
+        # A library of no known name, whose thread starts while a standard-library module loads (polars' jemalloc
+        # thread appeared while `weakref` loaded): a trace hook starts it from inside `colorsys`'s body.
+        "fa-lazy": {
+            "files": {
+                "fa_lazy/__init__.py": LOAD.format(file="libfapool.so")
+                + """
+import sys
+
+def start_in_colorsys(frame, event, arg):
+    if frame.f_code.co_filename.endswith("colorsys.py"):
+        sys.settrace(None)
+        LIB.start_pool()
+
+sys.modules.pop("colorsys", None)
+sys.settrace(start_in_colorsys)
+import colorsys
+sys.settrace(None)
+""",
+                "fa_lazy/libfapool.so": library,
+            }
+        },
+    }
+    return make_bench(directory, packages)
+
+
+def live_native_threads(result) -> list[ThreadOnImport]:
+    return [f for f in result.findings if isinstance(f, ThreadOnImport) and f.native and f.alive_after_import]
+
+
+def test_a_native_thread_is_named_by_the_library_it_runs_in_and_its_knob_verified(native_bench: ProbeBench):
+    result = native_bench.probe("fa-blas")
+
+    [thread] = live_native_threads(result)
+    assert thread.library == "OpenBLAS"
+    assert thread.library_file == "fa_blas/libopenblas_fa.so"
+    assert thread.module == "fa_blas"
+    assert thread.mitigation == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True}
+
+
+def test_a_thread_started_while_the_standard_library_loads_is_placed_at_the_import_that_started_it(
+    native_bench: ProbeBench,
+):
+    result = native_bench.probe("fa-lazy")
+
+    [thread] = live_native_threads(result)
+    assert thread.library is None  # no well-known library: the file says where it runs
+    assert thread.library_file == "fa_lazy/libfapool.so"
+    assert thread.module == "fa_lazy"  # not `colorsys`, the module that happened to be loading
+
+
+def test_well_known_libraries_are_recognised_by_file_or_by_the_name_their_threads_take():
+    assert recognise("/env/numpy.libs/libscipy_openblas64_-32a4b2a6.so", "python").name == "OpenBLAS"
+    assert recognise("/env/pyarrow/libarrow.so.2600", "jemalloc_bg_thd").name == "jemalloc"
+    assert recognise("/usr/lib/x86_64-linux-gnu/libgomp.so.1", "python").name == "GNU OpenMP (libgomp)"
+    assert recognise("/env/fa/libsomething.so", "python") is None
+    assert recognise(None, None) is None
