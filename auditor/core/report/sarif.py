@@ -1,209 +1,426 @@
-"""SARIF 2.1.0 output, for code-scanning dashboards (one run, tool `forkaudit`, one rule per finding kind).
+"""SARIF 2.1.0 output, for code scanning (GitHub's and others').
 
-Results are the findings of the distributions that are not safe. Their level says what the finding does to
-the verdict: `error` for a thread or process alive after the import (unsafe), `warning` for caution-level
-findings, `note` for the rest (see `describe.finding_level`)."""
+One result per distribution that is not safe, however many threads, modules or findings it has: code scanning shows
+one alert per problem, and the problem is the package. The result points at the line of the requirements file that
+brings the package in (the direct requirement its dependency path starts from), since that is the line a reviewer can
+act on; the file in site-packages where the thread starts is a related location. Its level follows the verdict
+(`error` unsafe, `warning` caution, `note` could not be probed), so hints found by reading the code, which set no
+verdict, never raise it. Its rule says the fix: a rule per verified environment setting (`thread-on-import/
+OPENBLAS_NUM_THREADS=1`), else the general one (import after the fork). `partialFingerprints` depend on the package,
+the kind of problem and the requirements file only, so the same finding keeps its alert across runs while lines move
+and versions change.
+
+What GitHub reads is documented in "SARIF support for code scanning" (docs.github.com): relative URIs are taken
+from the repository's root, `partialFingerprints.primaryLocationLineHash` identifies a result, rules need `id`,
+`shortDescription`, `fullDescription` (at most 1,024 characters) and `help`, and a result at most 10 locations."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from auditor.core.findings import AuditReport, DistributionReport, Finding
+from auditor.core.findings import (
+    AuditReport,
+    DistributionReport,
+    Finding,
+    ImportFailure,
+    ProcessOnImport,
+    SocketOnImport,
+    ThreadOnImport,
+    Verdict,
+)
+from auditor.core.inputs.requirements import RequirementOrigin
 from auditor.core.report.describe import (
+    CODE_LIMIT,
     MESSAGE_LIMIT,
+    NAME_LIMIT,
+    PATH_ARROW,
     Level,
     describe_finding,
     evidence,
-    finding_level,
-    mitigation_text,
     offenders,
     plain,
 )
 from auditor.core.report.sanitize import clean_text
+from auditor.core.verdicts import finding_verdict
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL_NAME = "forkaudit"
+SOURCE_ROOT = "%SRCROOT%"  # requirements files: relative to the repository's root
+SITE_PACKAGES = "SITE_PACKAGES"  # the audited packages' files: relative to the audit environment's site-packages
+FINGERPRINT = "forkaudit/v1"
+DESCRIPTION_LIMIT = 1024  # GitHub's limit for a rule's shortDescription and fullDescription
+EVIDENCE_SHOWN = 3  # findings described in a result's message; all of them are in its properties
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+_LEVEL_OF_VERDICT = {Verdict.UNSAFE: Level.ERROR, Verdict.CAUTION: Level.WARNING, Verdict.ERROR: Level.NOTE}
 
 
 @dataclass(frozen=True)
 class Rule:
-    id: str  # the finding kind
+    id: str
     name: str
     short: str
     help: str
-    level: Level  # the level of the rule's most common result
+    level: Level
 
     def to_sarif(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
-            "shortDescription": {"text": self.short},
-            "fullDescription": {"text": self.help},
+            "shortDescription": {"text": self.short[:DESCRIPTION_LIMIT]},
+            "fullDescription": {"text": self.help[:DESCRIPTION_LIMIT]},
             "help": {"text": self.help},
             "defaultConfiguration": {"level": str(self.level)},
+            "properties": {"tags": ["fork-safety"], "precision": "high"},
         }
 
 
 _FORK_RISK = (
-    "fork() copies only the calling thread: a lock held by another thread at fork time stays locked forever in "
-    "the child, so servers that fork after importing the application (gunicorn --preload, Celery prefork, uWSGI, "
-    "multiprocessing with fork) can deadlock."
+    "fork() copies only the calling thread: a lock another thread holds at fork time stays locked forever in the "
+    "child, so servers that fork after importing the application (gunicorn --preload, Celery's prefork pool, uWSGI, "
+    "multiprocessing's fork start method) hang now and then."
+)
+_IMPORT_AFTER_FORK = (
+    "Fix: import the package in the forked workers only (gunicorn's post_fork hook, Celery's worker_process_init "
+    "signal), do not preload the application, or start workers with spawn or forkserver."
+)
+_ENVIRONMENT_ADVICE = (
+    "Set it where the process is started, so that it holds before the import: a Dockerfile ENV line, systemd's "
+    "Environment=, the process manager's or platform's environment settings; not from Python code that runs after "
+    "the package is imported."
 )
 
-RULES: tuple[Rule, ...] = (
+BASE_RULES: tuple[Rule, ...] = (
     Rule(
         "thread-on-import",
         "ThreadOnImport",
-        "Starts a thread when imported",
-        f"The package starts a thread (Python or native) while it is imported. {_FORK_RISK} Apply the verified "
-        "mitigation if the result lists one, import the package after the fork (e.g. in gunicorn's post_fork or "
-        "Celery's worker_process_init), or do not preload the application.",
+        "Starts a thread when it is imported",
+        f"The package starts a thread (Python or native) while it is imported. {_FORK_RISK} {_IMPORT_AFTER_FORK} "
+        "When forkaudit verified an environment setting that prevents the thread, the result's rule names it.",
         Level.ERROR,
     ),
     Rule(
         "process-on-import",
         "ProcessOnImport",
-        "Starts a child process when imported",
-        f"The package starts a child process while it is imported. One still running after the import is inherited "
-        f"by every forked worker. {_FORK_RISK} Import the package after the fork.",
+        "Leaves a child process running when it is imported",
+        f"The package starts a child process while it is imported and leaves it running; every forked worker "
+        f"inherits it. {_FORK_RISK} {_IMPORT_AFTER_FORK}",
         Level.ERROR,
     ),
     Rule(
         "socket-on-import",
         "SocketOnImport",
-        "Opens a socket when imported",
-        "The package opens a socket while it is imported. A socket left open is shared by every forked worker, "
-        "which then interleave their traffic on one connection. Import the package after the fork.",
+        "Leaves a socket open when it is imported",
+        "The package opens a socket while it is imported and leaves it open: every forked worker shares it and they "
+        f"interleave their traffic on one connection. {_IMPORT_AFTER_FORK}",
         Level.WARNING,
     ),
     Rule(
-        "atfork-handler",
-        "AtforkHandler",
-        "Registers at-fork handlers",
-        "The package registers os.register_at_fork handlers: it knows about fork and tries to repair its state in "
-        "the child. This is usually good news; it is reported so that a reviewer can check the handlers.",
-        Level.NOTE,
-    ),
-    Rule(
-        "runtime-thread",
-        "RuntimeThread",
-        "Can start threads at runtime",
-        f"The package contains code that starts threads (threading.Thread, ThreadPoolExecutor, ...) when it is "
-        f"called. {_FORK_RISK} Make sure that code runs only in the forked workers, not in the parent before fork. "
-        "Found by reading the code, not observed: information, which sets no verdict.",
-        Level.NOTE,
-    ),
-    Rule(
-        "fork-call",
-        "ForkCall",
-        "Forks or changes the multiprocessing start method",
-        "The package calls os.fork or sets a multiprocessing start method. Forking from a process that has started "
-        "threads can deadlock the child.",
-        Level.NOTE,
-    ),
-    Rule(
         "import-error",
-        "ImportFailure",
+        "NotProbed",
         "Could not be installed or imported",
-        "The package could not be installed, or importing it failed, timed out, ran out of memory, crashed or exited "
-        "the interpreter, so forkaudit could not tell whether it starts threads on import.",
-        Level.NOTE,
-    ),
-    Rule(
-        "vulnerability",
-        "Vulnerability",
-        "Has a known vulnerability",
-        "The installed version of the package has a known vulnerability (from pip-audit). Upgrade to a fixed version.",
+        "forkaudit could not install the package, or importing it failed, timed out, ran out of memory, crashed or "
+        "exited the interpreter, so it cannot tell whether the package starts threads on import. Fix: read the "
+        "error in the result; packages are imported as applications import them, so an import that fails here "
+        "usually needs a system library or a configuration the audit lacks.",
         Level.NOTE,
     ),
 )
+_BASE_RULES = {rule.id: rule for rule in BASE_RULES}
 
 
-def _unknown_rule(kind: str) -> Rule:
-    # A finding kind added after this renderer was written still gets a valid rule.
-    return Rule(kind, kind, f"Finding of kind {kind}", f"A forkaudit finding of kind {kind}.", Level.NOTE)
+def _fix_rule(fix: tuple[str, ...]) -> Rule:
+    """The rule of threads that verified environment settings prevent (only a thread's mitigation is verified): its
+    id and help name the settings."""
+    settings = " ".join(fix)
+    return Rule(
+        f"thread-on-import/{'+'.join(fix)}",
+        "ThreadOnImportPreventedByEnvironment",
+        f"Starts a thread when it is imported; {settings} prevents it (verified)",
+        f"The package starts a thread while it is imported. {_FORK_RISK} Fix: set {settings} in the environment: "
+        f"forkaudit imported the package again with it, and the thread was gone. {_ENVIRONMENT_ADVICE}",
+        Level.ERROR,
+    )
 
 
-def _file_uri(file: str) -> str:
-    # The file as given; only characters that a URI reference cannot hold (spaces, `%`, ...) are encoded.
-    return quote(file, safe="/:@!$&'()*+,;=-._~")
+def _decisive(distribution: DistributionReport) -> list[Finding]:
+    """The findings that make the distribution's verdict (for `error`: its import failures)."""
+    if distribution.verdict == Verdict.ERROR:
+        return [f for f in distribution.findings if isinstance(f, ImportFailure)]
+    return [f for f in distribution.findings if finding_verdict(f) == distribution.verdict]
 
 
-def _locations(finding: Finding, distribution: DistributionReport) -> list[dict[str, Any]]:
-    file = getattr(finding, "file", None)
-    line = getattr(finding, "line", None)
-    module = getattr(finding, "module", None)
-    logical: dict[str, Any]
-    if module:
-        logical = {"name": module, "fullyQualifiedName": module, "kind": "module"}
-    else:
-        logical = {
-            "name": distribution.name,
-            "fullyQualifiedName": f"{distribution.name}=={distribution.version}",
-            "kind": "package",
+def _verified_settings(finding: Finding) -> tuple[str, ...]:
+    if not isinstance(finding, ThreadOnImport) or not finding.mitigation:
+        return ()
+    env = finding.mitigation.get("env")
+    if finding.mitigation.get("verified") is not True or not isinstance(env, dict):
+        return ()
+    return tuple(f"{clean_text(k, CODE_LIMIT)}={clean_text(v, CODE_LIMIT)}" for k, v in env.items())
+
+
+def verified_fix(distribution: DistributionReport) -> tuple[str, ...]:
+    """The environment settings (`OPENBLAS_NUM_THREADS=1`, sorted) verified to remove every finding that makes the
+    distribution's verdict; () when some such finding has none."""
+    settings = [_verified_settings(f) for f in _decisive(distribution)]
+    if not settings or not all(settings):
+        return ()
+    return tuple(sorted({s for found in settings for s in found}))
+
+
+def _what_it_does(distribution: DistributionReport) -> str:
+    decisive = _decisive(distribution)
+    first = decisive[0] if decisive else None
+    if isinstance(first, ThreadOnImport):
+        kind = "native" if first.native else "Python"
+        many = sum(f.count if isinstance(f, ThreadOnImport) else 1 for f in decisive) > 1
+        noun = f"{kind} threads" if many else f"a {kind} thread"
+        if first.alive_after_import:
+            return f"leaves {noun} running after import"
+        return f"starts {noun} during import"
+    if isinstance(first, ProcessOnImport):
+        return "leaves a child process running after import"
+    if isinstance(first, SocketOnImport):
+        return "leaves a socket open after import"
+    if isinstance(first, ImportFailure):
+        return f"could not be audited: {plain(describe_finding(first))}"
+    return "could not be audited"
+
+
+def _brought_in_by(distribution: DistributionReport) -> str:
+    if distribution.direct:
+        return "direct requirement"
+    chains = [path[:-1] for path in distribution.paths if len(path) > 1]
+    if not chains:
+        return "dependency"
+    return "pulled in by " + PATH_ARROW.join(clean_text(name, NAME_LIMIT) for name in chains[0])
+
+
+def headline(distribution: DistributionReport) -> str:
+    """The culprit and the fix in one sentence: `numpy 2.4.6 (pulled in by pandas) leaves a native thread running
+    after import; fix: set OPENBLAS_NUM_THREADS=1 before the import (verified).`"""
+    who = f"{clean_text(distribution.name, NAME_LIMIT)} {clean_text(distribution.version, NAME_LIMIT)}"
+    text = f"{who} ({_brought_in_by(distribution)}) {_what_it_does(distribution)}"
+    fix = verified_fix(distribution)
+    if fix:
+        text += f"; fix: set {' '.join(fix)} before the import (verified)"
+    elif distribution.verdict in (Verdict.UNSAFE, Verdict.CAUTION):
+        text += "; fix: import it after the fork (gunicorn post_fork, Celery worker_process_init) or do not preload"
+    return text + "."
+
+
+def _message(distribution: DistributionReport) -> str:
+    findings = evidence(distribution)
+    shown = "; ".join(plain(describe_finding(f)) for f in findings[:EVIDENCE_SHOWN])
+    text = headline(distribution)
+    if shown:
+        more = len(findings) - EVIDENCE_SHOWN
+        text += f" Evidence: {shown}" + (f" (+{more} more)." if more > 0 else ".")
+    if distribution.suppressed is not None:
+        text += f" Suppressed by the project: {clean_text(distribution.suppressed, MESSAGE_LIMIT)}."
+    return text
+
+
+def _requirement_location(origin: RequirementOrigin, *, message: str | None = None) -> dict[str, Any]:
+    location: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(origin.file), "uriBaseId": SOURCE_ROOT},
+            "region": {"startLine": origin.line},
         }
-    if not file:
-        return [{"logicalLocations": [logical]}]
-    physical: dict[str, Any] = {"artifactLocation": {"uri": _file_uri(file)}}
-    if isinstance(line, int) and line >= 1:
-        physical["region"] = {"startLine": line}
-    location: dict[str, Any] = {"physicalLocation": physical}
-    if module:
-        location["logicalLocations"] = [logical]
-    return [location]
+    }
+    if message:
+        location["message"] = {"text": message}
+    return location
 
 
-def _message(finding: Finding, distribution: DistributionReport) -> str:
-    text = f"{distribution.name} {distribution.version}: {plain(describe_finding(finding))}"
-    mitigation = mitigation_text(finding)
-    if mitigation:
-        text += f"; verified mitigation: {mitigation}"
-    return clean_text(text, MESSAGE_LIMIT * 2)
-
-
-def _result(finding: Finding, distribution: DistributionReport, rule_index: int) -> dict[str, Any]:
+def _package_location(distribution: DistributionReport) -> dict[str, Any]:
     return {
-        "ruleId": finding.kind,
-        "ruleIndex": rule_index,
-        "level": str(finding_level(finding)),
-        "message": {"text": _message(finding, distribution)},
-        "locations": _locations(finding, distribution),
-        "properties": {
-            "distribution": distribution.name,
-            "version": distribution.version,
-            "verdict": str(distribution.verdict),
-            "direct": distribution.direct,
-            "forkAware": distribution.fork_aware,
-            "paths": [list(p) for p in distribution.paths],
-            "finding": finding.to_dict(),
-        },
+        "logicalLocations": [
+            {
+                "name": clean_text(distribution.name, NAME_LIMIT),
+                "fullyQualifiedName": f"{clean_text(distribution.name, NAME_LIMIT)}=="
+                f"{clean_text(distribution.version, NAME_LIMIT)}",
+                "kind": "package",
+            }
+        ]
     }
 
 
-def sarif_log(report: AuditReport) -> dict[str, Any]:
-    """The SARIF log as a dict: the rules of every finding kind, then one result per finding of each
-    distribution that is not safe (most severe distribution first), with the distribution's name, version
-    and paths as result properties, and the audit verdict, summary and environment as run properties."""
-    rules = list(RULES)
-    rule_index = {rule.id: index for index, rule in enumerate(rules)}
-    results = []
-    for distribution in offenders(report):
-        for finding in evidence(distribution):
-            if finding.kind not in rule_index:
-                rule_index[finding.kind] = len(rules)
-                rules.append(_unknown_rule(finding.kind))
-            results.append(_result(finding, distribution, rule_index[finding.kind]))
+def _site_packages_location(finding: Finding) -> dict[str, Any] | None:
+    """Where in the installed package the decisive thing starts: a file under site-packages (not in the repository),
+    else the module."""
+    file, line, module = (getattr(finding, name, None) for name in ("file", "line", "module"))
+    text = "where it starts, in the installed package (not in this repository)"
+    if isinstance(file, str) and file and not file.startswith("/"):
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(file), "uriBaseId": SITE_PACKAGES}}
+        if isinstance(line, int) and line >= 1:
+            physical["region"] = {"startLine": line}
+        return {"physicalLocation": physical, "message": {"text": text}}
+    if isinstance(module, str) and module:
+        name = clean_text(module, NAME_LIMIT)
+        return {
+            "logicalLocations": [{"name": name, "fullyQualifiedName": name, "kind": "module"}],
+            "message": {"text": text},
+        }
+    return None
+
+
+def _roots(distribution: DistributionReport) -> list[str]:
+    """The direct requirements that bring the distribution in, shortest path first."""
+    roots = [path[0] for path in distribution.paths if path]
+    if distribution.direct:
+        roots.insert(0, distribution.name)
+    return list(dict.fromkeys(roots))
+
+
+def _locations(
+    distribution: DistributionReport, origins: dict[str, RequirementOrigin]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """The result's location (the first requirement line that brings it in, else the package by name), its related
+    locations (the other such lines, where it starts) and the URI its fingerprint uses."""
+    lines = [origins[root] for root in _roots(distribution) if root in origins]
+    related = [_requirement_location(o, message=f"also brought in by {o.name}") for o in lines[1:]]
+    decisive = _decisive(distribution)
+    started = _site_packages_location(decisive[0]) if decisive else None
+    if started is not None:
+        related.append(started)
+    related = related[:9]  # GitHub reads at most 10 locations of a result
+    for index, location in enumerate(related, start=1):
+        location["id"] = index
+    if not lines:
+        return [_package_location(distribution)], related, ""
+    return [_requirement_location(lines[0])], related, lines[0].file
+
+
+def fingerprint(distribution: DistributionReport, kind: str, file: str) -> str:
+    """Stable across runs: the package (not its version), the kind of problem (not the fix) and the requirements file
+    (not the line) it is reported at."""
+    material = "\0".join((distribution.name.lower(), kind, file))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def _rule(distribution: DistributionReport) -> tuple[Rule, str]:
+    """The distribution's rule and the kind of its problem."""
+    decisive = _decisive(distribution)
+    kind = decisive[0].kind if decisive and decisive[0].kind in _BASE_RULES else "import-error"
+    fix = verified_fix(distribution)
+    return (_fix_rule(fix) if fix and kind == "thread-on-import" else _BASE_RULES[kind]), kind
+
+
+def _result(distribution: DistributionReport, origins: dict[str, RequirementOrigin], rules: dict[str, Rule]) -> dict:
+    rule, kind = _rule(distribution)
+    rules.setdefault(rule.id, rule)
+    locations, related, file = _locations(distribution, origins)
+    digest = fingerprint(distribution, kind, file)
+    result: dict[str, Any] = {
+        "ruleId": rule.id,
+        "ruleIndex": list(rules).index(rule.id),
+        "level": str(_LEVEL_OF_VERDICT[distribution.verdict]),
+        "message": {"text": _message(distribution)},
+        "locations": locations,
+        "partialFingerprints": {FINGERPRINT: digest, "primaryLocationLineHash": f"{digest[:16]}:1"},
+    }
+    if related:
+        result["relatedLocations"] = related
+    if distribution.suppressed is not None:
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": clean_text(distribution.suppressed, None)}
+        ]
+    result["properties"] = {
+        "distribution": distribution.name,
+        "version": distribution.version,
+        "verdict": str(distribution.verdict),
+        "direct": distribution.direct,
+        "forkAware": distribution.fork_aware,
+        "paths": [list(p) for p in distribution.paths],
+        "verifiedFix": list(verified_fix(distribution)),
+        "findings": [f.to_dict() for f in distribution.findings],
+    }
+    return result
+
+
+def _uri(file: str) -> str:
+    # The path as given; only characters a URI reference cannot hold (spaces, `%`, ...) are encoded.
+    return quote(file, safe="/:@!$&'()*+,;=-._~")
+
+
+def _tool_version() -> str | None:
+    try:
+        return importlib.metadata.version(TOOL_NAME)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def tool_information_uri() -> str | None:
+    """The project's URL as its installed metadata declares it (Homepage, Documentation, Repository or Source), or
+    None."""
+    try:
+        metadata = importlib.metadata.metadata(TOOL_NAME)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    urls = {}
+    for entry in metadata.get_all("Project-URL") or ():
+        label, _, url = entry.partition(",")
+        urls[label.strip().lower()] = url.strip()
+    for label in ("homepage", "documentation", "repository", "source"):
+        if urls.get(label, "").startswith("https://"):
+            return urls[label]
+    home = metadata.get("Home-page") or ""
+    return home if home.startswith("https://") else None
+
+
+def repository_path(path: Path, *, cwd: Path | None = None) -> str:
+    """`path` as code scanning wants it: relative to the root of the git work tree it is in (the nearest directory
+    above it holding `.git`), else to the current directory, symlinks resolved; a file outside both as a file URI."""
+    resolved = path.resolve()
+    bases = [parent for parent in resolved.parents if (parent / ".git").exists()][:1]
+    bases.append((cwd or Path.cwd()).resolve())
+    for base in bases:
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return resolved.as_uri()
+
+
+def sarif_log(
+    report: AuditReport,
+    *,
+    origins: Sequence[RequirementOrigin] = (),
+    information_uri: str | None = None,
+) -> dict[str, Any]:
+    """The SARIF log as a dict: one result per distribution that is not safe (most severe first), at the line that
+    brings it in when `origins` (direct name → repository path and line) has it."""
+    by_name = {origin.name: origin for origin in origins}
+    rules = dict(_BASE_RULES)  # then a rule per verified fix, as results use them
+    results = [_result(d, by_name, rules) for d in offenders(report)]
+    driver: dict[str, Any] = {"name": TOOL_NAME}
+    version = _tool_version()
+    if version:
+        driver["version"] = version
+        if _SEMVER.match(version):
+            driver["semanticVersion"] = version
+    information_uri = information_uri or tool_information_uri()
+    if information_uri:
+        driver["informationUri"] = information_uri
+    driver["rules"] = [rule.to_sarif() for rule in rules.values()]
     report_dict = report.to_dict()
     return {
         "$schema": SARIF_SCHEMA_URI,
         "version": SARIF_VERSION,
         "runs": [
             {
-                "tool": {"driver": {"name": TOOL_NAME, "rules": [rule.to_sarif() for rule in rules]}},
+                "tool": {"driver": driver},
+                "originalUriBaseIds": {
+                    SOURCE_ROOT: {"description": {"text": "The root of the repository that holds the requirements."}},
+                    SITE_PACKAGES: {"description": {"text": "The site-packages directory of the audited environment."}},
+                },
                 "results": results,
                 "properties": {
                     "schema": report_dict["schema"],
@@ -217,6 +434,8 @@ def sarif_log(report: AuditReport) -> dict[str, Any]:
     }
 
 
-def render_sarif(report: AuditReport) -> str:
-    """The SARIF 2.1.0 log of `sarif_log(report)` as indented JSON, ending with a newline."""
-    return json.dumps(sarif_log(report), indent=2) + "\n"
+def render_sarif(
+    report: AuditReport, *, origins: Sequence[RequirementOrigin] = (), information_uri: str | None = None
+) -> str:
+    """The SARIF 2.1.0 log of `sarif_log(report, ...)` as indented JSON, ending with a newline."""
+    return json.dumps(sarif_log(report, origins=origins, information_uri=information_uri), indent=2) + "\n"
