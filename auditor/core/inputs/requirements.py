@@ -13,6 +13,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from auditor.core.inputs.errors import BAD_CONTROL, InputError, excerpt
+from auditor.core.inputs.locks import LOCK_NAMES, Lock, is_lock_file, parse_lock
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Requirements:
     direct_names: tuple[str, ...]
     options: tuple[str, ...] = ()
     prereleases: bool = False  # `--pre` was given; uv ignores it in files, so the resolver must be told
+    lock: Lock | None = None  # a lock file was given instead (auditor.core.inputs.locks): its pins, once selected
     # Where each direct name is first required (reports point there); not part of what the set is, so not compared.
     origins: tuple[RequirementOrigin, ...] = field(default=(), compare=False)
 
@@ -110,16 +112,20 @@ def parse_requirements(
     main: str | Sequence[str],
     allow_external: bool = False,
     max_bytes: int = MAX_REQUIREMENTS_FILE_BYTES,
+    dev: bool = False,
 ) -> Requirements:
     """Validate and flatten the requirements files named by `main`, following `-r`/`-c` only inside `files`.
 
     `files` maps uploaded names to text, or to bytes that must be UTF-8. Raises `InputError` for any refusal; an
-    error on a `\\`-continued line names the line where it starts.
+    error on a `\\`-continued line names the line where it starts. A lock file (known by its name) is read as one,
+    with its development dependencies if `dev`.
     """
     parser = _Parser(files, allow_external=allow_external, max_bytes=max_bytes)
     mains = [main] if isinstance(main, str) else list(main)
     if not mains:
         raise InputError("no requirements file given")
+    if any(is_lock_file(name) for name in mains):
+        return _lock(parser, mains, allow_external=allow_external, dev=dev)
     for name in mains:
         key = parser.lookup(name)
         if key is None:
@@ -135,6 +141,17 @@ def parse_requirements(
         prereleases=parser.prereleases,
         origins=tuple(parser.origins.values()),
     )
+
+
+def _lock(parser: _Parser, mains: list[str], *, allow_external: bool, dev: bool) -> Requirements:
+    """A lock file is the whole input: it includes nothing, and nothing else is given with it."""
+    name = next(name for name in mains if is_lock_file(name))
+    key = parser.lookup(name)
+    if key is None:
+        raise InputError("no such file in the upload", file=name)
+    if len(mains) > 1 or len(parser.files) > 1:
+        raise InputError("a lock file is audited on its own, without requirements files beside it", file=name)
+    return Requirements((), (), (), lock=parse_lock(key, parser.files[key], allow_external=allow_external, dev=dev))
 
 
 def parse_requirements_text(
@@ -163,6 +180,8 @@ def includes(text: str, *, name: str) -> tuple[Include, ...]:
     includes count (the parser refuses the others, naming the line); the text is not otherwise validated here.
     """
     found: list[Include] = []
+    if is_lock_file(name):
+        return ()  # a lock file includes nothing (its text is TOML or JSON)
     for line_number, line in _logical_lines(text):
         if line.startswith("-"):
             try:
@@ -276,7 +295,7 @@ def _split_shell(text: str, file: str, line: int) -> list[str]:
 
 class _Parser:
     def __init__(self, files: Mapping[str, str | bytes], *, allow_external: bool, max_bytes: int) -> None:
-        self._files = files
+        self.files = files
         self._keys = {posixpath.normpath(key): key for key in files}
         self._texts: dict[str, str] = {}
         self._done: set[tuple[str, str]] = set()
@@ -296,7 +315,11 @@ class _Parser:
         if (key, role) in self._done:
             return
         if key not in self._texts:
-            self._texts[key] = _decode(key, self._files[key], self._max_bytes)
+            if key.lower().endswith((".lock", ".toml")):  # a lock file renamed, or of a kind forkaudit cannot read
+                raise InputError(
+                    f"is not a requirements file, nor a lock file known by its name ({LOCK_NAMES})", file=key
+                )
+            self._texts[key] = _decode(key, self.files[key], self._max_bytes)
             _check_characters(key, self._texts[key])
         text = self._texts[key]
         for number, line in _logical_lines(text):
@@ -343,6 +366,10 @@ class _Parser:
                 f"{spelled} {excerpt(target)}: an include must name another uploaded file by relative path",
                 file=key,
                 line=number,
+            )
+        if is_lock_file(target):
+            raise InputError(
+                f"{spelled} {excerpt(target)}: a lock file is given on its own, not included", file=key, line=number
             )
         included = self.lookup(posixpath.join(posixpath.dirname(posixpath.normpath(key)), target))
         if included is None:
