@@ -8,26 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
-from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult, ThreadOnImport
+from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult
 from auditor.core.probe.cgroups import limits_description
 from auditor.core.probe.evidence import Attributor, findings_from_report, foreign_threads
+from auditor.core.probe.mitigations import with_mitigations
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
 PROBE_VERSION = "6"  # bump when the probe would find something different for the same distribution
-
-# Switches that, set to these values, make well-known libraries start fewer threads. Each is tried alone, and one
-# is reported only when a re-run shows that it removes the thread: a verified mitigation, not a guess.
-NATIVE_KNOBS: tuple[dict[str, str], ...] = (
-    {"OPENBLAS_NUM_THREADS": "1"},
-    {"OMP_NUM_THREADS": "1"},
-    {"MKL_NUM_THREADS": "1"},
-    {"NUMEXPR_NUM_THREADS": "1"},
-    {"VECLIB_MAXIMUM_THREADS": "1"},
-    {"BLIS_NUM_THREADS": "1"},
-    {"RAYON_NUM_THREADS": "1"},
-)
-TELEMETRY_KNOBS: tuple[dict[str, str], ...] = ({"CI": "true"}, {"DO_NOT_TRACK": "1"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +90,7 @@ def probe_distribution(
     )
     findings += _import_failures(modules)
     if options.verify_mitigations:
-        findings = _with_mitigations(findings, run)
+        findings = with_mitigations(findings, dist.name, lambda modules, knob: run(modules, knob)[:2])
     return ProbeResult(
         distribution=dist.name,
         version=dist.version,
@@ -149,30 +137,3 @@ def _import_failures(modules: Sequence[ModuleOutcome]) -> list[Finding]:
         for m in modules
         if m.status.killed_probe or (m.top_level and m.status == ModuleStatus.IMPORT_ERROR)
     ]
-
-
-def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
-    return isinstance(b, ThreadOnImport) and b.alive_after_import and b.native == a.native and b.module == a.module
-
-
-def _with_mitigations(findings: list[Finding], run) -> list[Finding]:
-    """Re-run the imports that left threads alive with each knob; attach the first knob that removes the thread."""
-    targets = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
-    if not targets:
-        return findings
-    modules = [ModuleSpec(m, True) for m in sorted({t.module for t in targets if t.module})]
-    found: dict[int, dict[str, str]] = {}
-    knobs = TELEMETRY_KNOBS
-    if any(t.native for t in targets):
-        knobs = NATIVE_KNOBS + TELEMETRY_KNOBS
-    for knob in knobs:
-        outcomes, again, _, _ = run(modules, knob)
-        if any(o.status != ModuleStatus.OK for o in outcomes.values()):
-            continue  # a knob that breaks the import proves nothing
-        for index, target in enumerate(targets):
-            if index not in found and not any(_is_same_thread(target, g) for g in again):
-                found[index] = knob
-        if len(found) == len(targets):
-            break
-    mitigated = {id(t): {"env": found[i], "verified": True} for i, t in enumerate(targets) if i in found}
-    return [dataclasses.replace(f, mitigation=mitigated[id(f)]) if id(f) in mitigated else f for f in findings]

@@ -111,8 +111,13 @@ class Library:
 
 
 @cache
+def catalogue() -> dict:
+    """catalogue.toml: the known libraries, the knobs of packages, the fallback knobs."""
+    return tomllib.loads(CATALOGUE.read_text())
+
+
 def known_libraries() -> tuple[Library, ...]:
-    entries = tomllib.loads(CATALOGUE.read_text())["library"]
+    entries = catalogue()["library"]
     return tuple(
         Library(
             name=e["name"],

@@ -75,7 +75,7 @@ def test_probe_sees_a_native_thread_that_python_does_not_know(bench):
         True,
         "fa_native",
     )
-    assert thread.mitigation == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True}
+    assert thread.mitigation == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
 
 
 def test_probe_sees_threads_that_start_and_end_during_the_import(bench):
