@@ -50,6 +50,7 @@ from auditor.core.findings import (
     Verdict,
     Vulnerability,
 )
+from auditor.core.inputs.locks import Lock, marker_environment
 from auditor.core.integrity import intact_distributions
 from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
@@ -96,6 +97,7 @@ class AuditInput:
     wheels: tuple[Path, ...] = ()  # validated wheel files: each is a direct requirement
     prereleases: bool = False
     sources: tuple[Path, ...] = ()  # local directories of source distributions, tried before the index
+    lock: Lock | None = None  # a lock file: its pins for the audit's interpreter join `requirements`
 
 
 class AuditFailed(RuntimeError):
@@ -142,6 +144,9 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
     """
     workdir.mkdir(parents=True, exist_ok=True)
     requirements = list(audit_input.requirements) + [_wheel_requirement(w) for w in audit_input.wheels]
+    selection = audit_input.lock.select(marker_environment(options.python)) if audit_input.lock else None
+    if selection is not None:
+        requirements += selection.requirements
     built_dir = workdir / BUILT
     built_dir.mkdir(exist_ok=True)
     given = [*stage_wheels(audit_input.wheels, workdir), *audit_input.sources]
@@ -178,6 +183,8 @@ def resolve_input(audit_input: AuditInput, *, workdir: Path, options: AuditOptio
         errors = {p.name.removesuffix(BUILD_ERROR): p.read_text() for p in built_dir.glob(f"*{BUILD_ERROR}")}
         return dataclasses.replace(
             resolution,
+            # Every pin of a lock is a requirement to uv; the direct ones are those the lock names (else its roots).
+            direct=selection.direct_of(resolution.pins, resolution.edges) if selection else resolution.direct,
             sources=frozenset(name for name in built if name in resolution.pins and name not in errors),
             build_errors={name: error for name, error in errors.items() if name in resolution.pins},
         )

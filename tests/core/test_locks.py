@@ -10,7 +10,10 @@ import pytest
 
 from auditor.core.inputs import InputError, includes, parse_requirements
 from auditor.core.inputs.locks import is_lock_file, marker_environment, parse_lock
+from auditor.core.pipeline import AuditInput, AuditOptions, resolve_input
 from auditor.core.resolve import ResolutionError
+from tests.lockfactory import uv_lock
+from tests.wheelfactory import build_wheel
 
 LINUX = {
     "implementation_name": "cpython",
@@ -466,3 +469,27 @@ def test_marker_environment_is_the_interpreters_own():
     from packaging.markers import default_environment
 
     assert marker_environment(sys.executable) == default_environment()
+
+
+def test_a_real_uv_lock_resolves_to_its_own_pins_and_its_own_edges(tmp_path, monkeypatch):
+    """uv's resolution of the lock's pins, given with the extras the lock asks for, finds the lock's own edges: the
+    report's paths need no second graph. The project asks fa-lib for an extra that only it knows of."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    requires = ["fa-telemetry", "fa-win; sys_platform == 'win32'"]
+    build_wheel(wheels, "fa-app", {"fa_app/__init__.py": ""}, requires=requires)
+    build_wheel(wheels, "fa-lib", {"fa_lib/__init__.py": ""}, requires=["fa-socks; extra == 'socks'"])
+    for name in ("fa-telemetry", "fa-win", "fa-socks", "fa-clean"):
+        build_wheel(wheels, name, {f"{name.replace('-', '_')}/__init__.py": ""})
+    lock_file = uv_lock(tmp_path / "project", wheels, dependencies=["fa-app", "fa-lib[socks]"], dev=["fa-clean"])
+    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
+
+    lock = parse_requirements({"uv.lock": lock_file.read_bytes()}, main="uv.lock").lock
+    assert lock is not None
+    selection = lock.select(marker_environment(sys.executable))
+    options = AuditOptions(use_index=False, build=False)
+    resolution = resolve_input(AuditInput(lock=lock), workdir=tmp_path / "work", options=options)
+
+    assert resolution.pins == {"fa-app": "1.0", "fa-lib": "1.0", "fa-socks": "1.0", "fa-telemetry": "1.0"}
+    assert resolution.edges == selection.edges == {("fa-app", "fa-telemetry"), ("fa-lib", "fa-socks")}
+    assert resolution.direct == {"fa-app", "fa-lib"}
