@@ -25,7 +25,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY auditor ./auditor
 COPY webui ./webui
-RUN pip install .
+RUN pip install ".[server]"
 
 # The web server runs as an unprivileged user. The data directory exists in the image with that owner, so that a
 # named volume mounted on it starts with the same owner.

@@ -133,6 +133,15 @@ class Audit(models.Model):
         REQUIREMENTS = "requirements"
         WHEELS = "wheels"
 
+    class FailureCode(models.TextChoices):
+        """Why a failed audit failed, for programs (`forkaudit check` exits 2 for the input's fault, 3 otherwise)."""
+
+        BAD_INPUT = "bad-input", "the input was refused"
+        RESOLUTION_FAILED = "resolution-failed", "the requirements cannot be resolved"
+        INSTALL_FAILED = "install-failed", "the audit environment could not be made"
+        SANDBOX_UNAVAILABLE = "sandbox-unavailable", "the sandbox cannot run on the worker"
+        INTERNAL = "internal", "an error on the server"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -156,6 +165,9 @@ class Audit(models.Model):
     verdict = models.CharField(max_length=16, choices=VERDICT_CHOICES, null=True, blank=True)
     report = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    failure_code = models.CharField(
+        max_length=32, choices=FailureCode.choices, blank=True, help_text="Why it failed, when it failed."
+    )
     created = models.DateTimeField(default=timezone.now, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

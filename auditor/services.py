@@ -215,9 +215,12 @@ def audit_mark_done(*, audit_id: uuid.UUID | str, report: AuditReport) -> bool:
     return finished == 1
 
 
-def audit_mark_failed(*, audit_id: uuid.UUID | str, error: str) -> bool:
-    """Finish an audit as failed with a message for its owner; False if it had already finished."""
+def audit_mark_failed(
+    *, audit_id: uuid.UUID | str, error: str, code: Audit.FailureCode = Audit.FailureCode.INTERNAL
+) -> bool:
+    """Finish an audit as failed with a message for its owner and a code for programs (the server's fault unless
+    told otherwise); False if it had already finished."""
     finished = Audit.objects.filter(pk=audit_id, status__in=[Audit.Status.QUEUED, Audit.Status.RUNNING]).update(
-        status=Audit.Status.FAILED, error=_without_nul(error), finished=timezone.now()
+        status=Audit.Status.FAILED, error=_without_nul(error), failure_code=code, finished=timezone.now()
     )
     return finished == 1

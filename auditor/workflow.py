@@ -163,6 +163,7 @@ def _audit_input(audit: Audit, workdir: Path) -> AuditInput:
         requirements=parsed.options + parsed.requirements,
         constraints=parsed.constraints,
         prereleases=parsed.prereleases,
+        lock=parsed.lock,
     )
 
 
@@ -194,11 +195,12 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         sandbox_for(options.sandbox)  # refuse early, before any work, when the sandbox cannot run
         resolution = resolve_input(audit_input, workdir=workdir, options=options)
     except (ResolutionError, InputError) as exc:
-        audit_mark_failed(audit_id=audit_id, error=f"the requirements cannot be resolved:\n{exc}")
+        error = f"the requirements cannot be resolved:\n{exc}"
+        audit_mark_failed(audit_id=audit_id, error=error, code=_failure_code(exc))
         discard(workdir)  # no analysis was handed out yet: nothing else uses it (it may be in memory)
         return []
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
-        audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}")
+        audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
         discard(workdir)
         return []
     graph = resolution.to_dict()
@@ -330,7 +332,7 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
         prepared = _environment(audit, options)
         sandbox = sandbox_for(options.sandbox)
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
-        audit_mark_failed(audit_id=audit.pk, error=f"the audit could not be completed: {exc}")
+        audit_mark_failed(audit_id=audit.pk, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
         return
     dist = next((d for d in prepared.distributions if d.name == distribution.name), None)
     if dist is None:
@@ -423,6 +425,19 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
     return finished
 
 
+def _failure_code(exc: Exception) -> Audit.FailureCode:
+    """The code of a failure, from the step that raised it: the input's fault, or the server's."""
+    if isinstance(exc, InputError):
+        return Audit.FailureCode.BAD_INPUT
+    if isinstance(exc, ResolutionError):
+        return Audit.FailureCode.RESOLUTION_FAILED
+    if isinstance(exc, AuditFailed):
+        return Audit.FailureCode.INSTALL_FAILED
+    if isinstance(exc, SandboxUnavailable):
+        return Audit.FailureCode.SANDBOX_UNAVAILABLE
+    return Audit.FailureCode.INTERNAL  # the worker's machine (OSError) or a bug
+
+
 # --- what no step expected -----------------------------------------------------------------------------------------
 
 _MAX_REASON_CHARS = 2_000
@@ -436,7 +451,8 @@ def audit_fail_unexpectedly(*, audit_id: uuid.UUID | str, error: Exception) -> b
     reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if len(reason) > _MAX_REASON_CHARS:
         reason = reason[: _MAX_REASON_CHARS - 1] + "…"
-    return audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: an internal error ({reason})")
+    error = f"the audit could not be completed: an internal error ({reason})"
+    return audit_mark_failed(audit_id=audit_id, error=error, code=Audit.FailureCode.INTERNAL)
 
 
 def audit_distribution_fail_unexpectedly(*, audit_distribution_id: int, error: Exception) -> bool:

@@ -288,4 +288,14 @@ def test_audit_mark_failed_records_the_error() -> None:
 
     audit.refresh_from_db()
     assert (audit.status, audit.error) == ("failed", "resolution failed: no numpy==99")
+    assert audit.failure_code == Audit.FailureCode.INTERNAL  # the server's fault unless the caller says otherwise
     assert audit.verdict is None
+
+
+def test_audit_mark_failed_records_the_failure_code() -> None:
+    audit = audit_create(owner=None, input_kind="requirements", input_text="numpy\n")
+
+    assert audit_mark_failed(audit_id=audit.pk, error="no numpy==99", code=Audit.FailureCode.RESOLUTION_FAILED)
+
+    audit.refresh_from_db()
+    assert (audit.status, audit.failure_code) == ("failed", "resolution-failed")

@@ -2,7 +2,8 @@
 
 DRF already answers its own exceptions; this adds what Django raises while reading a request (an oversize body, too
 many fields or files, an unreadable body), flattens validation errors into one readable message, and turns anything
-unexpected into a logged JSON 500 as a last resort.
+unexpected into a logged JSON 500 as a last resort. `code` is one of ERROR_CODES, a fixed vocabulary that programs
+(`forkaudit check`) can rely on; `detail` is for people and may be reworded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,31 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 _INTERNAL_ERROR = "Internal error: the server could not answer this request."
+
+# Every code an API error carries, with its status. The OpenAPI schema lists them (ErrorSerializer).
+ERROR_CODES = {
+    "invalid": 400,  # a field's form (the body's fields, by name, in `errors`)
+    "invalid_input": 400,  # the input's meaning: a requirements line or a wheel (names the file and line)
+    "parse_error": 400,
+    "malformed": 400,
+    "unreadable": 400,
+    "too_many_files": 400,
+    "too_many_fields": 400,
+    "bad_request": 400,
+    "not_authenticated": 401,
+    "authentication_failed": 401,
+    "permission_denied": 403,
+    "cross_site": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "not_acceptable": 406,
+    "too_large": 413,
+    "unsupported_media_type": 415,
+    "throttled": 429,
+    "internal_error": 500,
+}
+# A code from outside the vocabulary (a library's new one) is answered as its status's own.
+_BY_STATUS = {status: code for code, status in reversed(ERROR_CODES.items())}
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -71,10 +97,13 @@ def _flatten(errors: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {errors}" if prefix else str(errors)]
 
 
-def _code(detail: Any, default: str) -> str:
-    if isinstance(detail, exceptions.ErrorDetail):
-        return str(detail.code or default)
-    return default
+def _code(detail: Any, default: str, status_code: int) -> str:
+    code = str(detail.code or default) if isinstance(detail, exceptions.ErrorDetail) else default
+    return (
+        code
+        if code in ERROR_CODES
+        else _BY_STATUS.get(status_code, "bad_request" if status_code < 500 else "internal_error")
+    )
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -94,7 +123,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         response.data = {"detail": "; ".join(_flatten(errors)) or "Invalid input.", "code": "invalid", "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
         detail = response.data["detail"]
-        response.data = {"detail": str(detail), "code": _code(detail, getattr(exc, "default_code", "error"))}
+        code = _code(detail, getattr(exc, "default_code", "error"), response.status_code)
+        response.data = {"detail": str(detail), "code": code}
     return response
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
-from auditor.api.errors import too_large
+from auditor.api.errors import ERROR_CODES, too_large
 from auditor.core.findings import Verdict
 from auditor.models import Audit
 
@@ -118,7 +118,9 @@ class PackageSearchQuerySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for a person to read.")
-    code = serializers.CharField(help_text="A stable machine-readable code, e.g. not_found, invalid, throttled.")
+    code = serializers.ChoiceField(
+        choices=sorted(ERROR_CODES), help_text="A stable machine-readable code, e.g. not_found, invalid, throttled."
+    )
     errors = serializers.DictField(required=False, help_text="Validation errors by field (400 only).")
 
 
@@ -143,6 +145,12 @@ class AuditSerializer(serializers.Serializer):
     started = serializers.DateTimeField(allow_null=True)
     finished = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True, help_text="Why the audit failed, when it failed.")
+    failure_code = serializers.ChoiceField(
+        choices=Audit.FailureCode.choices,
+        allow_null=True,
+        help_text="Why the audit failed, for programs, when it failed: bad-input and resolution-failed are the "
+        "input's fault (forkaudit check exits 2), the others the server's (exit 3).",
+    )
     report = serializers.DictField(allow_null=True, help_text="The JSON report (schema forkaudit-report/1), when done.")
     url = serializers.URLField()
     web_url = serializers.URLField()

@@ -170,6 +170,7 @@ def _audit_data(request: Request, audit: Audit) -> dict[str, Any]:
         "started": audit.started,
         "finished": audit.finished,
         "error": audit.error if audit.status == Audit.Status.FAILED else None,
+        "failure_code": (audit.failure_code or None) if audit.status == Audit.Status.FAILED else None,
         "report": audit.report if audit.status == Audit.Status.DONE else None,
         "url": _audit_url(request, audit.pk),
         "web_url": _web_url(request, audit.pk),

@@ -35,7 +35,7 @@ from auditor.cli.audit import (
     with_project_settings,
     write_report,
 )
-from auditor.cli.common import Incomplete, UsageError, positive_float
+from auditor.cli.common import Incomplete, UsageError, is_lock_file, positive_float, version
 from auditor.cli.progress import ProgressBar
 from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
@@ -43,10 +43,12 @@ from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_require
 from auditor.core.report import render
 
 TOKEN_ENV = "FORKAUDIT_TOKEN"
+SERVER_ENV = "FORKAUDIT_SERVER"
+# The failure codes (auditor.models.Audit.FailureCode) that blame the input, not the server: exit 2, not 3.
+INPUT_FAILURES = ("bad-input", "resolution-failed")
 DEFAULT_TIMEOUT = 30 * 60.0
 REQUEST_TIMEOUT = 60.0  # one HTTP request; uploads of large sets take a while
 MAX_TRANSIENT_FAILURES = 5  # consecutive failed polls (network, 5xx) tolerated while the server restarts
-RESOLUTION_FAILED = "the requirements cannot be resolved"  # how auditor.workflow words the input's fault
 
 
 def add_parser(commands: Any) -> None:
@@ -56,9 +58,15 @@ def add_parser(commands: Any) -> None:
         description="Send requirements files to a forkaudit server, wait for its audit, and report like "
         "`forkaudit audit`, with the same exit codes.",
     )
-    add_requirement_option(parser, "a requirements file (repeatable; the files it includes with -r/-c are sent too)")
+    add_requirement_option(
+        parser,
+        "a requirements file (repeatable; the files it includes with -r/-c are sent too) or a lock file "
+        "(default: ./requirements.txt, else uv.lock, pylock.toml, poetry.lock or Pipfile.lock)",
+    )
     parser.add_argument(
-        "--server", required=True, metavar="URL", help="the forkaudit server, e.g. https://forkaudit.example.com"
+        "--server",
+        metavar="URL",
+        help=f"the forkaudit server, e.g. https://forkaudit.example.com (default: the {SERVER_ENV} variable)",
     )
     parser.add_argument("--token", metavar="TOKEN", help=f"API token (default: the {TOKEN_ENV} environment variable)")
     add_report_options(parser)
@@ -97,6 +105,9 @@ def upload_set(paths: Sequence[str]) -> list[tuple[str, bytes]]:
     cannot send the CI machine's other files to the server. Raises UsageError, with the file and line, for input that
     the server would refuse anyway.
     """
+    locks = [p for p in paths if is_lock_file(p)]
+    if locks:
+        return _lock_upload(paths, locks)
     files = _read_requirement_files([Path(p) for p in paths])
     mains = [str(Path(p)) for p in paths]
     try:
@@ -117,6 +128,18 @@ def upload_set(paths: Sequence[str]) -> list[tuple[str, bytes]]:
     except InputError as exc:  # an include this rewriting could not follow (e.g. split over two lines)
         raise UsageError(f"cannot send these files as the server reads them: {exc}") from exc
     return uploads
+
+
+def _lock_upload(paths: Sequence[str], locks: Sequence[str]) -> list[tuple[str, bytes]]:
+    """A lock file, sent alone under its own name: the server tells its format by the name, and a lock file
+    includes no other file."""
+    if len(paths) > 1:
+        raise UsageError(f"a lock file is audited on its own: give {locks[0]} as the only -r")
+    path = Path(locks[0])
+    try:
+        return [(path.name, path.read_bytes())]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _upload_names(order: Sequence[str], *, reserved: set[str]) -> dict[str, str]:
@@ -209,7 +232,7 @@ class Client:
         content_type: str | None = None,
         timeout: float = REQUEST_TIMEOUT,
     ) -> Answer:
-        headers = {"Accept": "application/json", "User-Agent": f"forkaudit-check/{_version()}"}
+        headers = {"Accept": "application/json", "User-Agent": f"forkaudit-check/{version()}"}
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
         if content_type:
@@ -233,15 +256,6 @@ def _answer(status: int, raw: bytes, headers: Message) -> Answer:
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (not this API's answer)
         data = None
     return Answer(status, data, text, headers)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("forkaudit")
-    except PackageNotFoundError:
-        return "dev"
 
 
 def _refused(answer: Answer, *, token: str | None, server: str) -> Exception:
@@ -288,12 +302,16 @@ class _Progress(ProgressBar):
         self.update(completed=done, total=total)
 
 
-def _server_url(text: str) -> str:
+def _server_url(given: str | None) -> str:
+    text = given if given is not None else os.environ.get(SERVER_ENV, "")
+    if not text.strip():
+        raise UsageError(f"give the server's address: --server URL, or set {SERVER_ENV}")
+    source = "--server" if given is not None else SERVER_ENV
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--server: not an http(s) URL: {text!r}")
+        raise UsageError(f"{source}: not an http(s) URL: {text!r}")
     if parts.query or parts.fragment:
-        raise UsageError(f"--server: give the server's address without a query or fragment: {text!r}")
+        raise UsageError(f"{source}: give the server's address without a query or fragment: {text!r}")
     return text.strip().rstrip("/")
 
 
@@ -318,7 +336,7 @@ def _token(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     suppressions = with_project_settings(args)
     if not args.requirements:
-        raise UsageError("give at least one requirements file (-r FILE)")
+        raise UsageError("give a requirements or lock file (-r FILE); none of the defaults is in this directory")
     server = _server_url(args.server)
     token = _token(args)
     if token and urlsplit(server).scheme == "http" and not _is_loopback(urlsplit(server).hostname or ""):
@@ -408,7 +426,7 @@ def _wait(client: Client, audit_id: str, *, deadline: float, poll: float, progre
                 return data
             if status == "failed":
                 error = str(data.get("error") or "the server gave no reason")
-                if error.startswith(RESOLUTION_FAILED):  # the input's fault: exit 2, as `forkaudit audit` does
+                if data.get("failure_code") in INPUT_FAILURES:  # exit 2, as `forkaudit audit` does
                     raise UsageError(error)
                 raise Incomplete(f"the server could not complete the audit: {error}")
             counts = data.get("progress") or {}

@@ -7,6 +7,15 @@ import os
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
+# What `audit` and `check` read when no -r is given: the first of these in the current directory.
+DEFAULT_INPUTS = ("requirements.txt", "uv.lock", "pylock.toml", "poetry.lock", "Pipfile.lock")
+
+
+def is_lock_file(path: str) -> bool:
+    """A lock file by its name (PEP 751 also allows pylock.NAME.toml): read by its own format, not as requirements."""
+    name = os.path.basename(path)
+    return name in DEFAULT_INPUTS[1:] or (name.startswith("pylock.") and name.endswith(".toml"))
+
 
 class UsageError(Exception):
     """Bad usage or bad input: exit 2."""
@@ -38,16 +47,27 @@ def positive_int(text: str) -> int:
 
 def external_requirements_allowed() -> bool:
     """The operator's explicit allow of requirements that reach outside (FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS), read
-    as the project's settings read it, but without Django's settings: `check` runs where there is no Django set-up."""
-    from django.core.exceptions import ImproperlyConfigured
-
+    with the words of auditor/project/env.py's env_bool, but without Django: `check` runs where Django is not even
+    installed (the CI client's light installation)."""
     from auditor.core.inputs import ALLOW_OUTSIDE_VARIABLE
-    from auditor.project.env import env_bool
+
+    value = os.environ.get(ALLOW_OUTSIDE_VARIABLE, "").strip()
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise UsageError(f"{ALLOW_OUTSIDE_VARIABLE} must be a boolean (true/false, 1/0, yes/no, on/off); got {value!r}.")
+
+
+def version() -> str:
+    """The installed forkaudit's version ("dev" when run from a source tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     try:
-        return env_bool(ALLOW_OUTSIDE_VARIABLE, False)
-    except ImproperlyConfigured as exc:
-        raise UsageError(str(exc)) from exc
+        return installed("forkaudit")
+    except PackageNotFoundError:
+        return "dev"
 
 
 def setup_django() -> None:

@@ -95,14 +95,27 @@ def test_done_audit_has_its_verdict_and_report(alice: User, client_for: ClientFo
     assert body["finished"] is not None
 
 
-def test_failed_audit_has_its_error(alice: User, client_for: ClientFor) -> None:
+def test_failed_audit_has_its_error_and_failure_code(alice: User, client_for: ClientFor) -> None:
     audit = queued_audit(alice)
-    audit_mark_failed(audit_id=audit.pk, error="the requirements cannot be resolved:\nno version of nothing-here")
+    audit_mark_failed(
+        audit_id=audit.pk,
+        error="the requirements cannot be resolved:\nno version of nothing-here",
+        code=Audit.FailureCode.RESOLUTION_FAILED,
+    )
 
     body = client_for(alice).get(url(audit.pk)).json()
 
     assert (body["status"], body["report"]) == ("failed", None)
     assert body["error"].startswith("the requirements cannot be resolved")
+    assert body["failure_code"] == "resolution-failed"
+
+
+def test_an_audit_that_has_not_failed_has_no_failure_code(alice: User, client_for: ClientFor) -> None:
+    audit = queued_audit(alice)
+
+    body = client_for(alice).get(url(audit.pk)).json()
+
+    assert (body["status"], body["error"], body["failure_code"]) == ("queued", None, None)
 
 
 def test_another_user_gets_the_same_404_as_for_an_unknown_or_malformed_id(

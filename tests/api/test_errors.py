@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import RequestFactory
+from rest_framework import exceptions
 from rest_framework.test import APIClient
 
 from auditor import workflow
-from auditor.api.errors import server_error
+from auditor.api.errors import ERROR_CODES, exception_handler, server_error
+from auditor.models import Audit
 
 ClientFor = Callable[[User], APIClient]
 
@@ -81,3 +84,48 @@ def test_deeply_nested_json_from_a_browser_session_is_a_400_on_every_endpoint(al
 
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
+
+
+# --- the codes programs read ---------------------------------------------------------------------------------------
+
+
+def test_a_code_from_outside_the_vocabulary_is_answered_as_its_statuses_own() -> None:
+    refused = exception_handler(exceptions.PermissionDenied("No.", code="a_new_library_code"), {})
+
+    assert (refused.status_code, refused.data) == (403, {"detail": "No.", "code": "permission_denied"})
+
+
+@pytest.mark.django_db
+def test_every_error_code_answered_is_in_the_vocabulary_with_its_status(
+    alice: User, client_for: ClientFor, anonymous: APIClient
+) -> None:
+    answers = [
+        anonymous.post("/api/v1/audits/", {"requirements": "six\n"}, format="json"),  # no token
+        client_for(alice).post("/api/v1/audits/", {}, format="json"),  # no input
+        client_for(alice).post("/api/v1/audits/", {"requirements": "six\n-e .\n"}, format="json"),  # refused line
+        client_for(alice).post("/api/v1/audits/", "x", content_type="text/plain"),
+        client_for(alice).delete("/api/v1/packages/"),
+        anonymous.get("/api/v1/packages/no-such-package/"),
+    ]
+
+    codes = [(answer.status_code, answer.json()["code"]) for answer in answers]
+    assert codes == [
+        (401, "not_authenticated"),
+        (400, "invalid"),
+        (400, "invalid_input"),
+        (415, "unsupported_media_type"),
+        (405, "method_not_allowed"),
+        (404, "not_found"),
+    ]
+    assert all(ERROR_CODES[code] == status for status, code in codes)
+
+
+def test_the_schema_lists_the_error_codes_and_the_failure_codes(anonymous: APIClient) -> None:
+    components = anonymous.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]
+
+    def enum(prop: dict[str, Any]) -> set[str]:  # drf-spectacular names an enum in allOf or oneOf
+        [ref] = [part["$ref"] for part in prop.get("allOf", []) + prop.get("oneOf", []) if "Null" not in part["$ref"]]
+        return set(components[ref.rsplit("/", 1)[1]]["enum"])
+
+    assert enum(components["Error"]["properties"]["code"]) == set(ERROR_CODES)
+    assert enum(components["Audit"]["properties"]["failure_code"]) == {code.value for code in Audit.FailureCode}

@@ -7,22 +7,40 @@ provides as wheels (`Service.find_links`, standing in for a private package inde
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
 
+from auditor import services
 from auditor.cli.check import _answer, upload_set
 from auditor.cli.common import UsageError
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, parse_requirements
-from tests.service.conftest import PYTHON, ROOT, Service, base_environment, free_port, plain, thread_starter
+from auditor.models import Audit
+from tests.service.conftest import (
+    PYTHON,
+    ROOT,
+    Service,
+    base_environment,
+    free_port,
+    plain,
+    thread_starter,
+    wait_until,
+)
 
 
 def forkaudit_check(
-    *args: str, token: str | None = None, timeout: float = 300, cwd: Path = ROOT
+    *args: str, token: str | None = None, timeout: float = 300, cwd: Path = ROOT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = base_environment()
+    given, env = env or {}, base_environment()
+    env.pop("FORKAUDIT_SERVER", None)  # a developer's own server is no test's
+    env.update(given)
     if token is not None:
         env["FORKAUDIT_TOKEN"] = token
     return subprocess.run(
@@ -289,3 +307,130 @@ def test_check_reads_an_answer_nested_too_deeply_as_one_without_json():
 
     assert (answer.status, answer.data) == (500, None)
     assert answer.detail.startswith("[[[")
+
+
+# --- where the server, the files and the exit code come from ---------------------------------------------------------
+
+
+def test_check_takes_the_server_from_the_environment(live: Service, private_index: None, requirements: Path):
+    env = {"FORKAUDIT_SERVER": live.url}
+
+    done = forkaudit_check("-r", str(requirements), "--format", "json", "--poll", "0.5", token=live.token, env=env)
+
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "unsafe"
+
+
+def test_check_names_the_variable_a_bad_server_address_came_from(requirements: Path):
+    done = forkaudit_check("-r", str(requirements), token="x", env={"FORKAUDIT_SERVER": "forkaudit.example.com"})
+
+    assert done.returncode == 2
+    assert "FORKAUDIT_SERVER: not an http(s) URL: 'forkaudit.example.com'" in done.stderr
+
+
+def test_check_reads_requirements_txt_of_the_current_directory_without_r(
+    live: Service, private_index: None, tmp_path: Path
+):
+    (tmp_path / "requirements.txt").write_text("forkaudit-test-check-app==1.0\n")
+    (tmp_path / "uv.lock").write_text("version = 1\n")  # requirements.txt comes first
+
+    done = forkaudit_check("--server", live.url, "--format", "json", "--poll", "0.5", token=live.token, cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    assert "no -r given: reading ./requirements.txt" in done.stderr
+    assert json.loads(done.stdout)["verdict"] == "unsafe"
+
+
+def test_check_without_r_or_a_default_file_says_what_it_looked_for(tmp_path: Path):
+    done = forkaudit_check("--server", f"http://127.0.0.1:{free_port()}", token="x", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "give a requirements or lock file (-r FILE)" in done.stderr
+
+
+def test_upload_set_sends_a_lock_file_alone_as_it_is(tmp_path: Path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n[[package]]\nname = "six"\nversion = "1.17.0"\n')
+
+    assert upload_set([str(lock)]) == [("uv.lock", lock.read_bytes())]
+    (tmp_path / "requirements.txt").write_text("six\n")
+    with pytest.raises(UsageError, match="a lock file is audited on its own"):
+        upload_set([str(tmp_path / "requirements.txt"), str(lock)])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("code", "exit_code"),
+    [("bad-input", 2), ("resolution-failed", 2), ("install-failed", 3), ("sandbox-unavailable", 3), ("internal", 3)],
+)
+def test_check_exits_by_the_audits_failure_code_not_its_message(
+    code: str, exit_code: int, alice: User, live_server: Any, requirements: Path
+):
+    token = Token.objects.create(user=alice).key
+    command = [PYTHON, "-m", "auditor.cli", "check", "-r", str(requirements), "--server", live_server.url]
+    check = subprocess.Popen(
+        [*command, "--poll", "0.2"],
+        env=base_environment(FORKAUDIT_TOKEN=token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: Audit.objects.filter(owner=alice).exists(), timeout=60, what="the submission")
+        # The same words for every code: only the code may decide.
+        services.audit_mark_failed(
+            audit_id=Audit.objects.get(owner=alice).pk,
+            error="the requirements cannot be resolved: or so it says",
+            code=Audit.FailureCode(code),
+        )
+        _, stderr = check.communicate(timeout=60)
+    finally:
+        if check.poll() is None:
+            check.kill()
+            check.wait()
+
+    assert check.returncode == exit_code, stderr
+    assert "the requirements cannot be resolved: or so it says" in stderr
+    assert "Traceback" not in stderr
+
+
+# --- the CI client's light installation ------------------------------------------------------------------------------
+
+HEAVY = ("django", "djangorestframework", "celery", "kombu", "redis", "libcst", "pip-audit", "psycopg", "uv")
+NOT_SHIPPED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "data", ".pytest_cache", ".ruff_cache"
+)
+
+
+@pytest.mark.network  # pip fetches the build backend and the client's two dependencies from the package index
+def test_the_client_installs_without_the_server_and_checks_against_a_live_server(
+    live: Service, private_index: None, requirements: Path, tmp_path: Path
+):
+    source = tmp_path / "forkaudit"  # a copy: pip builds in the source tree, which other work shares
+    shutil.copytree(ROOT, source, ignore=NOT_SHIPPED)
+    venv = tmp_path / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(source)], capture_output=True, text=True, timeout=600
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    env = {k: v for k, v in base_environment().items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+
+    def client(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / "forkaudit"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "list", "--format", "json"], capture_output=True, text=True, check=True
+    )
+    names = {package["name"].lower() for package in json.loads(installed.stdout)}
+    assert "forkaudit" in names and not names & set(HEAVY), names
+    assert client("--version").stdout.strip() == "forkaudit 0.1.0"
+    env["FORKAUDIT_TOKEN"] = live.token
+    done = client("check", "-r", str(requirements), "--server", live.url, "--format", "json", "--poll", "0.5")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "unsafe"
+    local = client("audit", "-r", str(requirements))
+    assert local.returncode == 3
+    assert "pip install 'forkaudit[server]'" in local.stderr and "Traceback" not in local.stderr

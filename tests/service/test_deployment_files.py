@@ -159,7 +159,7 @@ def test_the_image_is_python_311_slim_bookworm_with_bubblewrap_and_the_project()
     runs = " ".join(i.arguments for i in instructions if i.keyword == "RUN")
     assert re.search(r"apt-get install [^&]*\bbubblewrap\b", runs)
     assert re.search(r"apt-get install [^&]*\butil-linux\b", runs)
-    assert "pip install ." in runs
+    assert 'pip install ".[server]"' in runs
     env = " ".join(i.arguments for i in instructions if i.keyword == "ENV")
     assert "FORKAUDIT_DATA_DIR=/var/lib/forkaudit" in env
     assert "SECRET" not in env.upper()
@@ -196,7 +196,7 @@ def test_the_entrypoints_commands_are_installed_by_the_project():
 
     for branch in ("web", "worker"):
         for command in commands_of(script_branch(script, branch)):
-            assert (BIN / command[0]).exists(), f"{command[0]} is not installed by `pip install .`"
+            assert (BIN / command[0]).exists(), f"{command[0]} is not installed by `pip install .[server]`"
 
 
 def test_the_web_branch_migrates_then_serves_with_gthread_and_never_preload():

@@ -17,6 +17,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from auditor import services, tasks, workflow
+from auditor.core.inputs import InputError
+from auditor.core.pipeline import AuditFailed
+from auditor.core.probe.sandbox import SandboxUnavailable
+from auditor.core.resolve import ResolutionError
 from auditor.models import Audit, AuditDistribution
 from tests.service.conftest import base_environment, wait_until
 
@@ -61,6 +65,7 @@ def test_a_preparation_that_raises_fails_the_audit_with_the_error(alice: User, c
     assert audit.finished is not None
     body = api_audit(alice, audit)
     assert (body["status"], body["error"], body["report"]) == ("failed", reason, None)
+    assert body["failure_code"] == "internal"
     # The operator's log has the traceback; the owner's reason has none.
     [record] = [r for r in caplog.records if r.name == "auditor.workflow"]
     assert record.exc_info is not None and record.exc_info[0] is IndexError
@@ -149,4 +154,30 @@ def test_an_audit_whose_requirements_cannot_be_resolved_leaves_no_work_directory
     audit.refresh_from_db()
     assert audit.status == Audit.Status.FAILED
     assert "cannot be resolved" in audit.error
+    assert audit.failure_code == Audit.FailureCode.RESOLUTION_FAILED
     assert not (tmp_path / "work" / str(audit.pk)).exists()  # a work directory may be in memory (/dev/shm)
+
+
+def test_an_audit_whose_stored_input_is_refused_fails_as_bad_input(alice: User):
+    audit = workflow.audit_submit(owner=alice, requirements=[("requirements.txt", b"six\n")])
+    audit.uploads.update(content=b"six\nnot a requirement!\n")  # what the worker reads no longer parses
+
+    workflow.audit_prepare(audit_id=audit.pk)
+
+    audit.refresh_from_db()
+    assert (audit.status, audit.failure_code) == (Audit.Status.FAILED, Audit.FailureCode.BAD_INPUT)
+    assert "requirements.txt:2" in audit.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InputError("requirements.txt:1: bad"), "bad-input"),
+        (ResolutionError("no version of six"), "resolution-failed"),
+        (AuditFailed("could not create the audit environment"), "install-failed"),
+        (SandboxUnavailable("bwrap is not installed"), "sandbox-unavailable"),
+        (OSError(28, "No space left on device"), "internal"),
+    ],
+)
+def test_a_failure_is_coded_by_the_step_that_raised_it(error: Exception, code: str):
+    assert workflow._failure_code(error) == code
