@@ -9,6 +9,7 @@ import sysconfig
 import tempfile
 import uuid
 from concurrent.futures import Future, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from auditor.core.inputs import InputError, parse_requirements, read_requirement
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
+from auditor.core.report.sarif import repository_path
+from auditor.core.report.table import DEFAULT_WIDTH
 from auditor.core.resolve import ResolutionError
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import LookupProcess, VulnerabilitySource, configured_service
@@ -72,6 +75,9 @@ def add_parser(commands: Any) -> None:
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )
     add_report_options(parser)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="table: every distribution, finding and path, not one line each"
+    )
     parser.add_argument("--no-cache", action="store_true", help="probe again even what the database already knows")
     parser.add_argument(
         "--shallow", action="store_true", default=None, help="import top-level modules only, not public submodules"
@@ -187,8 +193,26 @@ def run(args: argparse.Namespace) -> int:
     with LookupProcess(service) as vulnerability_source:
         report = _audit(args, audit_input, vulnerability_source)
     report = apply_suppressions(report, suppressions)
-    write_report(render(report, args.format), args.output)
+    write_report(render(report, args.format, **_render_options(args)), args.output)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+
+
+def _render_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The table fits the terminal it is printed on (a file gets the default width); SARIF points at the lines of the
+    requirements files, as paths from the repository's root."""
+    if args.format == "table":
+        return {"width": DEFAULT_WIDTH if args.output else None, "verbose": args.verbose}
+    if args.format == "sarif" and args.requirements:
+        files = _read_requirement_files([Path(r) for r in args.requirements])
+        try:
+            requirements = parse_requirements(
+                files, main=[str(Path(r)) for r in args.requirements], allow_external=external_requirements_allowed()
+            )
+        except InputError as exc:
+            raise UsageError(str(exc)) from exc
+        origins = (replace(o, file=repository_path(Path(o.file))) for o in requirements.origins)
+        return {"origins": tuple(origins)}
+    return {}
 
 
 def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_source: VulnerabilitySource) -> AuditReport:
