@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from auditor.core.fixes import smallest_set
+
 
 class Verdict(enum.StrEnum):
     SAFE = "safe"
@@ -322,6 +324,34 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Fix:
+    """What to do about an audit's unsafe distributions, at once."""
+
+    env: dict[str, str]  # the variables to set before the application imports anything
+    fixed: tuple[str, ...]  # distributions whose every live thread they stop (each verified by a re-run)
+    unfixed: tuple[str, ...]  # distributions left unsafe: import them after the fork instead
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env": dict(self.env), "fixed": list(self.fixed), "unfixed": list(self.unfixed)}
+
+
+def _is_live_thread(finding: Finding) -> bool:
+    return isinstance(finding, ThreadOnImport) and finding.alive_after_import
+
+
+def _keeps_running(finding: Finding) -> bool:
+    return isinstance(finding, ProcessOnImport) and finding.alive_after_import
+
+
+def _verified_knobs(finding: Finding) -> list[dict[str, str]]:
+    mitigation = getattr(finding, "mitigation", None) or {}
+    if mitigation.get("verified") is not True or not isinstance(mitigation.get("env"), dict):
+        return []
+    alternatives = [a for a in mitigation.get("alternatives") or () if isinstance(a, dict)]
+    return [mitigation["env"], *alternatives]
+
+
+@dataclass(frozen=True)
 class AuditReport:
     verdict: Verdict
     environment: Environment
@@ -337,12 +367,24 @@ class AuditReport:
         counts["suppressed"] = sum(1 for d in self.distributions if d.suppressed is not None)
         return counts
 
+    def fix(self) -> Fix:
+        """The fewest variables that stop the live threads of the unsafe distributions (auditor.core.fixes)."""
+        unsafe = [d for d in self.distributions if d.verdict == Verdict.UNSAFE and d.suppressed is None]
+        threads = [(d.name, f) for d in unsafe for f in d.findings if _is_live_thread(f)]
+        env, stopped = smallest_set([_verified_knobs(f) for _, f in threads])
+        unstopped = {name for index, (name, _) in enumerate(threads) if index not in stopped}
+        others = {d.name for d in unsafe if any(_keeps_running(f) and not _is_live_thread(f) for f in d.findings)}
+        unfixed = tuple(d.name for d in unsafe if d.name in unstopped | others)
+        fixed = tuple(d.name for d in unsafe if d.name not in unfixed and any(n == d.name for n, _ in threads))
+        return Fix(env=env, fixed=fixed, unfixed=unfixed)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.SCHEMA,
             "verdict": str(self.verdict),
             "environment": dataclasses.asdict(self.environment),
             "summary": self.summary(),
+            "fix": self.fix().to_dict(),
             "distributions": [d.to_dict() for d in self.distributions],
             "errors": list(self.errors),
         }
