@@ -409,7 +409,7 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
             DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(probe_record_key(record), result)
         results[name] = result
     reports = [distribution_report(results[d.name], resolution=resolution, cached=d.cached) for d in distributions]
-    vulnerabilities, problem = pip_audit_source(dict(resolution.pins))
+    vulnerabilities, problem = pip_audit_source(dict(resolution.pins), service=settings.FORKAUDIT_VULNERABILITY_SERVICE)
     if vulnerabilities:
         reports = [
             dataclasses.replace(r, findings=r.findings + tuple(vulnerabilities.get(r.name, ()))) for r in reports

@@ -370,7 +370,8 @@ def main() -> int:
             for line in requirements.read_text().splitlines()
             if "==" in line and not line.startswith("#")
         }
-        vuln_seconds, (_, vuln_problem) = timed(lambda: pip_audit_source(pins))
+        service = os.environ.get("FORKAUDIT_VULNERABILITY_SERVICE", "").strip().lower() or "osv"  # as the audits'
+        vuln_seconds, (_, vuln_problem) = timed(lambda: pip_audit_source(pins, service=service))
 
         def row(name: str, key: str, detail: str) -> None:
             if key in times:

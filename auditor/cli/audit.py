@@ -37,7 +37,7 @@ from auditor.core.report.sarif import repository_path
 from auditor.core.report.table import DEFAULT_WIDTH
 from auditor.core.resolve import ResolutionError
 from auditor.core.verdicts import probe_verdict
-from auditor.core.vulns import LookupProcess, VulnerabilitySource, configured_service
+from auditor.core.vulns import LookupProcess, VulnerabilitySource
 from auditor.core.workspace import work_root
 
 FAIL_ON = ("unsafe", "caution", "never")
@@ -185,10 +185,14 @@ def run(args: argparse.Namespace) -> int:
     sysconfig.get_config_vars()
     suppressions = with_project_settings(args)
     audit_input = read_input(args)
-    try:
-        service = configured_service()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    from django.core.exceptions import ImproperlyConfigured
+
+    from auditor.project.startup import load_settings
+
+    try:  # every setting is checked here, before any work
+        service = load_settings().FORKAUDIT_VULNERABILITY_SERVICE
+    except ImproperlyConfigured as exc:
+        raise UsageError(f"configuration: {exc}") from exc
     # pip-audit starts in a process of its own, on another core, while this one starts Django.
     with LookupProcess(service) as vulnerability_source:
         report = _audit(args, audit_input, vulnerability_source)

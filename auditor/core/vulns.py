@@ -3,10 +3,11 @@
 The port is `VulnerabilitySource`: pins (canonical name -> version) in, the vulnerabilities of each name plus an
 optional problem message out. A source never raises for a transport or service failure: the audit goes on without
 vulnerability data and reports the message among its errors. `pip_audit_source` is the adapter over pip-audit's
-services (OSV by default, or PyPI's JSON API); the environment variable named by `OFFLINE_ENV` picks the service, and
-its value `none` turns vulnerability data off without touching the network. pip-audit itself (with requests, a tenth
-of a second) is imported only when a service is asked; `LookupProcess` asks in a process of its own, where pip-api
-(which would run `pip --version`) is not imported at all.
+services (OSV, or PyPI's JSON API). The caller names the service (FORKAUDIT_VULNERABILITY_SERVICE, read with every
+other setting in auditor/project/settings.py; nothing here reads the environment); `none` turns vulnerability data
+off without touching the network. pip-audit itself (with requests, a tenth of a second) is imported only when a
+service is asked; `LookupProcess` asks in a process of its own, where pip-api (which would run `pip --version`) is
+not imported at all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import importlib.metadata
 import os
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,21 +30,8 @@ if TYPE_CHECKING:
 
 VulnerabilitySource = Callable[[dict[str, str]], tuple[dict[str, list[Vulnerability]], str | None]]
 
-OFFLINE_ENV = "FORKAUDIT_VULNERABILITY_SERVICE"
-SERVICES = ("osv", "pypi", "none")
+SERVICES = ("osv", "pypi", "none")  # the names a caller may give; `none` asks nothing
 DEFAULT_SERVICE = "osv"
-
-
-def configured_service(environ: Mapping[str, str] | None = None) -> str:
-    """The service named by `OFFLINE_ENV` in `environ` (default `os.environ`), `osv` when unset.
-
-    Raises `ValueError` naming the variable for any other value than those of `SERVICES`, so that a typo fails loudly
-    at start-up instead of silently auditing without vulnerability data.
-    """
-    value = (os.environ if environ is None else environ).get(OFFLINE_ENV, "").strip().lower() or DEFAULT_SERVICE
-    if value not in SERVICES:
-        raise ValueError(f"{OFFLINE_ENV}={value!r} is not one of {', '.join(SERVICES)}")
-    return value
 
 
 class LookupProcess:
@@ -116,24 +104,22 @@ def _lookup(
 def pip_audit_source(
     pins: dict[str, str],
     *,
-    service: str | VulnerabilityService | None = None,
+    service: str | VulnerabilityService,
     timeout: float = 15,
     total_timeout: float = 120,
     cache_dir: Path | None = None,
 ) -> tuple[dict[str, list[Vulnerability]], str | None]:
     """Look up the known vulnerabilities of `pins` with pip-audit; a `VulnerabilitySource`.
 
-    `service` is `osv`, `pypi`, `none` or a pip-audit `VulnerabilityService` instance; `None` reads `OFFLINE_ENV`
-    (see `configured_service`). Returns the vulnerabilities of each name that has any (names without any are absent)
-    and a problem message when the data is missing or incomplete. Never raises for transport or service failures: it
-    stops at the first unreachable-service error, and stops asking once `total_timeout` seconds have passed (a
-    request may still take `timeout` more). `timeout` and `cache_dir` configure the service built from a name; an
-    instance brings its own. `ValueError` only for a bad service name.
+    `service` is `osv`, `pypi`, `none` or a pip-audit `VulnerabilityService` instance. Returns the vulnerabilities of
+    each name that has any (names without any are absent) and a problem message when the data is missing or
+    incomplete. Never raises for transport or service failures: it stops at the first unreachable-service error, and
+    stops asking once `total_timeout` seconds have passed (a request may still take `timeout` more). `timeout` and
+    `cache_dir` configure the service built from a name; an instance brings its own. `ValueError` only for a bad
+    service name.
     """
     from auditor.core.pip_audit_adapter import make_service, query
 
-    if service is None:
-        service = configured_service()
     if isinstance(service, str):
         if service not in SERVICES:
             raise ValueError(f"unknown vulnerability service {service!r} (expected one of {', '.join(SERVICES)})")

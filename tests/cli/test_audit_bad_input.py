@@ -86,7 +86,7 @@ def test_audit_refuses_an_unknown_vulnerability_service_before_it_starts(forkaud
     done = forkaudit("audit", "-r", str(requirements))
 
     assert done.returncode == 2
-    assert "FORKAUDIT_VULNERABILITY_SERVICE='osvv' is not one of osv, pypi, none" in done.stderr
+    assert "configuration: FORKAUDIT_VULNERABILITY_SERVICE must be one of none, osv, pypi; got 'osvv'" in done.stderr
     assert "resolving" not in done.stderr  # refused before any work
 
 

@@ -33,7 +33,7 @@ from pip_audit._service import (
 from pip_audit._service.interface import VulnerabilityID
 
 from auditor.core.findings import Vulnerability
-from auditor.core.vulns import OFFLINE_ENV, LookupProcess, configured_service, pip_audit_source
+from auditor.core.vulns import LookupProcess, pip_audit_source
 
 
 def result(id: str, *aliases: str, description: str = "A flaw.", fixes: tuple[str, ...] = ()) -> VulnerabilityResult:
@@ -220,28 +220,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
-def test_pip_audit_source_none_makes_no_network_call(monkeypatch: pytest.MonkeyPatch, no_network: list[object]) -> None:
-    monkeypatch.setenv(OFFLINE_ENV, "none")
-
-    assert pip_audit_source({"requests": "2.0.0"}) == ({}, None)
+def test_pip_audit_source_none_makes_no_network_call(no_network: list[object]) -> None:
     assert pip_audit_source({"requests": "2.0.0"}, service="none") == ({}, None)
     assert no_network == []
-
-
-def test_configured_service_defaults_to_osv() -> None:
-    assert configured_service({}) == "osv"
-    assert configured_service({OFFLINE_ENV: ""}) == "osv"
-
-
-def test_configured_service_reads_the_variable() -> None:
-    assert configured_service({OFFLINE_ENV: "pypi"}) == "pypi"
-    assert configured_service({OFFLINE_ENV: " None "}) == "none"
-
-
-def test_configured_service_rejects_unknown_values() -> None:
-    with pytest.raises(ValueError) as caught:
-        configured_service({OFFLINE_ENV: "snyk"})
-    assert str(caught.value) == "FORKAUDIT_VULNERABILITY_SERVICE='snyk' is not one of osv, pypi, none"
 
 
 def test_pip_audit_source_rejects_unknown_service_names(no_network: list[object]) -> None:
@@ -256,10 +237,11 @@ def test_pip_audit_source_rejects_unknown_service_names(no_network: list[object]
 def test_pip_audit_source_reports_unreachable_osv_without_raising(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(OFFLINE_ENV, raising=False)
     started = time.monotonic()
 
-    found, problem = pip_audit_source({"requests": "2.0.0", "django": "3.0"}, timeout=2, cache_dir=tmp_path)
+    found, problem = pip_audit_source(
+        {"requests": "2.0.0", "django": "3.0"}, service="osv", timeout=2, cache_dir=tmp_path
+    )
 
     assert time.monotonic() - started < 5
     if problem is None:  # a machine that reaches OSV: requests 2.0.0 has known vulnerabilities

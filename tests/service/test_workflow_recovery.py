@@ -7,11 +7,15 @@ import socket
 import subprocess
 import sys
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from auditor import services, workflow
 from auditor.models import Audit, AuditDistribution, ProbeClaim
+
+if TYPE_CHECKING:
+    from pytest_django.fixtures import SettingsWrapper
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +52,9 @@ def test_a_claim_of_another_host_is_dead_only_when_stale():
 
 
 @pytest.fixture
-def audit_with_every_distribution_done(monkeypatch: pytest.MonkeyPatch) -> Audit:
+def audit_with_every_distribution_done(settings: SettingsWrapper) -> Audit:
     """The state a worker leaves when it dies after completing the last distribution, before finishing the audit."""
-    monkeypatch.setenv("FORKAUDIT_VULNERABILITY_SERVICE", "none")
+    settings.FORKAUDIT_VULNERABILITY_SERVICE = "none"
     audit = services.audit_create(owner=None, input_kind="requirements", input_text="fa-gone\n")
     services.audit_mark_running(audit_id=audit.pk)
     services.audit_graph_store(audit_id=audit.pk, graph={"direct": ["fa-gone"], "edges": [], "pins": {"fa-gone": "1"}})
