@@ -35,11 +35,12 @@ from auditor.cli.audit import (
     with_project_settings,
     write_report,
 )
-from auditor.cli.common import Incomplete, UsageError, is_lock_file, positive_float, version
+from auditor.cli.common import Incomplete, UsageError, positive_float, version
 from auditor.cli.progress import ProgressBar
 from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements
+from auditor.core.inputs.locks import is_lock_file
 from auditor.core.report import render
 
 TOKEN_ENV = "FORKAUDIT_TOKEN"

@@ -11,12 +11,6 @@ EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 DEFAULT_INPUTS = ("requirements.txt", "uv.lock", "pylock.toml", "poetry.lock", "Pipfile.lock")
 
 
-def is_lock_file(path: str) -> bool:
-    """A lock file by its name (PEP 751 also allows pylock.NAME.toml): read by its own format, not as requirements."""
-    name = os.path.basename(path)
-    return name in DEFAULT_INPUTS[1:] or (name.startswith("pylock.") and name.endswith(".toml"))
-
-
 class UsageError(Exception):
     """Bad usage or bad input: exit 2."""
 

@@ -434,3 +434,18 @@ def test_the_client_installs_without_the_server_and_checks_against_a_live_server
     local = client("audit", "-r", str(requirements))
     assert local.returncode == 3
     assert "pip install 'forkaudit[server]'" in local.stderr and "Traceback" not in local.stderr
+
+
+def test_check_imports_none_of_the_servers_dependencies(requirements: Path):
+    # What the light installation lacks must never be needed: reading, sending, failing to reach the server.
+    code = (
+        "import json, sys\nfrom auditor.cli import main\n"
+        f"code = main(['check', '-r', {str(requirements)!r}, '--server', 'http://127.0.0.1:{free_port()}'])\n"
+        "print(json.dumps([code, sorted(sys.modules)]))"
+    )
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120, env=base_environment())
+
+    exit_code, modules = json.loads(done.stdout)
+    assert exit_code == 3 and "cannot be reached" in done.stderr
+    heavy = {"django", "rest_framework", "celery", "kombu", "redis", "libcst", "pip_audit", "psycopg", "uv"}
+    assert not {name.split(".")[0] for name in modules} & heavy
