@@ -51,7 +51,8 @@ class AuditForm(forms.Form):
     requirements_file = MultipleFileField(
         required=False,
         label="Requirements files",
-        help_text="The first is the main file; the others may be included by it with -r or -c.",
+        help_text="The first is the main file; the others may be included by it with -r or -c. Or one lock file, "
+        "known by its name: uv.lock, pylock.toml, poetry.lock, Pipfile.lock.",
     )
     wheels = MultipleFileField(
         required=False,

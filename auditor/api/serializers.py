@@ -48,7 +48,8 @@ class AuditSubmitSerializer(serializers.Serializer):
         required=False,
         allow_empty=False,
         help_text="Requirements files (multipart only): the first is the main one; the others may be included "
-        "by it with -r/-c, by file name.",
+        "by it with -r/-c, by file name. Or one lock file, known by its name: uv.lock, pylock.toml, "
+        "pylock.<name>.toml, poetry.lock or Pipfile.lock (its default dependencies).",
     )
     wheels = serializers.ListField(
         child=_UploadField(),

@@ -70,7 +70,17 @@ def add_parser(commands: Any) -> None:
         help="audit requirements files or wheels locally",
         description="Resolve, install and probe a dependency set locally; results are kept in the embedded database.",
     )
-    add_requirement_option(parser, "a requirements file (repeatable; -r/-c inside it are followed)")
+    add_requirement_option(
+        parser,
+        "a requirements file (repeatable; -r/-c inside it are followed), or one lock file, known by its name: "
+        "uv.lock, pylock.toml, pylock.<name>.toml, poetry.lock, Pipfile.lock",
+    )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="with a lock file: also its development dependencies (uv.lock's dev groups, poetry.lock's groups "
+        "besides main, Pipfile.lock's develop, pylock.toml's dependency groups)",
+    )
     parser.add_argument(
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )
@@ -146,7 +156,10 @@ def read_input(args: argparse.Namespace) -> AuditInput:
             return AuditInput(wheels=tuple(w.path for w in wheels), sources=(args.wheels,))
         files = _read_requirement_files([Path(r) for r in args.requirements])
         requirements = parse_requirements(
-            files, main=[str(Path(r)) for r in args.requirements], allow_external=external_requirements_allowed()
+            files,
+            main=[str(Path(r)) for r in args.requirements],
+            allow_external=external_requirements_allowed(),
+            dev=getattr(args, "dev", False),
         )
     except InputError as exc:
         raise UsageError(str(exc)) from exc
@@ -154,6 +167,7 @@ def read_input(args: argparse.Namespace) -> AuditInput:
         requirements=requirements.options + requirements.requirements,
         constraints=requirements.constraints,
         prereleases=requirements.prereleases,
+        lock=requirements.lock,
     )
 
 
