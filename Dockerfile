@@ -41,7 +41,9 @@ set -eu
 case "${1:-web}" in
     web)
         [ "$#" -gt 0 ] && shift
-        django-admin migrate --noinput
+        # Through the project's manage module rather than django-admin: it loads the settings first, so a bad one
+        # stops the container with one line naming it, not a traceback.
+        python -m auditor.project.manage migrate --noinput
         # gthread workers and never --preload: the master forks its workers before anything of the application
         # (which may start threads) is imported. No control socket: gunicorn serves it from a thread of the master.
         exec gunicorn auditor.project.wsgi:application \

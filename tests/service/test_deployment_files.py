@@ -202,8 +202,9 @@ def test_the_entrypoints_commands_are_installed_by_the_project():
 def test_the_web_branch_migrates_then_serves_with_gthread_and_never_preload():
     web = commands_of(script_branch(entrypoint_script(), "web"))
 
-    assert [c[:2] for c in web] == [["django-admin", "migrate"], ["gunicorn", "auditor.project.wsgi:application"]]
-    gunicorn = web[1]
+    [migrate, gunicorn] = web
+    assert migrate[:4] == ["python", "-m", "auditor.project.manage", "migrate"]
+    assert gunicorn[:2] == ["gunicorn", "auditor.project.wsgi:application"]
     assert gunicorn[gunicorn.index("--worker-class") + 1] == "gthread"
     assert "--preload" not in gunicorn
     for path in ("Dockerfile", "docker-compose.yml"):
@@ -231,7 +232,7 @@ def test_the_worker_branch_runs_celery_with_the_threads_pool():
     assert worker[worker.index("--pool") + 1] == "threads"
 
 
-@pytest.mark.parametrize("command", [["django-admin", "help", "migrate"]])
+@pytest.mark.parametrize("command", [["python", "-m", "auditor.project.manage", "help", "migrate"]])
 def test_the_web_branchs_management_command_exists(command: list[str], tmp_path: Path):
     env = base_environment(FORKAUDIT_DATA_DIR=str(tmp_path / "data"))
 
