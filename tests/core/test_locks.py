@@ -8,8 +8,14 @@ import sys
 
 import pytest
 
-from auditor.core.inputs import InputError, includes, parse_requirements
-from auditor.core.inputs.locks import is_lock_file, marker_environment, parse_lock
+from auditor.core.inputs import (
+    MAX_REQUIREMENTS_FILE_BYTES,
+    InputError,
+    includes,
+    parse_requirements,
+    read_requirement_files,
+)
+from auditor.core.inputs.locks import MAX_LOCK_FILE_BYTES, is_lock_file, marker_environment, parse_lock
 from auditor.core.pipeline import AuditInput, AuditOptions, resolve_input
 from auditor.core.resolve import ResolutionError
 from tests.lockfactory import uv_lock
@@ -493,3 +499,16 @@ def test_a_real_uv_lock_resolves_to_its_own_pins_and_its_own_edges(tmp_path, mon
     assert resolution.pins == {"fa-app": "1.0", "fa-lib": "1.0", "fa-socks": "1.0", "fa-telemetry": "1.0"}
     assert resolution.edges == selection.edges == {("fa-app", "fa-telemetry"), ("fa-lib", "fa-socks")}
     assert resolution.direct == {"fa-app", "fa-lib"}
+
+
+def test_a_lock_file_may_be_larger_than_a_requirements_file_up_to_its_own_limit(tmp_path):
+    large = tmp_path / "uv.lock"
+    large.write_text(UV_LOCK + "# a lock lists every file of every version\n" * 50_000)  # 2 MB
+    assert large.stat().st_size > MAX_REQUIREMENTS_FILE_BYTES
+
+    files = read_requirement_files([str(large)])
+
+    assert parse_requirements(files, main=str(large)).lock is not None
+    large.write_bytes(b"#" * (MAX_LOCK_FILE_BYTES + 1))
+    with pytest.raises(InputError, match=f"is larger than the limit of {MAX_LOCK_FILE_BYTES:,} bytes"):
+        read_requirement_files([str(large)])

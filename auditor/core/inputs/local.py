@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditor.core.inputs.errors import InputError, excerpt
+from auditor.core.inputs.locks import MAX_LOCK_FILE_BYTES, is_lock_file
 from auditor.core.inputs.requirements import (
     MAX_REQUIREMENT_FILES,
     MAX_REQUIREMENTS_FILE_BYTES,
@@ -71,7 +72,9 @@ def _resolve(name: str, include: Include | None) -> Path:
 
 
 def _read_regular_file(path: Path, *, name: str, include: Include | None) -> bytes:
-    """The content of `path`, if it is a regular file of at most MAX_REQUIREMENTS_FILE_BYTES."""
+    """The content of `path`, if it is a regular file of at most MAX_REQUIREMENTS_FILE_BYTES (a lock file's limit for
+    one)."""
+    limit = MAX_LOCK_FILE_BYTES if is_lock_file(name) else MAX_REQUIREMENTS_FILE_BYTES
     # Non-blocking, so that opening a FIFO returns at once (to be refused) instead of waiting for a writer.
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
@@ -82,15 +85,15 @@ def _read_regular_file(path: Path, *, name: str, include: Include | None) -> byt
         kind = stat.S_IFMT(os.fstat(fd).st_mode)  # of what was opened, not of what the name pointed at before
         if kind == stat.S_IFREG:
             with os.fdopen(fd, "rb", closefd=False) as handle:
-                content = handle.read(MAX_REQUIREMENTS_FILE_BYTES + 1)
+                content = handle.read(limit + 1)
     except OSError as exc:
         raise _refusal(f"cannot read it: {exc.strerror or exc}", include, name) from None
     finally:
         os.close(fd)
     if kind != stat.S_IFREG:
         raise _refusal(f"is not a regular file ({_KINDS.get(kind, 'of an unknown kind')})", include, name)
-    if len(content) > MAX_REQUIREMENTS_FILE_BYTES:
-        raise InputError(f"is larger than the limit of {MAX_REQUIREMENTS_FILE_BYTES:,} bytes", file=name)
+    if len(content) > limit:
+        raise InputError(f"is larger than the limit of {limit:,} bytes", file=name)
     return content
 
 
