@@ -28,3 +28,11 @@ def uv_lock(project: Path, wheels: Path, *, dependencies: Sequence[str], dev: Se
     command = [uv_binary(), "lock", "--offline", "--no-index", "--find-links", str(wheels), "--python", sys.executable]
     subprocess.run(command, cwd=project, env=uv_environment(), check=True, capture_output=True, timeout=120)
     return project / "uv.lock"
+
+
+def uv_export_pylock(project: Path, wheels: Path) -> Path:
+    """The project's lock (`uv_lock` first) exported by uv as a pylock.toml (PEP 751), without its dev group."""
+    command = [uv_binary(), "export", "--format", "pylock.toml", "--output-file", "pylock.toml", "--no-dev"]
+    command += ["--offline", "--no-index", "--find-links", str(wheels), "--python", sys.executable, "--quiet"]
+    subprocess.run(command, cwd=project, env=uv_environment(), check=True, capture_output=True, timeout=120)
+    return project / "pylock.toml"

@@ -18,7 +18,7 @@ from auditor.core.inputs import (
 from auditor.core.inputs.locks import MAX_LOCK_FILE_BYTES, is_lock_file, marker_environment, parse_lock
 from auditor.core.pipeline import AuditInput, AuditOptions, resolve_input
 from auditor.core.resolve import ResolutionError
-from tests.lockfactory import uv_lock
+from tests.lockfactory import uv_export_pylock, uv_lock
 from tests.wheelfactory import build_wheel
 
 LINUX = {
@@ -477,16 +477,22 @@ def test_marker_environment_is_the_interpreters_own():
     assert marker_environment(sys.executable) == default_environment()
 
 
-def test_a_real_uv_lock_resolves_to_its_own_pins_and_its_own_edges(tmp_path, monkeypatch):
+@pytest.fixture
+def wheels(tmp_path):
+    """fa-app requires fa-telemetry, and fa-win on Windows; fa-lib's extra `socks` adds fa-socks."""
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    requires = ["fa-telemetry", "fa-win; sys_platform == 'win32'"]
+    build_wheel(directory, "fa-app", {"fa_app/__init__.py": ""}, requires=requires)
+    build_wheel(directory, "fa-lib", {"fa_lib/__init__.py": ""}, requires=["fa-socks; extra == 'socks'"])
+    for name in ("fa-telemetry", "fa-win", "fa-socks", "fa-clean"):
+        build_wheel(directory, name, {f"{name.replace('-', '_')}/__init__.py": ""})
+    return directory
+
+
+def test_a_real_uv_lock_resolves_to_its_own_pins_and_its_own_edges(tmp_path, monkeypatch, wheels):
     """uv's resolution of the lock's pins, given with the extras the lock asks for, finds the lock's own edges: the
     report's paths need no second graph. The project asks fa-lib for an extra that only it knows of."""
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    requires = ["fa-telemetry", "fa-win; sys_platform == 'win32'"]
-    build_wheel(wheels, "fa-app", {"fa_app/__init__.py": ""}, requires=requires)
-    build_wheel(wheels, "fa-lib", {"fa_lib/__init__.py": ""}, requires=["fa-socks; extra == 'socks'"])
-    for name in ("fa-telemetry", "fa-win", "fa-socks", "fa-clean"):
-        build_wheel(wheels, name, {f"{name.replace('-', '_')}/__init__.py": ""})
     lock_file = uv_lock(tmp_path / "project", wheels, dependencies=["fa-app", "fa-lib[socks]"], dev=["fa-clean"])
     monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
 
@@ -499,6 +505,17 @@ def test_a_real_uv_lock_resolves_to_its_own_pins_and_its_own_edges(tmp_path, mon
     assert resolution.pins == {"fa-app": "1.0", "fa-lib": "1.0", "fa-socks": "1.0", "fa-telemetry": "1.0"}
     assert resolution.edges == selection.edges == {("fa-app", "fa-telemetry"), ("fa-lib", "fa-socks")}
     assert resolution.direct == {"fa-app", "fa-lib"}
+
+
+def test_a_real_pylock_exported_by_uv_pins_what_its_uv_lock_pins(tmp_path, wheels):
+    uv_lock(tmp_path / "project", wheels, dependencies=["fa-app", "fa-lib[socks]"], dev=["fa-clean"])
+    pylock = uv_export_pylock(tmp_path / "project", wheels)
+
+    for environment in (LINUX, WINDOWS):
+        pins = parse_lock("pylock.toml", pylock.read_bytes()).select(environment).requirements
+        from_uv_lock = parse_lock("uv.lock", (tmp_path / "project" / "uv.lock").read_bytes()).select(environment)
+        assert pins == tuple(r.replace("[socks]", "") for r in from_uv_lock.requirements)  # pylock keeps no extras
+    assert "fa-win==1.0" in pins
 
 
 def test_a_lock_file_may_be_larger_than_a_requirements_file_up_to_its_own_limit(tmp_path):
