@@ -126,7 +126,7 @@ class Lock:
     packages: tuple[Package, ...]
     roots: tuple[Dependency, ...] | None  # what the lock's projects require; None: the graph's roots
     flat: bool = False  # no edges: each package says itself when it is needed (its marker)
-    marker_context: str = "metadata"
+    lock_file_markers: bool = False  # pylock.toml: its markers may test `extras` and `dependency_groups`
     groups: frozenset[str] = frozenset()  # pylock.toml: the dependency groups its markers see as installed
 
     def select(self, environment: Mapping[str, str]) -> Selection:
@@ -199,9 +199,11 @@ class Lock:
         if marker is None:
             return True
         values: dict[str, Any] = {**environment, "extra": extra}
-        if self.marker_context == "lock_file":
-            values |= {"extras": frozenset(), "dependency_groups": self.groups}
-        return Marker(marker).evaluate(values, context=self.marker_context)  # type: ignore[arg-type]
+        if not self.lock_file_markers:
+            return Marker(marker).evaluate(values)
+        # PEP 751's own marker variables (packaging 25 and later): the lock's extras (none asked) and groups.
+        values |= {"extras": frozenset(), "dependency_groups": self.groups}
+        return Marker(marker).evaluate(values, context="lock_file")
 
 
 def _reachable(starts: set[str], required_by: Mapping[str, set[str]]) -> set[str]:
@@ -465,7 +467,7 @@ def _pylock(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
         version = reader.version_of(table.get("version"), name, line) if location is None else ""
         packages.append(Package(name, version, marker, location))
     groups = frozenset(all_groups if dev else default_groups)
-    return Lock(reader.name, tuple(packages), None, flat=True, marker_context="lock_file", groups=groups)
+    return Lock(reader.name, tuple(packages), None, flat=True, lock_file_markers=True, groups=groups)
 
 
 def _names(reader: _Reader, value: Any, where: str) -> list[str]:
