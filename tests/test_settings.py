@@ -66,14 +66,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def refused(command: list[str], tmp_path: Path, **variables: str) -> str:
-    """Run `command` as the operator would, with `variables` set; assert that it stopped at start-up with a message
-    rather than a traceback, and return that message (its stderr). A command that does not stop runs into the
-    timeout, and the test fails."""
+def refused(command: list[str], tmp_path: Path, status: int = 2, **variables: str) -> str:
+    """Run `command` as the operator would, with `variables` set; assert that it stopped at start-up with `status`
+    and a message rather than a traceback, and return that message (its stderr). A command that does not stop runs
+    into the timeout, and the test fails."""
     env = clean_environment(tmp_path, **variables)
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
-    assert done.returncode != 0, done.stdout + done.stderr
+    assert done.returncode == status, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     return done.stderr
 
@@ -153,7 +153,8 @@ def test_the_message_of_a_bad_broker_url_leaves_out_its_password(tmp_path: Path)
 
 
 # Every way the service starts: manage.py (and `python -m auditor.project.manage`, the image's), the worker, the web
-# server, and `forkaudit serve`. Each is stopped by the settings it loads first.
+# server, `forkaudit serve`, and the CLI's commands that use the settings. Each is stopped by the settings it loads
+# first.
 START_COMMANDS = {
     "manage.py check": lambda: MANAGE_CHECK,
     "manage.py migrate": lambda: [sys.executable, str(PROJECT / "manage.py"), "migrate", "--noinput"],
@@ -161,6 +162,8 @@ START_COMMANDS = {
     "celery worker": lambda: [str(BIN / "celery"), "-A", "auditor.project", "worker", "--pool", "threads"],
     "gunicorn": lambda: [sys.executable, "-m", "gunicorn", "auditor.project.wsgi", "-b", f"127.0.0.1:{free_port()}"],
     "forkaudit serve": lambda: [str(BIN / "forkaudit"), "serve", "--port", str(free_port())],
+    "forkaudit audit": lambda: [str(BIN / "forkaudit"), "audit", "-r", "requirements.txt"],
+    "forkaudit token create": lambda: [str(BIN / "forkaudit"), "token", "create", "ci"],
 }
 
 
@@ -175,7 +178,11 @@ START_COMMANDS = {
 def test_every_way_of_starting_refuses_a_bad_setting(
     tmp_path: Path, command: str, variable: str, value: str, allowed: str
 ) -> None:
-    stderr = refused(START_COMMANDS[command](), tmp_path, **{variable: value})
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")  # for `forkaudit audit`, run in tmp_path
+
+    status = 4 if command == "gunicorn" else 2  # gunicorn's own "App failed to load": its master stops
+
+    stderr = refused(START_COMMANDS[command](), tmp_path, status, **{variable: value})
 
     assert f"configuration: {variable} {allowed}" in stderr
 

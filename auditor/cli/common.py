@@ -65,8 +65,16 @@ def version() -> str:
 
 
 def setup_django() -> None:
-    """Configure Django for the embedded database, creating its tables on first use."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
+    """Configure Django for the embedded database, creating its tables on first use; a bad setting is a UsageError
+    that names it."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from auditor.project.startup import load_settings
+
+    try:
+        load_settings()
+    except ImproperlyConfigured as exc:
+        raise UsageError(f"configuration: {exc}") from exc
     import django
     from django.core.management import call_command
 
