@@ -30,6 +30,7 @@ from auditor.core.cleanup import discard, in_use, sweep
 from auditor.core.config import ConfigError, Suppression, apply_suppressions, load_config
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, parse_requirements, read_requirement_files, validate_wheel_set
+from auditor.core.inputs.locks import is_lock_file
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
@@ -148,6 +149,8 @@ def exit_code(report: AuditReport, *, fail_on: str, strict: bool) -> int:
 def read_input(args: argparse.Namespace) -> AuditInput:
     if bool(args.requirements) == bool(args.wheels):
         raise UsageError("give requirements files (-r FILE) or a wheel directory (--wheels DIR), one of the two")
+    if getattr(args, "dev", False) and not any(is_lock_file(r) for r in args.requirements):
+        raise UsageError("--dev takes a lock file's development dependencies: give a lock file with -r")
     try:
         if args.wheels:
             if not args.wheels.is_dir():

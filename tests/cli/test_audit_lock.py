@@ -112,3 +112,13 @@ def test_a_malformed_lock_file_exits_2_naming_the_file_and_line(forkaudit, tmp_p
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_dev_without_a_lock_file_exits_2(forkaudit, tmp_path):
+    (tmp_path / "requirements.txt").write_text("six==1.17.0\n")
+
+    done = forkaudit("audit", "-r", "requirements.txt", "--dev")
+
+    assert done.returncode == 2
+    assert "--dev takes a lock file's development dependencies" in done.stderr
+    assert "Traceback" not in done.stderr
