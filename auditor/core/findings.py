@@ -88,6 +88,8 @@ class ThreadOnImport(Finding):
     unexplained: bool = False  # seen alive from outside the probe, missing from (or forged in) its own report
     library: str | None = None  # a native thread's well-known library ("OpenBLAS"), as its stack shows it
     library_file: str | None = None  # the shared object it runs in (relative to site-packages when installed there)
+    # What a fork did to it (the fork trial): "stopped" by its library's own at-fork handler, or "survived" it.
+    at_fork: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,23 @@ class ImportFailure(Finding):
 
 
 @dataclass(frozen=True)
+class ForkTrial(Finding):
+    """What one real fork did after the import, in the sandbox: whether the child ran a short smoke test
+    (allocation, a thread, logging, an import) within its time, and how many threads were stopped at the fork by
+    their own library or survived it."""
+
+    kind: ClassVar[str] = "fork-trial"
+    child: str  # "ok", "hung", "crashed: …" or "failed: …"
+    stopped: int = 0
+    survived: int = 0
+    seconds: float = 0.0
+
+    @property
+    def child_ok(self) -> bool:
+        return self.child == "ok"
+
+
+@dataclass(frozen=True)
 class Vulnerability(Finding):
     kind: ClassVar[str] = "vulnerability"
     id: str
@@ -171,6 +190,7 @@ FINDING_TYPES: dict[str, type[Finding]] = {
         AtforkHandler,
         RuntimeThread,
         ForkCall,
+        ForkTrial,
         ImportFailure,
         Vulnerability,
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from auditor.core.findings import (
     Finding,
+    ForkTrial,
     ImportFailure,
     ModuleStatus,
     ProbeResult,
@@ -20,7 +21,15 @@ from auditor.core.findings import (
 def finding_verdict(finding: Finding) -> Verdict:
     """What one finding alone makes of its distribution."""
     if isinstance(finding, ThreadOnImport):
+        if finding.alive_after_import and finding.at_fork == "stopped":
+            # Its library stops it at the fork (OpenBLAS's pool): observed by the fork trial, whose child also ran
+            # its smoke test (a child that did not makes the trial's own finding unsafe). Not gone: it runs until
+            # the fork and starts again after it, hence caution.
+            return Verdict.CAUTION
         return Verdict.UNSAFE if finding.alive_after_import else Verdict.CAUTION
+    if isinstance(finding, ForkTrial):
+        # A child that hung or crashed after a real fork is the plainest fork-unsafety there is.
+        return Verdict.SAFE if finding.child_ok else Verdict.UNSAFE
     if isinstance(finding, ProcessOnImport):
         # A child that ran and ended during the import (ldconfig, gcc) is noted, not judged.
         return Verdict.UNSAFE if finding.alive_after_import else Verdict.SAFE

@@ -62,7 +62,8 @@ def test_run_audit_merges_the_static_scan_into_the_distributions_findings(tmp_pa
 
     lib = next(d for d in report.distributions if d.name == "fa-lib")
     assert lib.verdict == Verdict.UNSAFE
-    assert sorted(f.kind for f in lib.findings) == ["runtime-thread", "runtime-thread", "thread-on-import"]
+    kinds = ["fork-trial", "runtime-thread", "runtime-thread", "thread-on-import"]
+    assert sorted(f.kind for f in lib.findings) == kinds
     assert lib.paths == (("fa-lib",), ("fa-app", "fa-lib"))
     app = next(d for d in report.distributions if d.name == "fa-app")
     assert (app.verdict, app.findings, app.paths) == (Verdict.SAFE, (), ())

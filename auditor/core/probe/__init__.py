@@ -11,6 +11,7 @@ from auditor.core.environments import AuditEnvironment, InstalledDistribution, i
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult
 from auditor.core.probe.cgroups import limits_description
 from auditor.core.probe.evidence import Attributor, findings_from_report, foreign_threads
+from auditor.core.probe.forktrial import with_fork_trial
 from auditor.core.probe.mitigations import with_mitigations
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
@@ -26,6 +27,7 @@ class ProbeOptions:
     extra_modules: Sequence[str] = ()  # private modules the static scan saw starting threads at module level
     importers: Sequence[str] = ()  # top-level modules of the distributions that require it, to import it through
     verify_mitigations: bool = True
+    fork_trial: bool = True  # fork once after the imports of its live threads (auditor.core.probe.forktrial)
     limits: Limits = field(default_factory=Limits)
 
 
@@ -53,7 +55,7 @@ def probe_distribution(
 
     django_apps: list[str] = []  # set when the distribution is a plug-in that needs Django configured
 
-    def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None):
+    def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None, fork_trial: float | None = None):
         outcomes, report = probe_modules(
             modules,
             python=env.python,
@@ -66,6 +68,7 @@ def probe_distribution(
             cores=cores,
             own_pth=[f for f in dist.files if f.endswith(".pth") and "/" not in f],
             django_apps=django_apps,
+            fork_trial=fork_trial,
         )
         findings, fork_aware = findings_from_report(report or {}, attributor=attributor, distribution=dist.name)
         return outcomes, findings, fork_aware, report or {}
@@ -91,6 +94,10 @@ def probe_distribution(
     findings += _import_failures(modules)
     if options.verify_mitigations:
         findings = with_mitigations(findings, dist.name, lambda modules, knob: run(modules, knob)[:2])
+    if options.fork_trial:
+        limit = max(2.0, options.timeout / 4)
+        findings, stopped_at_fork = with_fork_trial(findings, lambda modules: _trial(run(modules, None, limit)))
+        fork_aware = fork_aware or stopped_at_fork
     return ProbeResult(
         distribution=dist.name,
         version=dist.version,
@@ -103,6 +110,11 @@ def probe_distribution(
         imported_with=imported_with,
         foreign_threads=tuple(foreign_threads(report, attributor=attributor, distribution=dist.name)),
     )
+
+
+def _trial(ran):
+    outcomes, findings, _, report = ran
+    return outcomes, findings, report
 
 
 DJANGO_CONFIGURED = (

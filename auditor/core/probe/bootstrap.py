@@ -9,7 +9,8 @@ and writes what it saw as JSON lines to file descriptor N (never stdout, which t
     {"event": "begin", "module": M}          before each import (so a crash can be pinned on M)
     {"event": "module", "module": M, ...}     after each import: status, seconds, error
     {"event": "settle"}                       before the wait, if something started (the caller may use the core)
-    {"event": "done", ...}                    everything it saw, and what is still alive
+    {"event": "done", ...}                    everything it saw, and what is still alive (and, with `fork=S`,
+                                              what one fork then did: the fork trial)
 
 then waits to be killed: forkaudit counts the interpreter's threads from outside first (what the package may have
 done to this report cannot hide a thread from that count).
@@ -531,6 +532,77 @@ def _configure_django(apps):
         pass
 
 
+# --- the fork trial -------------------------------------------------------------------------------------------
+
+
+def _fork_trial(limit):
+    """Fork once, as a server's pre-fork does after importing the application, and say what the fork did: which
+    threads were gone in the parent when fork returned (stopped by their library's own at-fork handler, as
+    OpenBLAS stops its pool), and whether the child ran a short smoke test (allocation, a thread, logging, an
+    import: what a lock held across the fork would block) within `limit` seconds."""
+    me = os.getpid()
+    before = {tid: _thread_name(tid) for tid in _task_ids() if tid != me}
+    read_end, write_end = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            outcome = _smoke_test()
+        except BaseException as exc:
+            outcome = _short(f"{type(exc).__name__}: {exc}")
+        os.write(write_end, outcome.encode("utf-8", "backslashreplace")[:MAX_TEXT])
+        os._exit(0)
+    after = _task_ids()
+    os.close(write_end)
+    status = None
+    while status is None and time.monotonic() - started < limit:
+        waited, code = os.waitpid(pid, os.WNOHANG)
+        if waited:
+            status = code
+        else:
+            time.sleep(0.005)
+    if status is None:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        child = "hung"
+    else:
+        with os.fdopen(read_end, "rb") as result:
+            said = result.read(MAX_TEXT).decode("utf-8", "replace")
+            read_end = None
+        if os.WIFSIGNALED(status):
+            child = f"crashed: killed by signal {os.WTERMSIG(status)}"
+        elif said == "ok":
+            child = "ok"
+        else:
+            child = f"failed: {said or f'exit status {os.waitstatus_to_exitcode(status)}'}"
+    if read_end is not None:
+        os.close(read_end)
+    return {
+        "before": [{"tid": tid, "name": name} for tid, name in sorted(before.items())],
+        "stopped": sorted(set(before) - after),
+        "child": child,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _smoke_test():
+    blocks = [bytearray(1 << 16) for _ in range(64)]  # the allocator's locks
+    done = []
+    worker = threading.Thread(target=done.append, args=(len(blocks),))
+    worker.start()
+    worker.join()
+    import logging
+
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 (the child exits at once)
+    logger = logging.Logger("forkaudit.fork-trial")
+    logger.addHandler(handler)
+    logger.warning("the child of a fork logs")
+    sys.modules.pop("colorsys", None)
+    __import__("colorsys")  # the import lock
+    return "ok" if done else "the thread started in the child did not run"
+
+
 def main():
     global _out_fd, _pidns
     # The thread that started this interpreter may block SIGINT (forkaudit's threads do, so that a Ctrl-C reaches
@@ -590,6 +662,8 @@ def main():
         _emit({"event": "settle"})
         time.sleep(float(options.get("settle", 0.2)))
     report = _report()
+    if options.get("fork"):
+        report["fork"] = _fork_trial(float(options["fork"]))
     _emit(report)
     for process in report["processes"]:
         try:

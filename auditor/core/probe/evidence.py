@@ -128,6 +128,14 @@ def findings_from_report(
         # its stack in the report, or runs code under a standard-library file name, must not hide it so.
         return alive or (blame.distribution is None and event.get("module") is not None)
 
+    trial = report.get("fork") if isinstance(report.get("fork"), dict) else None
+    stopped = set(trial.get("stopped") or ()) if trial else set()
+
+    def at_fork(event: Mapping[str, Any], tid: Any) -> str | None:
+        if trial is None or event.get("alive") is not True:
+            return None
+        return "stopped" if tid in stopped else "survived"
+
     findings: list[Finding] = []
     for event in _records(report, "threads"):
         blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
@@ -142,6 +150,7 @@ def findings_from_report(
                     file=blame.file,
                     line=blame.line,
                     stack=attributor.format_stack(event.get("stack") or []),
+                    at_fork=at_fork(event, event.get("native_id")),
                 )
             )
     for event in _records(report, "native_threads"):
@@ -154,6 +163,7 @@ def findings_from_report(
                     alive_after_import=bool(event.get("alive")),
                     module=blame.module,
                     file=blame.file,
+                    at_fork=at_fork(event, event.get("tid")),
                     **attributor.native_library(event),
                 )
             )

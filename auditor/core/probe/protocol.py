@@ -91,6 +91,22 @@ _EVENTS: dict[str, dict[str, Check]] = {
 }
 
 
+def _fork_trial(value: Any) -> bool:
+    """The optional fork trial of a final report."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("before"), list)
+        and len(value["before"]) <= MAX_RECORDS
+        and all(
+            isinstance(t, dict) and _integer(t.get("tid")) and _optional_text(t.get("name")) for t in value["before"]
+        )
+        and isinstance(value.get("stopped"), list)
+        and all(_integer(tid) for tid in value["stopped"])
+        and _text(value.get("child"))
+        and _number(value.get("seconds"))
+    )
+
+
 def parse_events(data: bytes) -> list[dict[str, Any]]:
     """The events of a probe's result pipe, each checked; ProtocolError for anything else, or for more than one
     final report."""
@@ -114,6 +130,8 @@ def _event(line: bytes) -> dict[str, Any]:
         raise ProtocolError("a line that is not one of the bootstrap's events")
     _check(event, _EVENTS[event["event"]], event["event"])
     if event["event"] == "done":
+        if "fork" in event and not _fork_trial(event["fork"]):
+            raise ProtocolError("done: a malformed 'fork' trial")
         for key, fields in _RECORDS.items():
             records = event[key]
             if len(records) > MAX_RECORDS:

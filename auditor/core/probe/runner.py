@@ -137,9 +137,13 @@ class Run:
         """The final report with what the host saw: the threads and processes it does not account for, and the
         library each native thread runs in (whatever the report said of it)."""
         native = [dict(t, library=self.host_libraries.get(t.get("tid"))) for t in done.get("native_threads") or ()]
+        view = {**done, "native_threads": native}
+        if "fork" in done:
+            # A thread the trial says its library stopped at the fork, but that the host still sees, was not.
+            alive = set(self.host_threads or ())
+            view["fork"] = dict(done["fork"], stopped=[tid for tid in done["fork"]["stopped"] if tid not in alive])
         return {
-            **done,
-            "native_threads": native,
+            **view,
             "unexplained": self.unexplained_threads(),
             "unexplained_processes": self.unexplained_processes(),
         }
@@ -237,6 +241,7 @@ def run_bootstrap(
     cores: Cores | None = None,
     own_pth: Sequence[str] = (),
     django_apps: Sequence[str] = (),
+    fork_trial: float | None = None,
 ) -> Run:
     """Import `modules` in one fresh interpreter `python` inside `sandbox`; never longer than the wall limit. With
     `cores`, the interpreter starts once it holds one of them. Of the environment's `.pth` files, only `own_pth`
@@ -249,6 +254,7 @@ def run_bootstrap(
         "settle": settle,
         "own": "/".join(own_pth),
         "django": ",".join(django_apps),
+        "fork": fork_trial or "",
     }
     program = bootstrap_program(python)
     argv = [str(python), "-I", "-S", "-B", str(program), *(f"{key}={value}" for key, value in options.items()), "--"]
@@ -493,6 +499,7 @@ def probe_modules(
     cores: Cores | None = None,
     own_pth: Sequence[str] = (),
     django_apps: Sequence[str] = (),
+    fork_trial: float | None = None,
 ) -> tuple[dict[str, ModuleOutcome], dict[str, Any] | None]:
     """Import `modules` in order; each outcome, and the report of the last interpreter that finished, with the
     threads seen from outside that it does not account for (`unexplained`).
@@ -517,6 +524,7 @@ def probe_modules(
             cores=cores,
             own_pth=own_pth,
             django_apps=django_apps,
+            fork_trial=fork_trial,
         )
         if run.problem is not None:
             status, reason = run.failure()

@@ -17,6 +17,7 @@ from auditor.core.findings import (
     DistributionReport,
     Finding,
     ForkCall,
+    ForkTrial,
     ImportFailure,
     ModuleStatus,
     ProcessOnImport,
@@ -150,6 +151,8 @@ def _thread(finding: ThreadOnImport) -> Phrase:
     if finding.daemon:
         parts.append(Part(" (daemon)"))
     parts.append(Part(" alive after import" if finding.alive_after_import else " exited during import"))
+    if finding.at_fork == "stopped":
+        parts.append(Part(", stopped by its library at fork"))
     if finding.library_file:
         parts += [Part(", runs in "), name_part(finding.library_file)]
     if finding.unexplained:
@@ -231,6 +234,24 @@ def _import_failure(finding: ImportFailure) -> Phrase:
     return tuple(parts)
 
 
+def _threads(count: int) -> str:
+    return f"{count} thread" if count == 1 else f"{count} threads"
+
+
+def _fork_trial(finding: ForkTrial) -> Phrase:
+    if finding.child_ok:
+        parts: list[Part] = [Part("fork trial: the child ran its smoke test")]
+    elif finding.child == "hung":
+        parts = [Part("fork trial: the child hung (a lock held across the fork?)")]
+    else:
+        parts = [Part("fork trial: the child "), code_part(finding.child, MESSAGE_LIMIT)]
+    if finding.stopped:
+        parts.append(Part(f"; {_threads(finding.stopped)} stopped by its library at the fork"))
+    if finding.survived:
+        parts.append(Part(f"; {_threads(finding.survived)} kept running across it"))
+    return tuple(parts)
+
+
 def _vulnerability(finding: Vulnerability) -> Phrase:
     parts: list[Part] = [Part("known vulnerability "), code_part(finding.id)]
     if finding.fix_versions:
@@ -257,6 +278,8 @@ def describe_finding(finding: Finding) -> Phrase:
         return _runtime_thread(finding)
     if isinstance(finding, ForkCall):
         return _fork_call(finding)
+    if isinstance(finding, ForkTrial):
+        return _fork_trial(finding)
     if isinstance(finding, ImportFailure):
         return _import_failure(finding)
     if isinstance(finding, Vulnerability):

@@ -1,5 +1,5 @@
-"""Native threads named by the shared library they run in, seen from outside the probe: libraries built here with
-the machine's C compiler, bundled in wheels."""
+"""Native threads named by the shared library they run in, seen from outside the probe, and what a real fork does
+to them (the fork trial): libraries built here with the machine's C compiler, bundled in wheels."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.core.findings import ThreadOnImport
+from auditor.core.findings import ForkTrial, ThreadOnImport, Verdict
 from auditor.core.probe.libraries import recognise
+from auditor.core.verdicts import finding_verdict, probe_verdict
 from tests.core.probe.conftest import ProbeBench, make_bench
 
 # A thread pool of one worker that sleeps in libc, as OpenBLAS's does between calls; OPENBLAS_NUM_THREADS=1 or
@@ -39,16 +40,46 @@ int start_pool(void) {
 }
 """
 
+# A pool whose library stops it before a fork, in a native at-fork handler, as OpenBLAS does (invisible to
+# os.register_at_fork).
+FORK_AWARE_POOL_C = r"""
+#include <pthread.h>
+#include <unistd.h>
+
+static int wake[2];
+static pthread_t worker;
+
+static void *pool_worker(void *unused) {
+    char byte;
+    while (read(wake[0], &byte, 1) < 0)
+        ;
+    return unused;
+}
+
+static void stop_pool(void) {
+    char byte = 0;
+    if (write(wake[1], &byte, 1) == 1)
+        pthread_join(worker, NULL);
+}
+
+int start_pool(void) {
+    if (pipe(wake) != 0)
+        return -1;
+    pthread_atfork(stop_pool, NULL, NULL);
+    return pthread_create(&worker, NULL, pool_worker, NULL);
+}
+"""
+
 LOAD = """
 import ctypes, os
 LIB = ctypes.CDLL(os.path.join(os.path.dirname(__file__), {file!r}))
 """
 
 
-def shared_library(directory: Path) -> bytes:
-    source = directory / "pool.c"
-    source.write_text(POOL_C)
-    library = directory / "pool.so"
+def shared_library(directory: Path, code: str = POOL_C, name: str = "pool") -> bytes:
+    source = directory / f"{name}.c"
+    source.write_text(code)
+    library = directory / f"{name}.so"
     subprocess.run(["gcc", "-O0", "-shared", "-fPIC", "-o", library, source, "-lpthread"], check=True)
     return library.read_bytes()
 
@@ -84,6 +115,31 @@ import colorsys
 sys.settrace(None)
 """,
                 "fa_lazy/libfapool.so": library,
+            }
+        },
+        "fa-fork-aware": {
+            "files": {
+                "fa_fork_aware/__init__.py": LOAD.format(file="libfaaware.so") + "LIB.start_pool()\n",
+                "fa_fork_aware/libfaaware.so": shared_library(directory, FORK_AWARE_POOL_C, "aware"),
+            }
+        },
+        # A thread that holds a lock for good, and an at-fork hook that takes it in the child: the child hangs.
+        "fa-fork-hang": {
+            "files": {
+                "fa_fork_hang/__init__.py": """
+                    import os, threading
+                    LOCK = threading.Lock()
+                    HELD = threading.Event()
+
+                    def hold():
+                        LOCK.acquire()
+                        HELD.set()
+                        threading.Event().wait()
+
+                    threading.Thread(target=hold, name="fa-holder", daemon=True).start()
+                    HELD.wait()
+                    os.register_at_fork(after_in_child=LOCK.acquire)
+                """
             }
         },
     }
@@ -129,3 +185,41 @@ def test_well_known_libraries_are_recognised_by_file_or_by_the_name_their_thread
     assert recognise("/usr/lib/x86_64-linux-gnu/libgomp.so.1", "python").name == "GNU OpenMP (libgomp)"
     assert recognise("/env/fa/libsomething.so", "python") is None
     assert recognise(None, None) is None
+
+
+def fork_trial(result) -> ForkTrial:
+    [trial] = [f for f in result.findings if isinstance(f, ForkTrial)]
+    return trial
+
+
+def test_a_thread_its_library_stops_at_fork_is_caution_and_the_distribution_fork_aware(native_bench: ProbeBench):
+    result = native_bench.probe("fa-fork-aware")
+
+    [thread] = live_native_threads(result)
+    assert thread.at_fork == "stopped"
+    assert result.fork_aware  # natively: no os.register_at_fork was called
+    assert (fork_trial(result).child, fork_trial(result).stopped, fork_trial(result).survived) == ("ok", 1, 0)
+    assert probe_verdict(result) == Verdict.CAUTION
+
+
+def test_a_thread_that_runs_across_the_fork_stays_unsafe(native_bench: ProbeBench):
+    result = native_bench.probe("fa-blas")
+
+    [thread] = live_native_threads(result)
+    assert thread.at_fork == "survived"
+    assert not result.fork_aware
+    assert (fork_trial(result).child, fork_trial(result).stopped, fork_trial(result).survived) == ("ok", 0, 1)
+    assert probe_verdict(result) == Verdict.UNSAFE
+
+
+def test_a_child_that_hangs_after_the_fork_is_unsafe_and_said_so(native_bench: ProbeBench):
+    result = native_bench.probe("fa-fork-hang")
+
+    assert fork_trial(result).child == "hung"
+    assert finding_verdict(fork_trial(result)) == Verdict.UNSAFE
+    assert probe_verdict(result) == Verdict.UNSAFE
+
+
+def test_the_fork_trial_can_be_left_out(native_bench: ProbeBench):
+    result = native_bench.probe("fa-blas", fork_trial=False)
+    assert not [f for f in result.findings if isinstance(f, ForkTrial)]

@@ -307,7 +307,7 @@ def test_probe_gives_its_core_to_the_next_probe_while_it_waits_to_settle(bench_w
     cores = RecordingCores(1)
 
     def probe(name: str) -> None:
-        bench.probe(name, cores=cores, timeout=30, shallow=True, settle=5, verify_mitigations=False)
+        bench.probe(name, cores=cores, timeout=30, shallow=True, settle=5, verify_mitigations=False, fork_trial=False)
 
     starter = threading.Thread(target=probe, args=("fa-starter",), name="starter")
     starter.start()

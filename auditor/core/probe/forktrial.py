@@ -1,0 +1,49 @@
+"""The fork trial: after the import, fork once in the sandbox and see what the fork really did.
+
+What the import leaves running is not the whole answer: OpenBLAS stops its own pool in a native at-fork handler
+(invisible to `os.register_at_fork`), while numexpr's and jemalloc's threads carry on. So the imports of the
+distribution's threads are run again, with the bootstrap forking once at the end (`fork=S`): the threads gone in
+the parent when fork returns were stopped by their library (and the host, which still sees the others, checks that
+claim), and the child runs a short smoke test within S seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport
+from auditor.core.probe.runner import ModuleSpec
+
+# rerun(modules) -> (outcomes, findings, report): the probe's imports again, ending with a fork.
+Rerun = Callable[[list[ModuleSpec]], tuple[dict[str, ModuleOutcome], list[Finding], dict[str, Any]]]
+
+
+def with_fork_trial(findings: list[Finding], rerun: Rerun) -> tuple[list[Finding], bool]:
+    """`findings` with what a fork did to each live thread and the trial's own finding; and whether a library
+    stopped a thread of its own at the fork (fork-aware, natively). Unchanged when nothing is alive, or when the
+    trial's imports did not all succeed (it would say nothing of these threads)."""
+    live = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
+    if not live:
+        return findings, False
+    outcomes, again, report = rerun([ModuleSpec(m, True) for m in sorted({t.module for t in live if t.module})])
+    trial = report.get("fork")
+    if not isinstance(trial, dict) or any(o.status != ModuleStatus.OK for o in outcomes.values()):
+        return findings, False
+    seen = [g for g in again if isinstance(g, ThreadOnImport) and g.alive_after_import and g.at_fork]
+    result: list[Finding] = []
+    for finding in findings:
+        twin = next((g for g in seen if finding in live and _same_thread(finding, g)), None)
+        result.append(dataclasses.replace(finding, at_fork=twin.at_fork) if twin else finding)
+    stopped = sum(g.count for g in seen if g.at_fork == "stopped")
+    survived = sum(g.count for g in seen if g.at_fork == "survived")
+    result.append(
+        ForkTrial(child=str(trial["child"]), stopped=stopped, survived=survived, seconds=float(trial["seconds"]))
+    )
+    return result, stopped > 0
+
+
+def _same_thread(a: ThreadOnImport, b: ThreadOnImport) -> bool:
+    # Not by library: the host names the trial's threads after the fork, when a stopped one is gone.
+    return (a.native, a.module, a.thread) == (b.native, b.module, b.thread)
