@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.core.probe import PROBE_VERSION
 from tests.probe_results import probe_result
 from tests.wheelfactory import build_wheel
 
@@ -108,7 +109,10 @@ def test_a_new_installation_reuses_the_imported_results_instead_of_probing(audit
 
 
 ALREADY = "already in the database"
-HEADER = '{"format": "forkaudit-dataset/1", "producer": {"forkaudit": "0.1.0", "probe_version": "5"}}\n'
+HEADER = json.dumps(
+    {"format": "forkaudit-dataset/1", "producer": {"forkaudit": "0.1.0", "probe_version": PROBE_VERSION}}
+)
+HEADER += "\n"
 
 
 @pytest.mark.parametrize(
