@@ -40,3 +40,4 @@ def test_the_wheel_installs_only_the_products_own_top_level_packages(tmp_path: P
     assert top_level == {"auditor", "webui"}
     assert "auditor/project/settings.py" in names
     assert any(name.startswith("webui/templates/") for name in names)
+    assert "auditor/core/probe/catalogue.toml" in names  # the knobs and libraries the probe reads
