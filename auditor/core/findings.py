@@ -90,6 +90,8 @@ class ThreadOnImport(Finding):
     library_file: str | None = None  # the shared object it runs in (relative to site-packages when installed there)
     # What a fork did to it (the fork trial): "stopped" by its library's own at-fork handler, or "survived" it.
     at_fork: str | None = None
+    trigger: str | None = None  # the module the probe imported when it happened: whose import it is
+    provenance: str | None = None  # import, submodule, launcher-hook, console-script (auditor.core.probe.provenance)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class ProcessOnImport(Finding):
     line: int | None = None
     stack: tuple[str, ...] = ()
     count: int = 1  # the same program started again from the same line (the first one's command and stack are kept)
+    trigger: str | None = None  # the module the probe imported when it happened: whose import it is
+    provenance: str | None = None  # import, submodule, launcher-hook, console-script (auditor.core.probe.provenance)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class SocketOnImport(Finding):
     file: str | None = None
     line: int | None = None
     stack: tuple[str, ...] = ()
+    trigger: str | None = None  # the module the probe imported when it happened: whose import it is
+    provenance: str | None = None  # import, submodule, launcher-hook, console-script (auditor.core.probe.provenance)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,8 @@ class AtforkHandler(Finding):
     file: str | None = None
     line: int | None = None
     static: bool = False
+    trigger: str | None = None  # the module the probe imported when it happened: whose import it is
+    provenance: str | None = None  # import, submodule, launcher-hook, console-script (auditor.core.probe.provenance)
 
 
 @dataclass(frozen=True)

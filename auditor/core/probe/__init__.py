@@ -13,6 +13,7 @@ from auditor.core.probe.cgroups import limits_description
 from auditor.core.probe.evidence import Attributor, findings_from_report, foreign_threads
 from auditor.core.probe.forktrial import with_fork_trial
 from auditor.core.probe.mitigations import with_mitigations
+from auditor.core.probe.provenance import script_modules, with_provenance
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
@@ -92,6 +93,8 @@ def probe_distribution(
         outcomes.get(s.name) or ModuleOutcome(s.name, ModuleStatus.SKIPPED, 0.0, s.top_level) for s in specs
     )
     findings += _import_failures(modules)
+    # An import through what requires it is the application's import of this distribution too.
+    findings = with_provenance(findings, [*top_level, *options.importers], script_modules(dist, env))
     if options.verify_mitigations:
         findings = with_mitigations(findings, dist.name, lambda modules, knob: run(modules, knob)[:2])
     if options.fork_trial:

@@ -147,6 +147,7 @@ def _thread_start(self):
         "name": _short(threading.Thread.name.fget(self)),
         "daemon": bool(threading.Thread.daemon.fget(self)),
         "module": _current_module(),
+        "importing": _importing[0],
         "origin": _current_origin(),
         "stack": _stack(sys._getframe(1)),
         "thread": self,
@@ -165,6 +166,7 @@ def _start_new_thread(function, args, kwargs=None):
         "name": _short(getattr(function, "__qualname__", None) or repr(function)),
         "daemon": True,  # _thread threads never block interpreter exit
         "module": _current_module(),
+        "importing": _importing[0],
         "origin": _current_origin(),
         "stack": _stack(sys._getframe(1)),
         "finished": False,
@@ -331,6 +333,7 @@ def _audit(event, args):
                     "event": event,
                     "command": _short(command),
                     "module": _current_module(),
+                    "importing": _importing[0],
                     "origin": _current_origin(),
                     "stack": _stack(sys._getframe(1)),
                 }
@@ -342,6 +345,7 @@ def _audit(event, args):
                 "family": _family_name(args[1]),
                 "address": None,
                 "module": _current_module(),
+                "importing": _importing[0],
                 "origin": _current_origin(),
                 "stack": _stack(sys._getframe(1)),
             }
@@ -368,6 +372,7 @@ def _register_at_fork(**hooks):
         {
             "hooks": sorted(k for k, v in hooks.items() if v is not None),
             "module": _current_module(),
+            "importing": _importing[0],
             "origin": _current_origin(),
             "stack": _stack(sys._getframe(1)),
         }

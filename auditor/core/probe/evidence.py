@@ -146,6 +146,7 @@ def findings_from_report(
                     native=False,
                     alive_after_import=bool(event.get("alive")),
                     module=blame.module,
+                    trigger=event.get("importing"),
                     daemon=event.get("daemon"),
                     file=blame.file,
                     line=blame.line,
@@ -162,6 +163,7 @@ def findings_from_report(
                     native=True,
                     alive_after_import=bool(event.get("alive")),
                     module=blame.module,
+                    trigger=event.get("importing"),
                     file=blame.file,
                     at_fork=at_fork(event, event.get("tid")),
                     **attributor.native_library(event),
@@ -176,6 +178,7 @@ def findings_from_report(
                     native=True,
                     alive_after_import=False,
                     module=blame.module,
+                    trigger=event.get("importing"),
                     file=blame.file,
                     count=int(event.get("count") or 1),
                 )
@@ -202,6 +205,7 @@ def findings_from_report(
                     family=str(event.get("family")),
                     open_after_import=bool(event.get("open")),
                     module=blame.module,
+                    trigger=event.get("importing"),
                     address=event.get("address"),
                     file=blame.file,
                     line=blame.line,
@@ -216,6 +220,7 @@ def findings_from_report(
             findings.append(
                 AtforkHandler(
                     module=blame.module,
+                    trigger=event.get("importing"),
                     hooks=tuple(event.get("hooks") or ()),
                     file=blame.file,
                     line=blame.line,
@@ -304,6 +309,7 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
             command=command or str(event.get("event")),
             alive_after_import=bool(matches),
             module=blame.module,
+            trigger=event.get("importing"),
             file=blame.file,
             line=blame.line,
             stack=attributor.format_stack(event.get("stack") or []),

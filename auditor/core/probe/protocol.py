@@ -61,7 +61,8 @@ def _texts(value: Any) -> bool:
 
 
 Check = Callable[[Any], bool]
-_WHERE: dict[str, Check] = {"module": _optional_text, "origin": _optional_text}
+# Where it happened: the module loading, its file, and the module the probe asked to import (whose import it is).
+_WHERE: dict[str, Check] = {"module": _optional_text, "origin": _optional_text, "importing": _optional_text}
 _RECORDS: dict[str, dict[str, Check]] = {
     "threads": {
         **_WHERE,
@@ -72,8 +73,8 @@ _RECORDS: dict[str, dict[str, Check]] = {
         "native_id": _optional_integer,
         "alive": _flag,
     },
-    "native_threads": {**_WHERE, "importing": _optional_text, "tid": _integer, "name": _optional_text, "alive": _flag},
-    "transient_native": {**_WHERE, "importing": _optional_text, "count": _integer},
+    "native_threads": {**_WHERE, "tid": _integer, "name": _optional_text, "alive": _flag},
+    "transient_native": {**_WHERE, "count": _integer},
     "spawns": {**_WHERE, "event": _text, "command": _text, "stack": _stack},
     "processes": {"pid": _integer, "command": _text},
     "sockets": {**_WHERE, "family": _text, "address": _optional_text, "stack": _stack, "open": _flag},
