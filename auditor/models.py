@@ -237,3 +237,68 @@ class ProbeClaim(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Crawl(models.Model):
+    """One run of `forkaudit crawl` over a list of projects: resumed, not restarted, when it is run again."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    options = models.JSONField(
+        default=dict, help_text="refresh, shallow, concurrency, max_distributions, item_seconds, projects_sha256"
+    )
+    created = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"crawl {self.pk} ({self.status})"
+
+
+class CrawlItem(models.Model):
+    """One project of a crawl: resolved, then audited as a public audit of `project` (or skipped, with the cause)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # not handed out yet
+        QUEUED = "queued"  # handed to a worker, which resolves it and submits its audit
+        RUNNING = "running"  # its audit is under way
+        DONE = "done"
+        SKIPPED = "skipped"
+
+    crawl = models.ForeignKey(Crawl, on_delete=models.CASCADE, related_name="items")
+    rank = models.PositiveIntegerField(help_text="Position in the crawl's list (1 first).")
+    project = models.CharField(max_length=200, help_text="Canonical (PEP 503) project name.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    version = models.CharField(max_length=100, blank=True)
+    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="crawl_items")
+    outcome = models.CharField(
+        max_length=32, blank=True, help_text="probed, known, or why it was skipped (too-large, unresolvable, ...)."
+    )
+    reason = models.TextField(blank=True, help_text="The details of a skip.")
+    dispatched = models.DateTimeField(null=True, blank=True, help_text="When a worker was given it (its budget).")
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["crawl", "project"], name="crawl_item_unique_project")]
+        indexes = [models.Index(fields=["crawl", "status", "rank"], name="crawl_item_status_rank")]
+        ordering = ["crawl", "rank"]
+
+    def __str__(self) -> str:
+        return f"{self.project} ({self.status})"
+
+
+class DatasetLoad(models.Model):
+    """A dataset file loaded into this database at start-up (the seed), so that it is loaded once."""
+
+    name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True)
+    imported = models.PositiveIntegerField(default=0)
+    loaded = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
