@@ -89,7 +89,7 @@ def test_more_than_three_culprits_are_counted():
 
 def test_nothing_wrong_is_said_quietly_and_cautions_and_errors_are_named():
     assert headline_text(make_report(safe_requests())) == (
-        "Fork-safe: no thread, process or socket left behind after import (1 distribution)"
+        "Fork-safe: nothing is left running or open after import (1 distribution)"
     )
     caution = headline_text(make_report(safe_requests(), caution_telemetry()))
     assert caution.startswith("Fork-safe: nothing is left running after import; caution: telemetry-kit 1.4.0")
@@ -113,10 +113,10 @@ def test_a_suppressed_distribution_is_no_culprit():
 def test_the_steps_say_where_a_variable_takes_effect_before_the_import_and_how_to_import_after_fork():
     steps = [plain(step) for step in fix_steps(make_report(numpy_with_openblas(), hostile_distribution()))]
     assert steps[0] == "Set OPENBLAS_NUM_THREADS=1 (verified by forkaudit: it stops the threads of numpy)."
-    assert "Dockerfile ENV" in steps[1] and "systemd's Environment=" in steps[1]
-    assert "gunicorn's --env (raw_env in its configuration file) is applied early enough" in steps[1]
-    assert "even with --preload" in steps[1] and "Celery has no setting for it" in steps[1]
+    assert "Dockerfile `ENV`" in steps[1] and "systemd's `Environment=`" in steps[1]
+    assert "gunicorn's `--env` (`raw_env` in its configuration file) is applied early enough" in steps[1]
+    assert "even with `--preload`" in steps[1] and "Celery has no setting for it" in steps[1]
     assert steps[2].startswith("evil-pkg: no setting was verified")
     assert "post_fork" in steps[2] and "worker_process_init" in steps[2] and "forkserver" in steps[2]
-    names = [p.text for step in fix_steps(make_report(hostile_distribution())) for p in step if p.kind is PartKind.NAME]
+    names = [p.text for step in fix_steps(make_report(hostile_distribution())) for p in step if p.kind is PartKind.CODE]
     assert "post_fork" in names and "--preload" in names

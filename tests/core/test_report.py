@@ -238,10 +238,24 @@ def test_render_json_writes_hostile_strings_as_escapes():
 def test_render_markdown_headline_has_the_verdict_and_the_counts():
     lines = render_markdown(make_report()).splitlines()
 
-    assert lines[0] == "## forkaudit: 🛑 unsafe"
-    assert lines[2] == (
+    assert lines[0] == (
+        "## forkaudit: 🛑 numpy 2.4.6 (pulled in by pandas) leaves a native thread running after import — "
+        "fix: `OPENBLAS_NUM_THREADS=1` (verified)"
+    )
+    assert lines[2:5] == ["<details>", "<summary>How to apply the fix</summary>", ""]
+    assert lines[5] == "- Set `OPENBLAS_NUM_THREADS=1` (verified by forkaudit: it stops the threads of numpy)."
+    assert "gunicorn's `--env` (`raw_env` in its configuration file) is applied early enough" in lines[6]
+    assert lines[10] == (
         "**4 distributions**: 1 unsafe, 1 error, 1 caution, 1 safe · Python 3.11.2 · linux-x86\\_64 · sandbox bwrap"
     )
+
+
+def test_render_markdown_heading_names_a_hostile_culprit_in_a_code_span():
+    heading = render_markdown(make_report(hostile_distribution())).splitlines()[0]
+
+    assert heading.startswith("## forkaudit: 🛑 evil-pkg 6.6.6 leaves a Python thread `` e|n`x` [bold]")
+    assert "\x1b" not in heading and "\u202e" not in heading and "\n" not in heading
+    assert heading.endswith("— fix: import it after the fork (no setting was verified to stop it)")
 
 
 def test_render_markdown_lists_offenders_most_severe_first():
@@ -362,6 +376,10 @@ def test_render_markdown_lists_audit_problems_as_code():
 def test_render_markdown_without_offenders_says_so():
     markdown = render_markdown(make_report(safe_requests()))
 
-    assert markdown.splitlines()[0] == "## forkaudit: ✅ safe"
+    assert (
+        markdown.splitlines()[0]
+        == "## forkaudit: ✅ Fork-safe: nothing is left running or open after import (1 distribution)"
+    )
+    assert "How to apply the fix" not in markdown
     assert "No distribution starts threads, processes or sockets on import." in markdown
     assert "| Package |" not in markdown

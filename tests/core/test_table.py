@@ -27,9 +27,15 @@ def full_report():
     )
 
 
+def table_of(output: str) -> list[str]:
+    """The table's lines, from its header down: the headline and the blank line after it left out."""
+    lines = output.splitlines()
+    return lines[lines.index("") + 1 :]
+
+
 def rows_of(output: str) -> list[str]:
     """The table's rows, header and rule left out."""
-    return output.splitlines()[2:]
+    return table_of(output)[2:]
 
 
 def assert_breaks_only_between_words_or_after_a_slash_or_dot(text: str, lines: list[str]) -> None:
@@ -48,9 +54,10 @@ def assert_breaks_only_between_words_or_after_a_slash_or_dot(text: str, lines: l
 @pytest.mark.parametrize("width", [80, 200])
 def test_the_table_fits_the_width_with_one_line_per_offender_and_the_safe_ones_folded(width):
     output = render_table(full_report(), width=width)
-    lines = output.splitlines()
+    lines = table_of(output)
 
-    assert max(len(line) for line in lines) <= width
+    assert max(len(line) for line in output.splitlines()) <= width
+    assert output.startswith("evil-pkg 6.6.6 and numpy 2.4.6 (pulled in by pandas) leave threads running")
     assert lines[0].split() == (["package", "verdict", "fix", "evidence"] if width < 100 else lines[0].split())
     assert [row.split()[0] for row in rows_of(output)[: len(OFFENDERS)]] == list(OFFENDERS)
     safe_line = rows_of(output)[len(OFFENDERS)]
@@ -76,7 +83,7 @@ def test_at_200_columns_every_column_has_room():
     (numpy,) = [row for row in rows if row.startswith("numpy ")]
     (telemetry,) = [row for row in rows if row.startswith("telemetry-kit ")]
 
-    assert render_table(full_report(), width=200).splitlines()[0].split() == [
+    assert table_of(render_table(full_report(), width=200))[0].split() == [
         "package",
         "verdict",
         "fix",
@@ -118,8 +125,8 @@ def test_verbose_shows_every_distribution_finding_and_path_within_the_width(widt
 
 def test_verbose_at_80_columns_breaks_names_only_after_a_slash_or_dot():
     output = render_table(full_report(), width=80, verbose=True)
-    evidence_column = output.splitlines()[0].index("evidence")
-    evidence_lines = [line[evidence_column:] for line in output.splitlines()[2:] if len(line) > evidence_column]
+    evidence_column = table_of(output)[0].index("evidence")
+    evidence_lines = [line[evidence_column:] for line in table_of(output)[2:] if len(line) > evidence_column]
 
     assert "telemetry_kit/agent.py:12" in "".join(evidence_lines)  # split over lines only at its slashes or dots
     for line in evidence_lines:
@@ -160,10 +167,11 @@ def test_hostile_markup_is_shown_literally_without_escape_sequences(monkeypatch)
         assert all(line.isprintable() for line in output.splitlines())
 
 
-def test_an_audit_of_safe_distributions_only_is_one_line_and_the_summary():
+def test_an_audit_of_safe_distributions_only_is_the_headline_one_line_and_the_summary():
     output = render_table(make_report(safe_requests()), width=80)
 
     assert output.splitlines() == [
+        "Fork-safe: nothing is left running or open after import (1 distribution)",
         "1 safe: requests 2.32.3",
         "1 distribution: 0 unsafe, 0 error, 0 caution, 1 safe; verdict: safe",
     ]
@@ -176,3 +184,22 @@ def test_audit_problems_come_before_the_summary():
         "audit problem: vulnerability data unavailable",
         "4 distributions: 1 unsafe, 1 error, 1 caution, 1 safe; verdict: unsafe",
     ]
+
+
+def test_the_headline_names_the_culprit_and_the_fix_first_and_verbose_adds_how_to_apply_it():
+    report = make_report(unsafe_numpy(), safe_requests())
+    output = render_table(report, width=200)
+    verbose = render_table(report, width=200, verbose=True)
+
+    assert output.splitlines()[0] == (
+        "numpy 2.4.6 (pulled in by pandas) leaves a native thread running after import — "
+        "fix: OPENBLAS_NUM_THREADS=1 (verified)"
+    )
+    assert output.splitlines()[1] == ""
+    assert "Dockerfile" not in output  # one line per offender by default
+    assert verbose.splitlines()[0] == output.splitlines()[0]
+    assert "Set `OPENBLAS_NUM_THREADS=1` (verified by forkaudit" not in verbose  # a name, shown bare
+    assert "Set OPENBLAS_NUM_THREADS=1 (verified by forkaudit: it stops the threads of numpy)." in verbose
+    assert "gunicorn's `--env` (`raw_env` in its configuration file) is applied early enough" in " ".join(
+        verbose.split()
+    )

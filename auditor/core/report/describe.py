@@ -461,7 +461,7 @@ def headline(report: AuditReport) -> Phrase:
         if total == 0:
             return (Part("Fork-safe: nothing to audit"),)
         noun = "distribution" if total == 1 else "distributions"
-        return (Part(f"Fork-safe: no thread, process or socket left behind after import ({total} {noun})"),)
+        return (Part(f"Fork-safe: nothing is left running or open after import ({total} {noun})"),)
     parts: list[Part] = []
     if errors:
         noun = "distribution" if len(errors) == 1 else "distributions"
@@ -500,17 +500,17 @@ _HOW_TO_IMPORT_AFTER_FORK = (
 
 
 def _words(text: str) -> Phrase:
-    """Our own sentence, its `quoted` configuration names as name parts (code in Markdown and on the web)."""
+    """Our own sentence, its `quoted` configuration names as code parts (code in Markdown and on the web)."""
     pieces = text.split("`")
     return tuple(
-        Part(piece, PartKind.NAME if index % 2 else PartKind.TEXT) for index, piece in enumerate(pieces) if piece
+        Part(piece, PartKind.CODE if index % 2 else PartKind.TEXT) for index, piece in enumerate(pieces) if piece
     )
 
 
 def fix_steps(report: AuditReport) -> list[Phrase]:
     """What to do, in full, one phrase per step (empty when nothing is unsafe): the variables to set and where to
     set them so that they take effect before the import, then how to import what they do not fix after the fork.
-    Render each step as `headline` says (configuration names such as `ENV` are name parts)."""
+    Render each step as `headline` says (configuration names such as `ENV` are code parts)."""
     unsafe = _active(report, Verdict.UNSAFE)
     if not unsafe:
         return []

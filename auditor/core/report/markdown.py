@@ -16,10 +16,13 @@ from auditor.core.report.describe import (
     PATH_ARROW,
     Part,
     PartKind,
+    Phrase,
     by_severity,
     counts_text,
     describe_finding,
     evidence,
+    fix_steps,
+    headline,
     offenders,
     verified_mitigations,
 )
@@ -144,11 +147,17 @@ def _headline(report: AuditReport) -> list[str]:
         ]
     )
     noun = "distribution" if summary["distributions"] == 1 else "distributions"
-    return [
-        f"## forkaudit: {VERDICT_ICONS[report.verdict]} {report.verdict}",
-        "",
-        f"**{summary['distributions']} {noun}**: {counts_text(report)} · {environment}",
-    ]
+    lines = [f"## forkaudit: {VERDICT_ICONS[report.verdict]} {_phrase(headline(report))}", ""]
+    steps = fix_steps(report)
+    if steps:
+        lines += ["<details>", "<summary>How to apply the fix</summary>", ""]
+        lines += [f"- {_phrase(step)}" for step in steps]
+        lines += ["", "</details>", ""]
+    return [*lines, f"**{summary['distributions']} {noun}**: {counts_text(report)} · {environment}"]
+
+
+def _phrase(phrase: Phrase) -> str:
+    return "".join(_part(part, in_table=False) for part in phrase)
 
 
 def _offenders_table(report: AuditReport) -> list[str]:
@@ -191,7 +200,8 @@ def _audit_errors(report: AuditReport) -> list[str]:
 
 
 def render_markdown(report: AuditReport) -> str:
-    """The report as a PR comment: a headline with the audit verdict and counts, a table of the offending
+    """The report as a PR comment: a heading with the culprit and the fix (`describe.headline`), how to apply the
+    fix (collapsed), the counts, a table of the offending
     distributions (unsafe, error, caution, in that order) with what they do, their dependency paths and
     verified mitigations, audit problems if any, then the safe distributions in a collapsed `<details>`
     list."""

@@ -24,6 +24,8 @@ from auditor.core.report.describe import (
     counts_text,
     describe_finding,
     evidence,
+    fix_steps,
+    headline_text,
     path_text,
     plain,
 )
@@ -243,18 +245,25 @@ def _safe_line(safe: Sequence[DistributionReport], width: int) -> str:
 def render_table(report: AuditReport, *, width: int | None = None, verbose: bool = False) -> str:
     """The report as plain text at most `width` columns wide (default: the terminal's, see `terminal_width`).
 
-    One line per distribution that is not safe, most severe first, then the safe ones on one line; with `verbose`,
-    every distribution with all its findings and paths, wrapped. Then audit problems, and the summary counts with the
-    audit verdict on the last line."""
+    First the headline (the culprit and the fix, `describe.headline`), then one line per distribution that is not
+    safe, most severe first, then the safe ones on one line; with `verbose`, every distribution with all its findings
+    and paths, wrapped, and the steps of the fix. Then audit problems, and the summary counts with the audit verdict
+    on the last line."""
     width = max(width or terminal_width(), MIN_WIDTH)
     ordered = by_severity(report.distributions)
     rows = ordered if verbose else [d for d in ordered if d.verdict != Verdict.SAFE]
     safe = [] if verbose else [d for d in ordered if d.verdict == Verdict.SAFE]
-    lines: list[str] = []
+    # The culprit and the fix come first: most people read no further.
+    lines = wrap(headline_text(report), width)
     if rows:
-        lines += _layout(rows, width, verbose)
+        lines += ["", *_layout(rows, width, verbose)]
     if safe:
         lines.append(_safe_line(safe, width))
+    if verbose:
+        for step in fix_steps(report):
+            lines += ["", *wrap(plain(step), width)]
+    if report.errors:
+        lines.append("")
     for error in report.errors:
         lines += wrap(f"audit problem: {clean_text(error, MESSAGE_LIMIT * 2)}", width)
     lines += wrap(summary_line(report), width)
