@@ -34,6 +34,7 @@ from auditor.core.inputs.locks import is_lock_file
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
+from auditor.core.report.describe import headline_text
 from auditor.core.report.sarif import repository_path
 from auditor.core.report.table import DEFAULT_WIDTH
 from auditor.core.resolve import ResolutionError
@@ -215,7 +216,15 @@ def run(args: argparse.Namespace) -> int:
         report = _audit(args, audit_input, vulnerability_source)
     report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format, **_render_options(args)), args.output)
+    say_headline(report, args)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+
+
+def say_headline(report: AuditReport, args: argparse.Namespace) -> None:
+    """The culprit and the fix on stderr, where a CI log shows it, unless the report on stdout is the table (which
+    starts with it)."""
+    if args.format != "table" or args.output is not None:
+        print(f"forkaudit: {headline_text(report)}", file=sys.stderr)
 
 
 def _render_options(args: argparse.Namespace) -> dict[str, Any]:

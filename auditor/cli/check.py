@@ -32,6 +32,7 @@ from auditor.cli.audit import (
     add_report_options,
     add_requirement_option,
     exit_code,
+    say_headline,
     with_project_settings,
     write_report,
 )
@@ -359,6 +360,7 @@ def run(args: argparse.Namespace) -> int:
         raise Incomplete(f"the server's report cannot be read by this forkaudit: {exc}") from exc
     report = apply_suppressions(report, suppressions)
     write_report(render(report, args.format), args.output)
+    say_headline(report, args)
     return exit_code(report, fail_on=args.fail_on, strict=args.strict)
 
 

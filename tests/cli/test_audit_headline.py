@@ -1,0 +1,76 @@
+"""`forkaudit audit` names the culprit and the fix first: real wheels, real probes, the verified knob found by the
+probe itself (DO_NOT_TRACK=1, a telemetry opt-out the probe tries for a Python thread)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.wheelfactory import build_wheel
+
+OPTED_OUT_THREAD = """
+    import os, threading, time
+    if os.environ.get("DO_NOT_TRACK") != "1":
+        threading.Thread(target=time.sleep, args=(60,), name="fa-telemetry-flusher", daemon=True).start()
+"""
+STUBBORN_THREAD = """
+    import threading, time
+    threading.Thread(target=time.sleep, args=(60,), name="fa-beacon-pinger", daemon=True).start()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """requirements.txt asks for fa-app, which pulls in fa-telemetry (its thread honours DO_NOT_TRACK) and
+    fa-beacon (its thread honours nothing)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(
+        wheels,
+        "fa-app",
+        {"fa_app/__init__.py": "import fa_telemetry, fa_beacon\n"},
+        requires=["fa-telemetry", "fa-beacon"],
+    )
+    build_wheel(wheels, "fa-telemetry", {"fa_telemetry/__init__.py": OPTED_OUT_THREAD})
+    build_wheel(wheels, "fa-beacon", {"fa_beacon/__init__.py": STUBBORN_THREAD})
+    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("FORKAUDIT_VULNERABILITY_SERVICE", "none")
+    (tmp_path / "requirements.txt").write_text("fa-app\n")
+    return tmp_path
+
+
+def test_the_table_starts_with_the_culprits_what_pulled_them_in_and_the_fix(forkaudit, project):
+    done = forkaudit("audit", "-r", "requirements.txt", "--no-index", "--shallow", cwd=project)
+
+    assert done.returncode == 1, done.stderr
+    first = " ".join(done.stdout.split("\n\n")[0].split())  # the headline, wrapped to the width
+    assert first == (
+        "fa-beacon 1.0 (pulled in by fa-app) and fa-telemetry 1.0 (pulled in by fa-app) leave threads running after "
+        "import — fix: set DO_NOT_TRACK=1 (verified, for fa-telemetry); import fa-beacon after the fork"
+    )
+    assert done.stdout.splitlines()[-1] == "3 distributions: 2 unsafe, 0 error, 0 caution, 1 safe; verdict: unsafe"
+
+
+def test_a_report_for_a_file_leaves_the_culprit_and_the_fix_on_stderr(forkaudit, project):
+    (project / "requirements.txt").write_text("fa-telemetry\n")
+    done = forkaudit(
+        "audit",
+        "-r",
+        "requirements.txt",
+        "--no-index",
+        "--shallow",
+        "--format",
+        "json",
+        "--output",
+        "r.json",
+        cwd=project,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "forkaudit: fa-telemetry 1.0 leaves a Python thread `fa-telemetry-flusher` running after import — "
+        "fix: DO_NOT_TRACK=1 (verified)"
+    )
+    assert json.loads((project / "r.json").read_text())["fix"]["env"] == {"DO_NOT_TRACK": "1"}
