@@ -9,10 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from auditor.api.errors import ERROR_CODES, too_large
-from auditor.core.findings import Verdict
+from auditor.core.findings import AuditReport, Verdict
+from auditor.core.report.describe import fix_steps, headline_text, plain
 from auditor.models import Audit
 
 VERDICTS = [verdict.value for verdict in Verdict]
@@ -137,6 +139,28 @@ class ProgressSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Distributions to analyse (0 until the requirements are resolved).")
 
 
+class FixSerializer(serializers.Serializer):
+    env = serializers.DictField(
+        child=serializers.CharField(), help_text="The variables to set before the application imports anything."
+    )
+    fixed = serializers.ListField(child=serializers.CharField(), help_text="Unsafe distributions they fix (verified).")
+    unfixed = serializers.ListField(
+        child=serializers.CharField(), help_text="Unsafe distributions no verified variable fixes: import after fork."
+    )
+    steps = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What to do, in full: where to set the variables so that they hold before the import, how to "
+        "import the others after the fork. Configuration names and free text from packages are in backticks.",
+    )
+
+
+def _done_report(audit: dict[str, Any]) -> AuditReport | None:
+    try:
+        return AuditReport.from_dict(audit["report"]) if audit.get("report") else None
+    except (KeyError, TypeError, ValueError):  # written by an incompatible version: the report is still shown
+        return None
+
+
 class AuditSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Audit.Status.choices)
@@ -152,9 +176,27 @@ class AuditSerializer(serializers.Serializer):
         help_text="Why the audit failed, for programs, when it failed: bad-input and resolution-failed are the "
         "input's fault (forkaudit check exits 2), the others the server's (exit 3).",
     )
+    headline = serializers.SerializerMethodField(
+        help_text="When done: the culprit(s), what pulled each in and the fix, on one line (e.g. 'numpy 2.4.6 "
+        "(pulled in by pandas) leaves an OpenBLAS thread running after import — fix: OPENBLAS_NUM_THREADS=1 "
+        "(verified)'), or that nothing is wrong. Free text from packages is in backticks."
+    )
+    fix = serializers.SerializerMethodField(help_text="When done: what to do about the unsafe distributions.")
     report = serializers.DictField(allow_null=True, help_text="The JSON report (schema forkaudit-report/1), when done.")
     url = serializers.URLField()
     web_url = serializers.URLField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_headline(self, audit: dict[str, Any]) -> str | None:
+        report = _done_report(audit)
+        return headline_text(report) if report else None
+
+    @extend_schema_field(FixSerializer(allow_null=True))
+    def get_fix(self, audit: dict[str, Any]) -> dict[str, Any] | None:
+        report = _done_report(audit)
+        if report is None:
+            return None
+        return {**report.fix().to_dict(), "steps": [plain(step) for step in fix_steps(report)]}
 
 
 class PackageResultSerializer(serializers.Serializer):
