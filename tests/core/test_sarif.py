@@ -306,3 +306,13 @@ def test_hostile_names_are_cleaned_in_messages_and_kept_raw_in_properties():
     assert "\x1b" not in result["message"]["text"]
     assert "\u202e" not in result["message"]["text"]
     assert result["properties"]["findings"][0]["thread"] == HOSTILE_THREAD
+
+
+def test_the_run_carries_the_headline_and_the_fix():
+    run = sarif(make_report(unsafe_numpy(), safe_requests()))["runs"][0]
+
+    assert run["properties"]["headline"] == (
+        "numpy 2.4.6 (pulled in by pandas) leaves a native thread running after import — "
+        "fix: OPENBLAS_NUM_THREADS=1 (verified)"
+    )
+    assert run["properties"]["fix"] == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "fixed": ["numpy"], "unfixed": []}

@@ -45,6 +45,7 @@ from auditor.core.report.describe import (
     Level,
     describe_finding,
     evidence,
+    headline_text,
     offenders,
     plain,
 )
@@ -424,6 +425,8 @@ def sarif_log(
                 "results": results,
                 "properties": {
                     "schema": report_dict["schema"],
+                    "headline": headline_text(report),  # the culprit and the fix, as every output leads with
+                    "fix": report_dict["fix"],
                     "verdict": report_dict["verdict"],
                     "summary": report_dict["summary"],
                     "environment": report_dict["environment"],
