@@ -44,3 +44,13 @@ def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ign
         raise self.retry(countdown=2, exc=exc) from exc
     except Exception as exc:
         workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=distribution_id, error=exc)
+
+
+@shared_task(name="auditor.tasks.crawl_item", acks_late=True, time_limit=30 * 60)
+def crawl_item(item_id: str) -> None:
+    from auditor import crawl  # the crawl's domain, imported by the tasks that need it only
+
+    try:
+        crawl.crawl_item_run(item_id=int(item_id))
+    except Exception as exc:
+        crawl.crawl_item_fail_unexpectedly(item_id=int(item_id), error=exc)

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.cli import audit, check, dataset, probe, serve, token
+from auditor.cli import audit, check, crawl, dataset, probe, serve, token
 from auditor.cli.common import DEFAULT_INPUTS, EXIT_BAD_INPUT, EXIT_INCOMPLETE, Incomplete, UsageError, version
 
 # The commands that run the engine or the service's database: they need the `server` extra, which the CI client's
 # light installation (`pip install forkaudit`, for `check`) leaves out.
-SERVER_COMMANDS = ("audit", "serve", "token", "export", "import")
+SERVER_COMMANDS = ("audit", "serve", "token", "export", "import", "crawl")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     token.add_parser(commands)
     dataset.add_parsers(commands)
+    crawl.add_parser(commands)
     return parser
 
 
