@@ -9,16 +9,21 @@
 
 from __future__ import annotations
 
+import difflib
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Length
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey
 from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord, ProbeRecord, probe_key_lookup
+from auditor.popularity import popularity_order
 
 Viewer = AbstractBaseUser | AnonymousUser | None
 
@@ -163,3 +168,126 @@ def audit_distribution_list(*, audit_id: uuid.UUID | str, status: str | None = N
     if status is not None:
         distributions = distributions.filter(status=status)
     return distributions.order_by("name")
+
+
+# --- browsing the public knowledge base ---------------------------------------------------------------------------
+#
+# These pages show public knowledge only (index results), whoever looks: what a viewer uploaded is on their audits'
+# pages and in search, never among "the fork-unsafe packages of PyPI".
+
+BROWSE_VERDICTS = ("unsafe", "caution", "error")
+# What a finding left behind or did, as the browsing filters name it.
+FINDING_KINDS: dict[str, Q] = {
+    "native": Q(kind="thread-on-import", native=True),
+    "python": Q(kind="thread-on-import", native=False),
+    "process": Q(kind="process-on-import"),
+    "socket": Q(kind="socket-on-import"),
+}
+_CHUNK = 500  # names per IN (...): far below SQLite's limit on query parameters
+PULLED_IN_BY_AUDITS = 500  # the newest audits that hold a package whose graphs are read for its requirers
+SUGGESTIONS = 5
+
+
+@dataclass(frozen=True)
+class BrowseEntry:
+    """A package in the browsing list: the result that stands for it, and its popularity rank (None: unranked)."""
+
+    record: ProbeRecord
+    rank: int | None
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _newest_public_records(names: list[str]) -> dict[str, int]:
+    """{name: id of the record that stands for it}: its newest probed version, and of that version's public results
+    the newest stored."""
+    best: dict[str, tuple[tuple[int, Any], Any, int]] = {}
+    for chunk in _chunks(names):
+        rows = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=chunk).values_list(
+            "id", "name", "version", "created"
+        )
+        for record_id, name, version, created in rows:
+            candidate = (_version_order(version), created, record_id)
+            if name not in best or candidate > best[name]:
+                best[name] = candidate
+    return {name: candidate[2] for name, candidate in best.items()}
+
+
+def packages_by_verdict(
+    *, verdict: str = "unsafe", kind: str | None = None, ranks: dict[str, int] | None = None
+) -> list[BrowseEntry]:
+    """The public packages whose newest probed version has `verdict` (and, with `kind`, a finding of that kind: a
+    key of FINDING_KINDS), most popular first by `ranks` ({name: rank}), the unranked after them by name.
+
+    A package whose older versions were unsafe but whose newest is not is not listed: the list says what installing
+    it today does."""
+    candidates = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, verdict=verdict)
+    if kind:
+        candidates = candidates.filter(Exists(FindingRecord.objects.filter(FINDING_KINDS[kind], probe=OuterRef("pk"))))
+    matching = dict(candidates.values_list("id", "name"))
+    newest = _newest_public_records(sorted(set(matching.values())))
+    ids = [record_id for record_id in newest.values() if record_id in matching]
+    records: list[ProbeRecord] = []
+    for chunk in _chunks(ids):
+        records += ProbeRecord.objects.filter(pk__in=chunk).defer("result").prefetch_related("findings")
+    ranks = ranks or {}
+    records.sort(key=lambda record: popularity_order(record.name, ranks))
+    return [BrowseEntry(record=record, rank=ranks.get(record.name)) for record in records]
+
+
+def dataset_numbers() -> dict[str, int]:
+    """How much the public knowledge base holds: packages and versions probed, and packages whose newest version is
+    unsafe (as `packages_by_verdict` lists them)."""
+    public = ProbeRecord.objects.filter(origin=INDEX_ORIGIN)
+    return {
+        "packages": public.values("name").distinct().count(),
+        "versions": public.values("name", "version").distinct().count(),
+        "unsafe": len(packages_by_verdict(verdict="unsafe")),
+    }
+
+
+def package_pulled_in_by(*, name: str, limit: int = PULLED_IN_BY_AUDITS) -> list[str]:
+    """The public packages that require `name` in the stored dependency graphs of audits, by name.
+
+    An edge is public knowledge when both ends came from the index in that audit (the requirements metadata of
+    index packages is public): an uploaded wheel, or a package that requires one, is private to its uploader and
+    never named, and only requirers with a public result of their own are named. The newest `limit` audits that
+    hold `name` are read.
+    """
+    canonical = canonicalize_name(name)
+    audits = (
+        Audit.objects.filter(distributions__name=canonical).order_by("-created").values_list("graph", "options")[:limit]
+    )
+    requirers: set[str] = set()
+    for graph, options in audits:
+        private = (options or {}).get("origins") or {}
+        if canonical in private:
+            continue
+        for edge in (graph or {}).get("edges") or ():
+            if len(edge) == 2 and edge[1] == canonical and edge[0] not in private and edge[0] != canonical:
+                requirers.add(edge[0])
+    public: set[str] = set()
+    for chunk in _chunks(sorted(requirers)):
+        public.update(ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=chunk).values_list("name", flat=True))
+    return sorted(public)
+
+
+def package_name_suggestions(*, q: str, viewer: Viewer = None, local_mode: bool = False) -> list[str]:
+    """The names of visible packages closest to `q` (a typo of one), closest first: difflib's ratio, which works on
+    every database."""
+    wanted = canonicalize_name(q.strip())
+    if not wanted:
+        return []
+    # Names much longer or shorter than the query cannot be close enough (difflib's cutoff 0.6 bounds the length).
+    shortest, longest = max(1, len(wanted) // 2), len(wanted) * 2 + 2
+    names = (
+        _visible_probe_records(viewer=viewer, local_mode=local_mode)
+        .annotate(name_length=Length("name"))
+        .filter(name_length__gte=shortest, name_length__lte=longest)
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    return difflib.get_close_matches(wanted, list(names), n=SUGGESTIONS, cutoff=0.6)

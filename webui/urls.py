@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audits/<str:audit_id>/", views.audit_detail, name="audit"),
     path("audits/<str:audit_id>/report.<str:fmt>", views.audit_report, name="audit-report"),
     path("packages/", views.package_search, name="packages"),
+    path("unsafe/", views.unsafe_packages, name="unsafe"),
     path("packages/<str:name>/", views.package_detail, name="package"),
     path("packages/<str:name>/<str:version>/", views.package_version, name="package-version"),
     path("badge/<str:name>.svg", views.badge, name="badge"),

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -28,18 +29,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from packaging.utils import canonicalize_name
 
-from auditor import selectors, workflow
+from auditor import popularity, selectors, workflow
 from auditor.api.authentication import has_launch_session, launch_token_path
 from auditor.api.throttles import SubmitRateThrottle
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import InputError
 from auditor.core.report import render as render_report
 from auditor.models import Audit, ProbeRecord
-from webui import presenters
+from webui import browse, presenters
 from webui.badge import badge_svg
 from webui.forms import AuditForm, PackageSearchForm
 
 RECENT_AUDITS = 20
+PREFILL_LENGTH = 1000  # characters of requirements a link may fill the form with
 PACKAGES_PER_PAGE = 50
 BADGE_MAX_AGE = 300  # seconds: short, so a new verdict shows within minutes
 # PEP 508 names; anything else names no package (and never reaches the database).
@@ -103,7 +105,8 @@ def launch_token_refusal(request: HttpRequest, *, wrong_token: bool = False) -> 
 def new_audit(request: HttpRequest) -> HttpResponse:
     """The audit form, and the viewer's recent audits. POST: queue the audit and go to its page."""
     status = 200
-    form = AuditForm()
+    # "Audit it now" on an unknown package's page links here with its name filled in.
+    form = AuditForm(initial={"requirements": request.GET.get("requirements", "")[:PREFILL_LENGTH]})
     if request.method == "POST":
         if not _can_submit(request):
             return redirect_to_login(request.get_full_path())
@@ -141,6 +144,7 @@ def _new_audit_page(request: HttpRequest, form: AuditForm, *, status: int, refus
         "recent": [(audit, presenters.input_summary(audit)) for audit in audits],
         "show_owner": bool(getattr(request.user, "is_staff", False)),
         "max_upload_mib": settings.FORKAUDIT_MAX_UPLOAD_BYTES // 2**20,
+        "dataset": selectors.dataset_numbers(),
     }
     return render(request, "webui/new_audit.html", context, status=status)
 
@@ -251,12 +255,21 @@ def package_search(request: HttpRequest) -> HttpResponse:
             local_mode=_local_user(request),
         )
     page = Paginator(records, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = presenters.record_rows(list(page.object_list))
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     context = {
         "nav": "packages",
         "form": form,
         "searched": bool(form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["verdict"])),
         "page": page,
-        "rows": presenters.record_rows(list(page.object_list)),
+        "rows": rows,
+        # A search that finds nothing: the names it may have meant, and the name to audit when it is one.
+        "suggestions": selectors.package_name_suggestions(
+            q=query, viewer=_viewer(request), local_mode=_local_user(request)
+        )
+        if query and not rows
+        else [],
+        "audit_name": canonicalize_name(query) if query and not rows and _NAME.match(query) else "",
     }
     return render(request, "webui/packages.html", context, status=status)
 
@@ -271,16 +284,51 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
         return redirect("webui:package", name=canonical, permanent=True)
     records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=_local_user(request))
     if not records:
-        raise Http404("No such package.")
+        return _unknown_package(request, canonical)
     per_version = {record.version: record for record in reversed(records)}
     versions = sorted(per_version.values(), key=records.index)
+    requirers = selectors.package_pulled_in_by(name=canonical)
     context = {
         "nav": "packages",
         "name": canonical,
         "rows": presenters.record_rows(versions),
+        "verdict_line": browse.one_line(versions[0]),
+        "newest": presenters.record_rows(versions[:1])[0],
+        "pulled_in_by": [(requirer, reverse("webui:package", kwargs={"name": requirer})) for requirer in requirers],
         "badge_url": reverse("webui:badge", kwargs={"name": canonical}),
     }
     return render(request, "webui/package.html", context)
+
+
+def _unknown_package(request: HttpRequest, name: str) -> HttpResponse:
+    """404, with what to do: audit it now (the form, filled in), or one of the names it may be a typo of."""
+    context = {
+        "nav": "packages",
+        "name": name,
+        "audit_url": reverse("webui:new-audit") + "?" + urlencode({"requirements": name}),
+        "suggestions": selectors.package_name_suggestions(
+            q=name, viewer=_viewer(request), local_mode=_local_user(request)
+        ),
+    }
+    return render(request, "webui/package_unknown.html", context, status=404)
+
+
+@require_safe
+def unsafe_packages(request: HttpRequest) -> HttpResponse:
+    """The public packages whose newest version is fork-unsafe (or caution, or error), most downloaded first."""
+    form = browse.BrowseFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "webui/unsafe.html", {"nav": "unsafe", "form": form, "page": None}, status=400)
+    entries = selectors.packages_by_verdict(**form.filters(), ranks=popularity.popularity_ranks())
+    page = Paginator(entries, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "nav": "unsafe",
+        "form": form,
+        "filters": form.filters(),
+        "page": page,
+        "rows": browse.browse_rows(list(page.object_list)),
+    }
+    return render(request, "webui/unsafe.html", context)
 
 
 @require_safe
