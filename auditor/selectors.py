@@ -1,4 +1,4 @@
-"""Reads, with the visibility rules of DESIGN.md §9 applied in one place.
+"""Reads, with the visibility rules (docs/sandbox.md) applied in one place.
 
 - Probe results from the public index are public. A result for a distribution from an uploaded wheel is visible only
   to its owner; such results sit beside public ones (a different origin), never in their place.

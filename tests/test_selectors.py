@@ -1,4 +1,4 @@
-"""auditor/selectors.py: who sees which results and audits (DESIGN.md §9)."""
+"""auditor/selectors.py: who sees which results and audits (docs/sandbox.md)."""
 
 from __future__ import annotations
 

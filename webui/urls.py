@@ -1,4 +1,4 @@
-"""The web pages (DESIGN.md §9): new audit, audit progress and report, package search and pages, badges, login."""
+"""The web pages (docs/architecture.md): new audit, progress and report, package search and pages, badges, login."""
 
 from __future__ import annotations
 

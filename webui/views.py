@@ -1,6 +1,6 @@
 """Web views: thin, as the API's. Forms validate, the workflow and the selectors do the work, POSTs redirect.
 
-Who sees what is the selectors' business (DESIGN.md §9): a view passes the viewer and whether the request is local
+Who sees what is the selectors' business (docs/sandbox.md): a view passes the viewer and whether the request is local
 mode's one user, and answers 404 to anything the viewer may not see, exactly like the API. In local mode the pages of
 audits are that user's only: anyone else (another user of the machine, another site's page) gets a 403 page that
 says how to open the launch URL (auditor/api/authentication.py).

@@ -1,1 +1,1 @@
-"""The REST API under /api/v1/ (DESIGN.md §9): thin views over auditor.workflow and auditor.selectors."""
+"""The REST API under /api/v1/ (docs/architecture.md): thin views over auditor.workflow and auditor.selectors."""

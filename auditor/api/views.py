@@ -1,6 +1,6 @@
 """API views: authenticate, validate with a serializer, call a workflow service or a selector, serialize.
 
-Who sees what (DESIGN.md §9) is decided by the selectors; a view only passes them the viewer. An audit that the
+Who sees what (docs/sandbox.md) is decided by the selectors; a view only passes them the viewer. An audit that the
 viewer may not see answers exactly like one that does not exist (404), anonymous viewers included.
 """
 

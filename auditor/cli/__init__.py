@@ -1,4 +1,4 @@
-"""The `forkaudit` command (DESIGN.md §9).
+"""The `forkaudit` command (docs/architecture.md).
 
 Exit codes, as pip-audit's but with "found something" and "crashed" kept apart: 0 nothing at or above --fail-on;
 1 findings at or above it (with --strict, also any error); 2 bad usage or bad input; 3 the audit could not be

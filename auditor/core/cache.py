@@ -13,7 +13,7 @@ ANY_WHEEL_TAG = "*"  # in a lookup: whichever wheel of that version was probed f
 
 @dataclass(frozen=True)
 class ProbeKey:
-    """What makes a probe result reusable (DESIGN.md §8). `origin` keeps uploaded wheels apart from the index."""
+    """What makes a probe result reusable (docs/data-flow.md). `origin` keeps uploaded wheels apart from the index."""
 
     name: str  # canonical (PEP 503) name
     version: str

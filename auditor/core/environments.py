@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from auditor.core.uv import find_links_args, run_uv
 
-# Path parts that mark a module as not public API (DESIGN.md §5); "_"-prefixed parts are private too.
+# Path parts that mark a module as not public API (docs/data-flow.md); "_"-prefixed parts are private too.
 NON_PUBLIC_PARTS = frozenset(
     {"test", "tests", "testing", "conftest", "__main__", "setup", "example", "examples", "benchmarks"}
 )

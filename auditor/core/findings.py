@@ -1,6 +1,6 @@
 """The domain's vocabulary: findings, module outcomes, probe results and verdicts.
 
-Everything here is a plain frozen dataclass that turns into the JSON of DESIGN.md §9 with `to_dict()` and back with
+Everything here is a plain frozen dataclass that turns into JSON (docs/report-schema.md) with `to_dict()` and back with
 `finding_from_dict()`, so that the database, the API and the CLI share one shape.
 """
 
@@ -29,7 +29,7 @@ class Verdict(enum.StrEnum):
         return max(verdicts, key=lambda v: v.severity, default=cls.SAFE)
 
 
-# DESIGN.md §8: unsafe > error > caution > safe.
+# docs/verdicts.md: unsafe > error > caution > safe.
 _SEVERITY = {Verdict.SAFE: 0, Verdict.CAUTION: 1, Verdict.ERROR: 2, Verdict.UNSAFE: 3}
 
 

@@ -1,4 +1,4 @@
-"""The audit pipeline (DESIGN.md §2): resolve → install → plan → probe + static scan → verdicts + paths → report.
+"""The audit pipeline (docs/data-flow.md): resolve → install → plan → probe + static scan → verdicts + paths → report.
 
 Plain functions over plain data. The CLI runs `run_audit` in-process; the service runs the same steps from Celery
 tasks (auditor/workflow.py: `resolve_input`, then `analyse_distribution` per distribution on any worker, each in

@@ -1,4 +1,4 @@
-"""Verdicts (DESIGN.md §8): judged from a distribution's own findings; the most severe one wins."""
+"""Verdicts (docs/verdicts.md): judged from a distribution's own findings; the most severe one wins."""
 
 from __future__ import annotations
 

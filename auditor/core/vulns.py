@@ -1,4 +1,4 @@
-"""Known vulnerabilities of the pinned distributions (DESIGN.md §2, §8: the `vulnerability` finding).
+"""Known vulnerabilities of the pinned distributions (docs/data-flow.md: the `vulnerability` finding).
 
 The port is `VulnerabilitySource`: pins (canonical name -> version) in, the vulnerabilities of each name plus an
 optional problem message out. A source never raises for a transport or service failure: the audit goes on without

@@ -1,4 +1,4 @@
-"""Validation of untrusted input (DESIGN.md §3): requirements files and wheels, before anything touches them.
+"""Validation of untrusted input (docs/data-flow.md): requirements files and wheels, before anything touches them.
 
 Nothing here reads the server's filesystem for the input: `-r`/`-c` includes resolve only inside the mapping
 of uploaded files, and options that reach outside the configured package index are refused unless the operator

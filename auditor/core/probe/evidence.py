@@ -1,6 +1,6 @@
 """Turns the bootstrap's report into findings, each blamed on the distribution whose code caused it.
 
-Blame follows DESIGN.md §1: "the package whose code started the thread, not every package that imports it".
+Blame follows docs/verdicts.md: "the package whose code started the thread, not every package that imports it".
 For an event with a stack (Python threads, processes, sockets, at-fork handlers) the blamed code is the innermost
 *module body* that is running, since that is the import that started it: numpy's module when pandas imports numpy,
 but app's module when app's module body calls `sentry_sdk.init()`. Without a module body on the stack (a thread

@@ -1,4 +1,4 @@
-"""Renderers of an `AuditReport`: a terminal table, the JSON of DESIGN.md §9, Markdown for PR comments, SARIF.
+"""Renderers of an `AuditReport`: a terminal table, the JSON of docs/report-schema.md, Markdown for PR comments, SARIF.
 
 Plain Python, no Django. Every renderer treats the strings that audited packages control as hostile."""
 
