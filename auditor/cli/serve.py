@@ -1,4 +1,4 @@
-"""`forkaudit serve`: the web UI, the API and a worker in one command, on the embedded defaults (DESIGN.md §10).
+"""`forkaudit serve`: the web UI, the API and a worker in one command, on the embedded defaults (docs/architecture.md).
 
 This process only supervises: it migrates the database, then runs the web server and the Celery worker as child
 processes started with `subprocess` (fork + exec, no Python code runs between the two), forwards SIGINT/SIGTERM to

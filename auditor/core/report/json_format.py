@@ -1,4 +1,4 @@
-"""The JSON report of DESIGN.md §9 (schema `forkaudit-report/1`)."""
+"""The JSON report of docs/report-schema.md (schema `forkaudit-report/1`)."""
 
 from __future__ import annotations
 
