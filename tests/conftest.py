@@ -31,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DATA_DIR_KEY] = data_dir
     os.environ["FORKAUDIT_DATA_DIR"] = data_dir
     os.environ["DJANGO_SETTINGS_MODULE"] = "auditor.project.settings"
+    # The tests' many fresh databases (and the processes they start) do without the seed dataset; its own tests
+    # name a file.
+    os.environ["FORKAUDIT_SEED"] = "none"
     # pytest-django finishes its set-up in its own (later) pytest_configure only if Django is already set up.
     import django
 

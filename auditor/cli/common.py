@@ -64,9 +64,9 @@ def version() -> str:
         return "dev"
 
 
-def setup_django() -> None:
-    """Configure Django for the embedded database, creating its tables on first use; a bad setting is a UsageError
-    that names it."""
+def setup_django(*, seed: bool = False) -> None:
+    """Configure Django for the embedded database, creating its tables on first use (with `seed`, also loading the
+    seed dataset into a fresh one: `serve` and `crawl`, not an audit); a bad setting is a UsageError that names it."""
     from django.core.exceptions import ImproperlyConfigured
 
     from auditor.project.startup import load_settings
@@ -79,4 +79,7 @@ def setup_django() -> None:
     from django.core.management import call_command
 
     django.setup()
+    import auditor.seed
+
+    auditor.seed.LOAD_ON_MIGRATE = seed
     call_command("migrate", verbosity=0, interactive=False)

@@ -106,7 +106,7 @@ def _projects(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     projects = _projects(args)  # bad input before any set-up
-    setup_django()
+    setup_django(seed=True)  # what the seed knows is not crawled again
     from django.conf import settings
     from django.db import DatabaseError
     from kombu.exceptions import OperationalError

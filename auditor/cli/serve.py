@@ -304,7 +304,7 @@ def prepare_database() -> None:
     try:
         from auditor.cli.common import setup_django
 
-        setup_django()
+        setup_django(seed=True)
     except ImproperlyConfigured as exc:
         raise UsageError(f"configuration: {exc}") from exc
     from django.conf import settings

@@ -60,6 +60,10 @@ FORKAUDIT_TRUSTED_PROXIES
 FORKAUDIT_VULNERABILITY_SERVICE
     Where known vulnerabilities come from: `osv`, `pypi` (PyPI's JSON API), or `none` (no vulnerability data, no
     network). Default: osv.
+FORKAUDIT_SEED
+    The dataset (a `forkaudit export`, plain or gzip) that a fresh installation loads into its database when it is
+    migrated (`serve`, `migrate`; not `forkaudit audit`), once per file; `none` loads nothing. Default: the seed that
+    ships with forkaudit (auditor/data/seed.jsonl.gz).
 CELERY_BROKER_URL
     The Celery broker: `redis://HOST:PORT/0` (or `rediss://`) in production. Default: kombu's `filesystem://`
     transport under `<data dir>/broker` (no server; one machine only). With Redis it also holds the cache the web
@@ -120,6 +124,15 @@ for _proxy in FORKAUDIT_TRUSTED_PROXIES:
     except ValueError:
         message = f"FORKAUDIT_TRUSTED_PROXIES must list IP addresses or networks; got {_proxy!r}."
         raise ImproperlyConfigured(message) from None
+_seed = env_str("FORKAUDIT_SEED", "")
+if _seed.lower() == "none":
+    FORKAUDIT_SEED = ""
+elif _seed:
+    if not Path(_seed).expanduser().is_file():
+        raise ImproperlyConfigured(f"FORKAUDIT_SEED must be a dataset file or `none`; got {_seed!r} (no such file).")
+    FORKAUDIT_SEED = str(Path(_seed).expanduser())
+else:
+    FORKAUDIT_SEED = str(Path(__file__).resolve().parents[1] / "data" / "seed.jsonl.gz")
 DATA_UPLOAD_MAX_MEMORY_SIZE = FORKAUDIT_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 2**20
 
