@@ -35,7 +35,7 @@ import _common
 from _common import BENCH, REPO, table, timed
 
 import auditor.core.probe as probe_package
-from auditor.core import static, static_cst
+from auditor.core import static
 from auditor.core.environments import create_environment, file_owners, install, installed_distributions
 from auditor.core.pipeline import (
     AuditInput,
@@ -48,6 +48,7 @@ from auditor.core.pipeline import (
 from auditor.core.probe import probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import sandbox_for
+from auditor.core.static import libcst_pass, prefilter
 
 # The last component of every watched call (static.THREAD_CALLS, FORK_CALLS, ATFORK_CALL), and "dummy" for
 # multiprocessing.dummy.Pool: a call can only resolve to a watched name if one of these appears as a name, an
@@ -203,14 +204,14 @@ def main() -> int:
             files = [env.site_packages / f for f in dist.module_files() if f.endswith(".py")]
             all_files += files
             t0 = time.perf_counter()
-            mentioned = [(f, text) for f in files if (text := static._read_candidate(f))]
+            mentioned = [(f, text) for f in files if (text := prefilter.read_candidate(f))]
             t1 = time.perf_counter()
-            worth = [(f, excerpt) for f, text in mentioned if (excerpt := static._worth_parsing(text)) is not None]
+            worth = [(f, excerpt) for f, text in mentioned if (excerpt := prefilter.worth_parsing(text)) is not None]
             t2 = time.perf_counter()
             findings = []
             for f, excerpt in worth:  # static.scan_batch, one file at a time, to keep each file's cost
                 started = time.perf_counter()
-                found = static_cst.findings_in(static._source_file(f, env.site_packages), excerpt)
+                found = libcst_pass.findings_in(static._source_file(f, env.site_packages), excerpt)
                 parsed_files.append((f, excerpt.text, time.perf_counter() - started, len(found)))
                 findings += found
             t3 = time.perf_counter()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sys
@@ -9,9 +10,9 @@ from pathlib import Path
 import libcst
 import pytest
 
-from auditor.core import static, static_cst
+from auditor.core import static
 from auditor.core.findings import AtforkHandler, Finding, ForkCall, ImportFailure, RuntimeThread
-from auditor.core.static import module_level_thread_modules, scan_files
+from auditor.core.static import libcst_pass, module_level_thread_modules, prefilter, scan_files
 
 
 def write(root: Path, relative: str, source: str | bytes) -> Path:
@@ -33,7 +34,7 @@ def libcst_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """What the scan gives libcst to parse, in order."""
     parsed: list[bytes] = []
     parse_module = libcst.parse_module
-    monkeypatch.setattr(static_cst.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
+    monkeypatch.setattr(libcst_pass.cst, "parse_module", lambda source: parsed.append(source) or parse_module(source))
     return parsed
 
 
@@ -315,7 +316,7 @@ def test_scan_files_does_not_parse_a_file_that_imports_threading_only_for_its_lo
     parsed: list[bytes] = []
     real_compile = compile
     monkeypatch.setattr(
-        static,
+        prefilter,
         "compile",
         lambda text, *args, **kwargs: parsed.append(text) or real_compile(text, *args, **kwargs),
         raising=False,
@@ -632,9 +633,9 @@ def test_scan_files_shows_libcst_only_the_imports_that_a_watched_call_starts_fro
 )
 def test_scan_files_finds_in_the_excerpt_what_libcst_finds_in_the_whole_file(tmp_path: Path, source: str) -> None:
     path = write(tmp_path, "pkg/mod.py", source)
-    excerpt = static._worth_parsing(path.read_bytes())
+    excerpt = prefilter.worth_parsing(path.read_bytes())
     assert excerpt is not None and excerpt.lines is not None  # an excerpt, not the whole file
-    whole = static_cst.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
+    whole = libcst_pass.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
 
     assert whole and scan_files([path], root=tmp_path) == whole
 
@@ -684,8 +685,8 @@ def test_libcst_visitor_methods_found_once_per_class_are_the_ones_libcst_finds(
     from libcst.metadata import ExpressionContextProvider, ScopeProvider
 
     for provider in (ScopeProvider(), ExpressionContextProvider(), ScopeProvider()):
-        found = static_cst._cached_get_visitors(provider)
-        assert found and found == static_cst._get_visitors(provider)  # bound to this very instance
+        found = libcst_pass._cached_get_visitors(provider)
+        assert found and found == libcst_pass._get_visitors(provider)  # bound to this very instance
     source = (
         "import threading as t, os\nclass Base(t.Thread):\n    pass\nclass Worker(Base):\n    pass\n"
         "def go(xs):\n    for x in xs:\n        Worker().start()\n    [t.Timer(1, print) for _ in xs]\n"
@@ -694,9 +695,37 @@ def test_libcst_visitor_methods_found_once_per_class_are_the_ones_libcst_finds(
     path = write(tmp_path, "pkg/mod.py", source)
 
     def scan() -> list[Finding]:
-        return static_cst.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
+        return libcst_pass.findings_in(static._source_file(path, tmp_path), static.Excerpt(path.read_bytes()))
 
     cached = scan()
-    monkeypatch.setattr(libcst.BatchableCSTVisitor, "get_visitors", static_cst._get_visitors)
+    monkeypatch.setattr(libcst.BatchableCSTVisitor, "get_visitors", libcst_pass._get_visitors)
     assert len(cached) == 4
     assert scan() == cached
+
+
+def test_the_scan_modules_import_each_other_without_a_circle() -> None:
+    # What each module of the package imports from the package, read from its source (lazy imports included):
+    # the names are a leaf, the two passes know only them, and only the libcst pass imports libcst.
+    package = Path(static.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imports[path.stem] = imported
+
+    assert imports.keys() == {"__init__", "names", "prefilter", "libcst_pass"}
+    siblings = {
+        stem: {name.rpartition(".")[2] for name in names if name.startswith("auditor.core.static.")}
+        for stem, names in imports.items()
+    }
+    assert siblings == {
+        "names": set(),
+        "prefilter": {"names"},
+        "libcst_pass": {"names"},
+        "__init__": {"names", "prefilter", "libcst_pass"},
+    }
+    assert not any("auditor.core.static" in names for names in imports.values())  # nor the package from inside
+    assert [stem for stem, names in imports.items() if any(n.partition(".")[0] == "libcst" for n in names)] == [
+        "libcst_pass"
+    ]

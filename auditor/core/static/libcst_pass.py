@@ -1,4 +1,4 @@
-"""The libcst half of the static scan (DESIGN.md §7): every call in a file excerpt, by qualified name.
+"""The static scan's libcst pass: every call in a file excerpt, by qualified name.
 
 Imported only where files are parsed (the scan's worker processes), since libcst takes a while to import.
 """
@@ -24,7 +24,7 @@ from libcst.metadata import (
 )
 
 from auditor.core.findings import AtforkHandler, Finding, ForkCall, RuntimeThread
-from auditor.core.static import ATFORK_CALL, ATFORK_HOOKS, FORK_CALLS, THREAD_CALLS, Excerpt, SourceFile
+from auditor.core.static.names import ATFORK_CALL, ATFORK_HOOKS, FORK_CALLS, THREAD_CALLS, Excerpt, SourceFile
 
 # libcst asks each of its metadata visitors (the scope analysis and the expression contexts it needs) for its visit_
 # and leave_ methods once per file, with inspect.getmembers over all of the instance's hundreds of attributes: a third
@@ -53,8 +53,8 @@ class _Call:
 
 
 def findings_in(source: SourceFile, excerpt: Excerpt) -> list[Finding]:
-    """Findings in one file excerpt that passed the filters of `auditor.core.static` (which keep libcst from crashing
-    on it)."""
+    """Findings in one file excerpt that passed `auditor.core.static.prefilter` (which keeps libcst from crashing on
+    it)."""
     collector = _CallCollector()
     try:
         wrapper = MetadataWrapper(cst.parse_module(excerpt.text), unsafe_skip_copy=True)
