@@ -34,7 +34,8 @@ from auditor.core.inputs.locks import is_lock_file
 from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
-from auditor.core.report.describe import headline_text
+from auditor.core.report.baseline import BaselineError, compare, known_set_aside, read_baseline
+from auditor.core.report.describe import baseline_headline, headline, plain
 from auditor.core.report.sarif import repository_path
 from auditor.core.report.table import DEFAULT_WIDTH
 from auditor.core.resolve import ResolutionError
@@ -87,6 +88,12 @@ def add_parser(commands: Any) -> None:
         "--wheels", type=Path, metavar="DIR", help="a directory of .whl files, each a direct requirement"
     )
     add_report_options(parser)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="REPORT.json",
+        help="a JSON report of the target branch (--format json): findings it has are known, only new ones fail",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="table: every distribution, finding and path, not one line each"
     )
@@ -203,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     sysconfig.get_config_vars()
     suppressions = with_project_settings(args)
     audit_input = read_input(args)
+    baseline = read_baseline_option(args.baseline)  # a bad one is exit 2 before any work
     from django.core.exceptions import ImproperlyConfigured
 
     from auditor.project.startup import load_settings
@@ -214,17 +222,28 @@ def run(args: argparse.Namespace) -> int:
     # pip-audit starts in a process of its own, on another core, while this one starts Django.
     with LookupProcess(service) as vulnerability_source:
         report = _audit(args, audit_input, vulnerability_source)
-    report = apply_suppressions(report, suppressions)
-    write_report(render(report, args.format, **_render_options(args)), args.output)
-    say_headline(report, args)
-    return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+    return finish(apply_suppressions(report, suppressions), args, baseline, **_render_options(args))
 
 
-def say_headline(report: AuditReport, args: argparse.Namespace) -> None:
-    """The culprit and the fix on stderr, where a CI log shows it, unless the report on stdout is the table (which
-    starts with it)."""
-    if args.format != "table" or args.output is not None:
-        print(f"forkaudit: {headline_text(report)}", file=sys.stderr)
+def finish(report: AuditReport, args: argparse.Namespace, baseline: AuditReport | None, **options: Any) -> int:
+    """Write the report (against the baseline, if any), say its headline, and return the exit code, which follows
+    only what the baseline does not have."""
+    comparison = compare(report, baseline) if baseline is not None else None
+    write_report(render(report, args.format, baseline=comparison, **options), args.output)
+    if args.format != "table" or args.output is not None:  # the table starts with it; a CI log shows stderr
+        line = headline(report) if comparison is None else baseline_headline(report, comparison)
+        print(f"forkaudit: {plain(line)}", file=sys.stderr)
+    counted = report if comparison is None else known_set_aside(report, comparison)
+    return exit_code(counted, fail_on=args.fail_on, strict=args.strict)
+
+
+def read_baseline_option(path: Path | None) -> AuditReport | None:
+    if path is None:
+        return None
+    try:
+        return read_baseline(path)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _render_options(args: argparse.Namespace) -> dict[str, Any]:

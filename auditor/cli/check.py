@@ -31,10 +31,9 @@ from auditor.cli.audit import (
     _read_requirement_files,
     add_report_options,
     add_requirement_option,
-    exit_code,
-    say_headline,
+    finish,
+    read_baseline_option,
     with_project_settings,
-    write_report,
 )
 from auditor.cli.common import Incomplete, UsageError, positive_float, version
 from auditor.cli.progress import ProgressBar
@@ -42,7 +41,7 @@ from auditor.core.config import apply_suppressions
 from auditor.core.findings import AuditReport
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements
 from auditor.core.inputs.locks import is_lock_file
-from auditor.core.report import render
+from auditor.core.report.baseline import BaselineError, baseline_from_json
 
 TOKEN_ENV = "FORKAUDIT_TOKEN"
 SERVER_ENV = "FORKAUDIT_SERVER"
@@ -72,6 +71,12 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--token", metavar="TOKEN", help=f"API token (default: the {TOKEN_ENV} environment variable)")
     add_report_options(parser)
+    parser.add_argument(
+        "--baseline",
+        metavar="REPORT.json|AUDIT_ID",
+        help="the target branch's report: a JSON report (--format json) or the id of an audit on the server; "
+        "findings it has are known, only new ones fail",
+    )
     parser.add_argument(
         "--poll", type=positive_float, default=2.0, metavar="SECONDS", help="seconds between polls (default: 2)"
     )
@@ -346,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
     uploads = upload_set(args.requirements)
     deadline = time.monotonic() + args.timeout
     client = Client(server, token)
+    baseline = _baseline(args.baseline, client)  # before submitting: a bad one is exit 2 at once
     progress = _Progress()
     try:
         audit = _submit(client, uploads, deadline=deadline, progress=progress)
@@ -358,10 +364,33 @@ def run(args: argparse.Namespace) -> int:
         report = AuditReport.from_dict(data["report"])
     except (KeyError, TypeError, ValueError) as exc:
         raise Incomplete(f"the server's report cannot be read by this forkaudit: {exc}") from exc
-    report = apply_suppressions(report, suppressions)
-    write_report(render(report, args.format), args.output)
-    say_headline(report, args)
-    return exit_code(report, fail_on=args.fail_on, strict=args.strict)
+    return finish(apply_suppressions(report, suppressions), args, baseline)
+
+
+_AUDIT_ID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
+
+
+def _baseline(given: str | None, client: Client) -> AuditReport | None:
+    """The baseline report: from a file, or the report of an audit on the server (by its id)."""
+    if given is None:
+        return None
+    if Path(given).exists() or not _AUDIT_ID.fullmatch(given):
+        return read_baseline_option(Path(given))
+    try:
+        answer = client.request("GET", f"/api/v1/audits/{quote(given, safe='')}/")
+    except Unreachable as exc:
+        raise Incomplete(str(exc)) from exc
+    if answer.status == 404:
+        raise UsageError(f"--baseline {given}: no audit with this id is visible to this token")
+    if answer.status != 200 or not isinstance(answer.data, dict):
+        raise _refused(answer, token=client.token, server=client.server)
+    status = answer.data.get("status")
+    if status != "done":
+        raise UsageError(f"--baseline {given}: that audit is {status}, not done; it has no report to compare with")
+    try:
+        return baseline_from_json(answer.data, f"--baseline {given}")
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _submit(

@@ -27,6 +27,7 @@ from auditor.core.findings import (
     Verdict,
     Vulnerability,
 )
+from auditor.core.report.baseline import Comparison, Problem, known_set_aside
 from auditor.core.report.sanitize import clean_text
 from auditor.core.verdicts import finding_verdict
 
@@ -547,3 +548,44 @@ def fix_steps(report: AuditReport) -> list[Phrase]:
         )
         steps.append((*lead, *_words(_HOW_TO_IMPORT_AFTER_FORK.format(them=them))))
     return steps
+
+
+# --- against a baseline: what a change adds ---------------------------------------------------------------------------
+
+
+def _problem_names(problems: Sequence[Problem]) -> str:
+    names = list(dict.fromkeys(clean_text(p.distribution, NAME_LIMIT) for p in problems))
+    shown = ", ".join(names[:CULPRITS_NAMED])
+    return shown + (f" and {len(names) - CULPRITS_NAMED} more" if len(names) > CULPRITS_NAMED else "")
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem" if count == 1 else f"{count} problems"
+
+
+def baseline_headline(report: AuditReport, comparison: Comparison) -> Phrase:
+    """The headline of what is new against the baseline (`headline` of the report with the known distributions set
+    aside), or that nothing is; render it as `headline` says."""
+    if comparison.new:
+        return (Part("New: "), *headline(known_set_aside(report, comparison)))
+    if comparison.known:
+        left = (
+            "the problem left is"
+            if len(comparison.known) == 1
+            else f"the {len(comparison.known)} problems left are all"
+        )
+        return (Part(f"Nothing new: {left} in the baseline"),)
+    return (Part("Nothing new: "), *headline(report))
+
+
+def baseline_summary(comparison: Comparison) -> str:
+    """`Against the baseline: 1 new problem (fa-beacon); 2 known (numpy, numexpr), not counted; 1 fixed (x)`."""
+    new = len(comparison.new)
+    parts = [
+        f"{new} new {'problem' if new == 1 else 'problems'}" + (f" ({_problem_names(comparison.new)})" if new else "")
+    ]
+    if comparison.known:
+        parts.append(f"{len(comparison.known)} known ({_problem_names(comparison.known)}), not counted")
+    if comparison.fixed:
+        parts.append(f"{len(comparison.fixed)} fixed ({_problem_names(comparison.fixed)})")
+    return "Against the baseline: " + "; ".join(parts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from auditor.core.findings import AuditReport, DistributionReport, Verdict
+from auditor.core.report.baseline import Comparison, known_set_aside
 from auditor.core.report.describe import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
@@ -17,6 +18,8 @@ from auditor.core.report.describe import (
     Part,
     PartKind,
     Phrase,
+    baseline_headline,
+    baseline_summary,
     by_severity,
     counts_text,
     describe_finding,
@@ -136,7 +139,7 @@ def _row(distribution: DistributionReport) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _headline(report: AuditReport) -> list[str]:
+def _headline(report: AuditReport, baseline: Comparison | None) -> list[str]:
     summary = report.summary()
     env = report.environment
     environment = " · ".join(
@@ -147,8 +150,12 @@ def _headline(report: AuditReport) -> list[str]:
         ]
     )
     noun = "distribution" if summary["distributions"] == 1 else "distributions"
-    lines = [f"## forkaudit: {VERDICT_ICONS[report.verdict]} {_phrase(headline(report))}", ""]
-    steps = fix_steps(report)
+    focus = report if baseline is None else known_set_aside(report, baseline)  # what the change adds
+    line = headline(report) if baseline is None else baseline_headline(report, baseline)
+    lines = [f"## forkaudit: {VERDICT_ICONS[focus.verdict]} {_phrase(line)}", ""]
+    if baseline is not None:
+        lines += [f"**{escape_text(baseline_summary(baseline))}**", ""]
+    steps = fix_steps(focus)
     if steps:
         lines += ["<details>", "<summary>How to apply the fix</summary>", ""]
         lines += [f"- {_phrase(step)}" for step in steps]
@@ -160,10 +167,7 @@ def _phrase(phrase: Phrase) -> str:
     return "".join(_part(part, in_table=False) for part in phrase)
 
 
-def _offenders_table(report: AuditReport) -> list[str]:
-    rows = offenders(report)
-    if not rows:
-        return ["No distribution starts threads, processes or sockets on import."]
+def _table(rows: list[DistributionReport]) -> list[str]:
     lines = [
         "| Package | Version | Verdict | What it does | Path | Verified mitigation |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -171,6 +175,22 @@ def _offenders_table(report: AuditReport) -> list[str]:
     lines += [_row(d) for d in rows[:MAX_ROWS]]
     if len(rows) > MAX_ROWS:
         lines += ["", f"… and {len(rows) - MAX_ROWS} more offending distributions: see the full report."]
+    return lines
+
+
+def _offenders_table(report: AuditReport, baseline: Comparison | None) -> list[str]:
+    rows = offenders(report)
+    if not rows:
+        return ["No distribution starts threads, processes or sockets on import."]
+    if baseline is None:
+        return _table(rows)
+    new = [d for d in rows if not baseline.is_known(d)]
+    known = [d for d in rows if baseline.is_known(d)]
+    lines = _table(new) if new else ["Nothing new against the baseline."]
+    if known:
+        noun = "distribution" if len(known) == 1 else "distributions"
+        summary = f"{len(known)} {noun} known from the baseline (not counted)"
+        lines += ["", "<details>", f"<summary>{summary}</summary>", "", *_table(known), "", "</details>"]
     return lines
 
 
@@ -199,11 +219,16 @@ def _audit_errors(report: AuditReport) -> list[str]:
     ]
 
 
-def render_markdown(report: AuditReport) -> str:
+def render_markdown(report: AuditReport, *, baseline: Comparison | None = None) -> str:
     """The report as a PR comment: a heading with the culprit and the fix (`describe.headline`), how to apply the
-    fix (collapsed), the counts, a table of the offending
-    distributions (unsafe, error, caution, in that order) with what they do, their dependency paths and
-    verified mitigations, audit problems if any, then the safe distributions in a collapsed `<details>`
-    list."""
-    sections = [_headline(report), _offenders_table(report), _audit_errors(report), _safe_list(report)]
+    fix (collapsed), the counts, a table of the offending distributions (unsafe, error, caution, in that order) with
+    what they do, their dependency paths and verified mitigations, audit problems if any, then the safe distributions
+    in a collapsed `<details>` list. Against a `baseline`, the heading and the table are what the change adds; the
+    distributions known from the baseline are collapsed below it."""
+    sections = [
+        _headline(report, baseline),
+        _offenders_table(report, baseline),
+        _audit_errors(report),
+        _safe_list(report),
+    ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

@@ -37,12 +37,14 @@ from auditor.core.findings import (
     Verdict,
 )
 from auditor.core.inputs.requirements import RequirementOrigin
+from auditor.core.report.baseline import Comparison
 from auditor.core.report.describe import (
     CODE_LIMIT,
     MESSAGE_LIMIT,
     NAME_LIMIT,
     PATH_ARROW,
     Level,
+    baseline_headline,
     describe_finding,
     evidence,
     headline_text,
@@ -316,7 +318,12 @@ def _rule(distribution: DistributionReport) -> tuple[Rule, str]:
     return (_fix_rule(fix) if fix and kind == "thread-on-import" else _BASE_RULES[kind]), kind
 
 
-def _result(distribution: DistributionReport, origins: dict[str, RequirementOrigin], rules: dict[str, Rule]) -> dict:
+def _result(
+    distribution: DistributionReport,
+    origins: dict[str, RequirementOrigin],
+    rules: dict[str, Rule],
+    baseline: Comparison | None = None,
+) -> dict:
     rule, kind = _rule(distribution)
     rules.setdefault(rule.id, rule)
     locations, related, file = _locations(distribution, origins)
@@ -331,6 +338,8 @@ def _result(distribution: DistributionReport, origins: dict[str, RequirementOrig
     }
     if related:
         result["relatedLocations"] = related
+    if baseline is not None:  # SARIF's own word for it: new, or unchanged since the baseline
+        result["baselineState"] = "unchanged" if baseline.is_known(distribution) else "new"
     if distribution.suppressed is not None:
         result["suppressions"] = [
             {"kind": "external", "status": "accepted", "justification": clean_text(distribution.suppressed, None)}
@@ -395,12 +404,14 @@ def sarif_log(
     *,
     origins: Sequence[RequirementOrigin] = (),
     information_uri: str | None = None,
+    baseline: Comparison | None = None,
 ) -> dict[str, Any]:
     """The SARIF log as a dict: one result per distribution that is not safe (most severe first), at the line that
-    brings it in when `origins` (direct name → repository path and line) has it."""
+    brings it in when `origins` (direct name → repository path and line) has it; against a `baseline`, each result
+    `new` or `unchanged` (`baselineState`)."""
     by_name = {origin.name: origin for origin in origins}
     rules = dict(_BASE_RULES)  # then a rule per verified fix, as results use them
-    results = [_result(d, by_name, rules) for d in offenders(report)]
+    results = [_result(d, by_name, rules, baseline) for d in offenders(report)]
     driver: dict[str, Any] = {"name": TOOL_NAME}
     version = _tool_version()
     if version:
@@ -425,12 +436,16 @@ def sarif_log(
                 "results": results,
                 "properties": {
                     "schema": report_dict["schema"],
-                    "headline": headline_text(report),  # the culprit and the fix, as every output leads with
+                    # the culprit and the fix (of what is new, against a baseline), as every output leads with
+                    "headline": headline_text(report)
+                    if baseline is None
+                    else plain(baseline_headline(report, baseline)),
                     "fix": report_dict["fix"],
                     "verdict": report_dict["verdict"],
                     "summary": report_dict["summary"],
                     "environment": report_dict["environment"],
                     "errors": report_dict["errors"],
+                    **({"baseline": baseline.to_dict()} if baseline is not None else {}),
                 },
             }
         ],
@@ -438,7 +453,12 @@ def sarif_log(
 
 
 def render_sarif(
-    report: AuditReport, *, origins: Sequence[RequirementOrigin] = (), information_uri: str | None = None
+    report: AuditReport,
+    *,
+    origins: Sequence[RequirementOrigin] = (),
+    information_uri: str | None = None,
+    baseline: Comparison | None = None,
 ) -> str:
     """The SARIF 2.1.0 log of `sarif_log(report, ...)` as indented JSON, ending with a newline."""
-    return json.dumps(sarif_log(report, origins=origins, information_uri=information_uri), indent=2) + "\n"
+    log = sarif_log(report, origins=origins, information_uri=information_uri, baseline=baseline)
+    return json.dumps(log, indent=2) + "\n"

@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auditor.core.findings import AuditReport, DistributionReport, Verdict
+from auditor.core.report.baseline import Comparison
 from auditor.core.report.describe import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
+    baseline_headline,
+    baseline_summary,
     by_severity,
     counts_text,
     describe_finding,
@@ -143,9 +146,13 @@ def _widths(columns: Sequence[_Column], width: int, verbose: bool) -> list[int]:
     return [*widths, max(available - sum(widths), 1)]
 
 
-def _verdict(distribution: DistributionReport, verbose: bool) -> str:
+def _verdict(distribution: DistributionReport, verbose: bool, baseline: Comparison | None) -> str:
     # Fork-awareness is information: on one line there is room only for what changes the exit code.
-    notes = [("fork-aware", verbose and distribution.fork_aware), ("suppressed", distribution.suppressed is not None)]
+    notes = [
+        ("fork-aware", verbose and distribution.fork_aware),
+        ("suppressed", distribution.suppressed is not None),
+        ("known", baseline is not None and distribution.suppressed is None and baseline.is_known(distribution)),
+    ]
     return ", ".join([str(distribution.verdict), *(note for note, on in notes if on)])
 
 
@@ -173,12 +180,12 @@ def _via(distribution: DistributionReport, verbose: bool) -> list[str]:
     return [f"{chains[0]} (+{len(chains) - 1} more)"]
 
 
-def _columns(rows: Sequence[DistributionReport], verbose: bool) -> list[_Column]:
+def _columns(rows: Sequence[DistributionReport], verbose: bool, baseline: Comparison | None) -> list[_Column]:
     return [
         _Column(
             "package", [[f"{clean_text(d.name, NAME_LIMIT)} {clean_text(d.version, NAME_LIMIT)}"] for d in rows], 40, 24
         ),
-        _Column("verdict", [[_verdict(d, verbose)] for d in rows], 20, 18),
+        _Column("verdict", [[_verdict(d, verbose, baseline)] for d in rows], 20, 18),
         _Column("fix", [[_fix(d)] for d in rows], 40, 30),  # the fix is shown whole
         _Column("via", [_via(d, verbose) for d in rows], 30, 10),
         _Column("evidence", [_evidence(d, verbose) for d in rows], 10_000, EVIDENCE_MIN),
@@ -216,8 +223,8 @@ def _via_line(via: str) -> str:
     return "direct requirement" if via == "direct" else f"via {via}"
 
 
-def _layout(rows: Sequence[DistributionReport], width: int, verbose: bool) -> list[str]:
-    columns = _columns(rows, verbose)
+def _layout(rows: Sequence[DistributionReport], width: int, verbose: bool, baseline: Comparison | None) -> list[str]:
+    columns = _columns(rows, verbose, baseline)
     widths = _widths(columns, width, verbose)
     if widths[-1] < EVIDENCE_MIN:  # a narrow terminal: the evidence gets the path's column
         via, evidence = columns[-2], columns[-1]
@@ -242,21 +249,27 @@ def _safe_line(safe: Sequence[DistributionReport], width: int) -> str:
     return truncate(f"{len(safe)} safe: {names}", width)
 
 
-def render_table(report: AuditReport, *, width: int | None = None, verbose: bool = False) -> str:
+def render_table(
+    report: AuditReport, *, width: int | None = None, verbose: bool = False, baseline: Comparison | None = None
+) -> str:
     """The report as plain text at most `width` columns wide (default: the terminal's, see `terminal_width`).
 
     First the headline (the culprit and the fix, `describe.headline`), then one line per distribution that is not
     safe, most severe first, then the safe ones on one line; with `verbose`, every distribution with all its findings
     and paths, wrapped, and the steps of the fix. Then audit problems, and the summary counts with the audit verdict
-    on the last line."""
+    on the last line. Against a `baseline`, the headline is what is new, and the known distributions come last."""
     width = max(width or terminal_width(), MIN_WIDTH)
     ordered = by_severity(report.distributions)
     rows = ordered if verbose else [d for d in ordered if d.verdict != Verdict.SAFE]
     safe = [] if verbose else [d for d in ordered if d.verdict == Verdict.SAFE]
     # The culprit and the fix come first: most people read no further.
-    lines = wrap(headline_text(report), width)
+    if baseline is None:
+        lines = wrap(headline_text(report), width)
+    else:  # what the change adds, then the new rows before the known ones
+        lines = wrap(plain(baseline_headline(report, baseline)), width) + wrap(baseline_summary(baseline), width)
+        rows = sorted(rows, key=lambda d: baseline.is_known(d))
     if rows:
-        lines += ["", *_layout(rows, width, verbose)]
+        lines += ["", *_layout(rows, width, verbose, baseline)]
     if safe:
         lines.append(_safe_line(safe, width))
     if verbose:
