@@ -38,6 +38,7 @@ from auditor.core.findings import (
     Verdict,
     Vulnerability,
 )
+from auditor.core.report.baseline import compare
 from auditor.core.report.json_format import render_json
 from tests.wheelfactory import build_wheel
 
@@ -257,6 +258,18 @@ def test_a_report_with_every_kind_and_field_fits_the_schema():
     assert_fits(report)
 
 
+def test_a_report_compared_with_a_baseline_fits_the_schema():
+    from tests.core.test_report import error_broken, unsafe_numpy
+
+    full = full_report()
+    current = dataclasses.replace(full, distributions=(*full.distributions, error_broken()))
+    baseline = dataclasses.replace(full, distributions=(full.distributions[0], unsafe_numpy()))
+    comparison = compare(current, baseline)
+
+    assert comparison.new and comparison.known and comparison.fixed
+    assert_fits(json.loads(render_json(current, baseline=comparison)))
+
+
 def test_the_example_of_docs_report_schema_md_fits_the_published_schema():
     # A reader's view of an older report: the fields of the first forkaudit-report/1, without those added since.
     text = (REPO / "docs" / "report-schema.md").read_text()
@@ -331,7 +344,7 @@ def wheels_of_every_behaviour(tmp_path: Path) -> Path:
     return wheels
 
 
-def test_a_real_audits_json_report_fits_the_schema(forkaudit, wheels_of_every_behaviour, monkeypatch):
+def test_a_real_audits_json_report_fits_the_schema(forkaudit, wheels_of_every_behaviour, monkeypatch, tmp_path):
     monkeypatch.setenv("FORKAUDIT_VULNERABILITY_SERVICE", "none")
 
     done = forkaudit("audit", "--wheels", str(wheels_of_every_behaviour), "--no-index", "--format", "json")
@@ -352,3 +365,20 @@ def test_a_real_audits_json_report_fits_the_schema(forkaudit, wheels_of_every_be
     kinds = {f["kind"] for d in report["distributions"] for f in d["findings"]}
     assert kinds >= set(FINDING_TYPES) - {"vulnerability"}
     assert_fits(report)
+
+    (tmp_path / "main.json").write_text(done.stdout)
+    again = forkaudit(
+        "audit",
+        "--wheels",
+        str(wheels_of_every_behaviour),
+        "--no-index",
+        "--format",
+        "json",
+        "--baseline",
+        str(tmp_path / "main.json"),
+    )
+
+    assert again.returncode == 0, again.stderr  # nothing new
+    compared = json.loads(again.stdout)
+    assert compared["baseline"]["known"] and not compared["baseline"]["new"]
+    assert_fits(compared)
