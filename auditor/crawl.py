@@ -263,14 +263,18 @@ class Summary:
     def lines(self) -> list[str]:
         skipped = sum(self.skipped.values())
         lines = [
-            f"{self.projects} projects: {self.projects_probed} audited, {self.projects_known} already known, "
+            f"{_count(self.projects, 'project')}: {self.projects_probed} audited, {self.projects_known} already known, "
             f"{skipped} skipped" + (f" ({_causes(self.skipped)})" if skipped else ""),
-            f"{self.distributions} distributions in their sets: {self.probed} probed, "
+            f"{_count(self.distributions, 'distribution')} in their sets: {self.probed} probed, "
             f"{self.distributions - self.probed} reused; {self.verdicts['unsafe']} unsafe, "
             f"{self.verdicts['caution']} caution, {self.verdicts['safe']} safe, {self.verdicts['error']} error"
             + (f" ({_causes(self.errors)})" if self.errors else ""),
         ]
         return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _causes(counts: Counter[str]) -> str:

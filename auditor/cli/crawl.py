@@ -185,7 +185,8 @@ def _line(item: Any) -> str:
 def _gist(reason: str) -> str:
     """The line of a reason that says why: uv's `Because ...` after its `No solution found` heading."""
     lines = [line.strip(" ×╰─▶│") for line in reason.splitlines() if line.strip(" ×╰─▶│")]
-    return next((line for line in lines if line.startswith("Because")), lines[0] if lines else "")
+    because = next((line[line.index("Because") :] for line in lines if "Because" in line), None)
+    return because or (lines[0] if lines else "")
 
 
 # --- the embedded worker -------------------------------------------------------------------------------------------
