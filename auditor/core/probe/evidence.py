@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from auditor.core.environments import module_name
 from auditor.core.findings import (
@@ -31,6 +31,13 @@ from auditor.core.probe.libraries import recognise
 MAX_STACK = 12
 _THREAD_NUMBER = re.compile(r"Thread-\d+")
 STDLIB = "<standard library>"
+
+
+class NativeLibrary(TypedDict):
+    """The `library` and `library_file` of a native thread's finding."""
+
+    library: str | None
+    library_file: str | None
 
 
 @dataclass(frozen=True)
@@ -77,23 +84,30 @@ class Attributor:
         frame = next(f for f, d in owned if d == blamed)
         return Blame(blamed, self.module_of(frame[0]) or module, self.relative(frame[0]), int(frame[1]))
 
+    def blame_event(self, event: Mapping[str, Any]) -> Blame:
+        """An event with a stack (a Python thread, a process, a socket, an at-fork handler): see `blame_stack`."""
+        return self.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+
     def blame_module(self, module: str | None, origin: str | None) -> Blame:
         return Blame(self.owner(origin), module, self.relative(origin) if origin else None, None)
+
+    def blame_loading(self, event: Mapping[str, Any]) -> Blame:
+        """An event without a stack: the module that was loading when it happened."""
+        return self.blame_module(event.get("module"), event.get("origin"))
 
     def blame_native(self, event: Mapping[str, Any]) -> Blame:
         """A native thread is blamed on the module whose loading created it, unless the library it runs in (seen by
         the host) belongs to another distribution than that module, or the module is the standard library's (a
         thread started lazily while `weakref` loaded): then on the library's distribution, at the import that
         started it."""
-        blame = self.blame_module(event.get("module"), event.get("origin"))
+        blame = self.blame_loading(event)
         library = event.get("library")
         owner = self.owner(library) if isinstance(library, str) else None
-        if owner is None or owner == blame.distribution:
+        if owner is None or owner == blame.distribution or not isinstance(library, str):
             return blame
         return Blame(owner, event.get("importing") or blame.module, self.relative(library), None)
 
-    def native_library(self, event: Mapping[str, Any]) -> dict[str, str | None]:
-        """The `library` and `library_file` of a native thread's finding."""
+    def native_library(self, event: Mapping[str, Any]) -> NativeLibrary:
         library = event.get("library")
         if not isinstance(library, str):
             known = recognise(None, str(event.get("name") or ""))
@@ -114,119 +128,135 @@ def findings_from_report(
     Events no distribution can be blamed for, but that happened while one of `distribution`'s modules was being
     imported, are kept: the probe imported nothing else.
     """
+    reading = _Reading(report, attributor, distribution)
+    findings = [finding for kind in _KINDS for finding in kind(reading)]
+    fork_aware = any(isinstance(finding, AtforkHandler) for finding in findings)
+    return _counted(findings), fork_aware
 
-    loaded = _loaded_distributions(report, attributor)
 
-    def mine(blame: Blame, event: Mapping[str, Any], alive: bool | None = None) -> bool:
+class _Reading:
+    """One probe report read for one distribution: which of its events are that distribution's own doing."""
+
+    def __init__(self, report: Mapping[str, Any], attributor: Attributor, distribution: str) -> None:
+        self.report = report
+        self.attributor = attributor
+        self.distribution = distribution
+        self.loaded = _loaded_distributions(report, attributor)
+        trial = report.get("fork")
+        self.trial = trial if isinstance(trial, dict) else None
+        self.stopped = set(self.trial.get("stopped") or ()) if self.trial else set()
+
+    def own(
+        self, key: str, blame_of: Callable[[Mapping[str, Any]], Blame]
+    ) -> Iterator[tuple[Mapping[str, Any], Blame]]:
+        """The events of `key` that are the distribution's own, each with its blame, in the report's order."""
+        for event in _records(self.report, key):
+            blame = blame_of(event)
+            if self.mine(blame, event):
+                yield event, blame
+
+    def mine(self, blame: Blame, event: Mapping[str, Any], alive: bool | None = None) -> bool:
         alive = event.get("alive") is True if alive is None else alive
         if blame.distribution not in (None, STDLIB):
             # Something alive blamed on a distribution none of whose modules this probe loaded was not started by
             # it: only code named after its files, which is the probed distribution's own doing.
-            return blame.distribution == distribution or (alive and blame.distribution not in loaded)
+            return blame.distribution == self.distribution or (alive and blame.distribution not in self.loaded)
         # A thread or process alive after the import that no distribution can be blamed for is the probed one's:
         # the probe imported nothing else, the standard library starts none on import, and a package that blanks
         # its stack in the report, or runs code under a standard-library file name, must not hide it so.
         return alive or (blame.distribution is None and event.get("module") is not None)
 
-    trial = report.get("fork") if isinstance(report.get("fork"), dict) else None
-    stopped = set(trial.get("stopped") or ()) if trial else set()
-
-    def at_fork(event: Mapping[str, Any], tid: Any) -> str | None:
-        if trial is None or event.get("alive") is not True:
+    def at_fork(self, event: Mapping[str, Any], tid: Any) -> str | None:
+        """What the fork trial saw of a live thread: "stopped" by its library, or "survived" (None: no trial)."""
+        if self.trial is None or event.get("alive") is not True:
             return None
-        return "stopped" if tid in stopped else "survived"
+        return "stopped" if tid in self.stopped else "survived"
 
-    findings: list[Finding] = []
-    for event in _records(report, "threads"):
-        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
-        if mine(blame, event):
-            findings.append(
-                ThreadOnImport(
-                    thread=str(event.get("name")),
-                    native=False,
-                    alive_after_import=bool(event.get("alive")),
-                    module=blame.module,
-                    trigger=event.get("importing"),
-                    daemon=event.get("daemon"),
-                    file=blame.file,
-                    line=blame.line,
-                    stack=attributor.format_stack(event.get("stack") or []),
-                    at_fork=at_fork(event, event.get("native_id")),
-                )
-            )
-    for event in _records(report, "native_threads"):
-        blame = attributor.blame_native(event)
-        if mine(blame, event):
-            findings.append(
-                ThreadOnImport(
-                    thread=str(event.get("name") or "?"),
-                    native=True,
-                    alive_after_import=bool(event.get("alive")),
-                    module=blame.module,
-                    trigger=event.get("importing"),
-                    file=blame.file,
-                    at_fork=at_fork(event, event.get("tid")),
-                    **attributor.native_library(event),
-                )
-            )
-    for event in _records(report, "transient_native"):
-        blame = attributor.blame_module(event.get("module"), event.get("origin"))
-        if mine(blame, event):
-            findings.append(
-                ThreadOnImport(
-                    thread="(short-lived native thread)",
-                    native=True,
-                    alive_after_import=False,
-                    module=blame.module,
-                    trigger=event.get("importing"),
-                    file=blame.file,
-                    count=int(event.get("count") or 1),
-                )
-            )
-    for event in _records(report, "unexplained"):
+
+def _python_threads(reading: _Reading) -> Iterator[Finding]:
+    attributor = reading.attributor
+    for event, blame in reading.own("threads", attributor.blame_event):
+        yield ThreadOnImport(
+            thread=str(event.get("name")),
+            native=False,
+            alive_after_import=bool(event.get("alive")),
+            module=blame.module,
+            trigger=event.get("importing"),
+            daemon=event.get("daemon"),
+            file=blame.file,
+            line=blame.line,
+            stack=attributor.format_stack(event.get("stack") or []),
+            at_fork=reading.at_fork(event, event.get("native_id")),
+        )
+
+
+def _native_threads(reading: _Reading) -> Iterator[Finding]:
+    attributor = reading.attributor
+    for event, blame in reading.own("native_threads", attributor.blame_native):
+        yield ThreadOnImport(
+            thread=str(event.get("name") or "?"),
+            native=True,
+            alive_after_import=bool(event.get("alive")),
+            module=blame.module,
+            trigger=event.get("importing"),
+            file=blame.file,
+            at_fork=reading.at_fork(event, event.get("tid")),
+            **attributor.native_library(event),
+        )
+
+
+def _transient_native_threads(reading: _Reading) -> Iterator[Finding]:
+    attributor = reading.attributor
+    for event, blame in reading.own("transient_native", attributor.blame_loading):
+        yield ThreadOnImport(
+            thread="(short-lived native thread)",
+            native=True,
+            alive_after_import=False,
+            module=blame.module,
+            trigger=event.get("importing"),
+            file=blame.file,
+            count=int(event.get("count") or 1),
+        )
+
+
+def _unexplained_threads(reading: _Reading) -> Iterator[Finding]:
+    for event in _records(reading.report, "unexplained"):
         # A live thread only the host saw: the probe imported nothing but this distribution and its dependencies,
         # and whatever hid the thread from the report also hid who started it.
-        findings.append(
-            ThreadOnImport(
-                thread=str(event.get("name") or "?"),
-                native=True,
-                alive_after_import=True,
-                module=None,
-                unexplained=True,
-                **attributor.native_library(event),
-            )
+        yield ThreadOnImport(
+            thread=str(event.get("name") or "?"),
+            native=True,
+            alive_after_import=True,
+            module=None,
+            unexplained=True,
+            **reading.attributor.native_library(event),
         )
-    findings.extend(_process_findings(report, attributor, mine))
-    for event in _records(report, "sockets"):
-        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
-        if mine(blame, event):
-            findings.append(
-                SocketOnImport(
-                    family=str(event.get("family")),
-                    open_after_import=bool(event.get("open")),
-                    module=blame.module,
-                    trigger=event.get("importing"),
-                    address=event.get("address"),
-                    file=blame.file,
-                    line=blame.line,
-                    stack=attributor.format_stack(event.get("stack") or []),
-                )
-            )
-    fork_aware = False
-    for event in _records(report, "atfork"):
-        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
-        if mine(blame, event):
-            fork_aware = True
-            findings.append(
-                AtforkHandler(
-                    module=blame.module,
-                    trigger=event.get("importing"),
-                    hooks=tuple(event.get("hooks") or ()),
-                    file=blame.file,
-                    line=blame.line,
-                )
-            )
-    return _counted(findings), fork_aware
+
+
+def _sockets(reading: _Reading) -> Iterator[Finding]:
+    attributor = reading.attributor
+    for event, blame in reading.own("sockets", attributor.blame_event):
+        yield SocketOnImport(
+            family=str(event.get("family")),
+            open_after_import=bool(event.get("open")),
+            module=blame.module,
+            trigger=event.get("importing"),
+            address=event.get("address"),
+            file=blame.file,
+            line=blame.line,
+            stack=attributor.format_stack(event.get("stack") or []),
+        )
+
+
+def _atfork_handlers(reading: _Reading) -> Iterator[Finding]:
+    for event, blame in reading.own("atfork", reading.attributor.blame_event):
+        yield AtforkHandler(
+            module=blame.module,
+            trigger=event.get("importing"),
+            hooks=tuple(event.get("hooks") or ()),
+            file=blame.file,
+            line=blame.line,
+        )
 
 
 def _counted(findings: list[Finding]) -> list[Finding]:
@@ -261,49 +291,46 @@ def _counted(findings: list[Finding]) -> list[Finding]:
 def foreign_threads(report: Mapping[str, Any], *, attributor: Attributor, distribution: str) -> list[dict[str, Any]]:
     """The threads alive after the import that the report blames on another distribution: what the probed one claims
     of others, checked against their own probes (auditor.core.blame), since the report may be forged."""
-    claims = []
+    claims: list[dict[str, Any]] = []
     loaded = _loaded_distributions(report, attributor)
     for key, native in (("threads", False), ("native_threads", True)):
         for event in _records(report, key):
             if not event.get("alive"):
                 continue
+            blame = attributor.blame_native(event) if native else attributor.blame_event(event)
+            if blame.distribution in (None, distribution, STDLIB) or blame.distribution not in loaded:
+                continue
+            claim: dict[str, Any] = {
+                "distribution": blame.distribution,
+                "version": attributor.versions.get(blame.distribution, ""),
+                "thread": str(event.get("name") or "?"),
+                "native": native,
+            }
             if native:
-                blame = attributor.blame_native(event)
-            else:
-                blame = attributor.blame_stack(
-                    event.get("stack") or [], origin=event.get("origin"), module=event.get("module")
-                )
-            if blame.distribution not in (None, distribution, STDLIB) and blame.distribution in loaded:
-                claims.append(
-                    {
-                        "distribution": blame.distribution,
-                        "version": attributor.versions.get(blame.distribution, ""),
-                        "thread": str(event.get("name") or "?"),
-                        "native": native,
-                        **(attributor.native_library(event) if native else {}),
-                    }
-                )
+                claim.update(attributor.native_library(event))
+            claims.append(claim)
     return claims
 
 
-def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: Any) -> Iterable[Finding]:
+def _processes(reading: _Reading) -> Iterator[Finding]:
     """One finding per spawn, alive if a process still running after the import looks like what it started; spawns
     of the same program from the same line that ended are one finding with their count.
 
     A process still running that no recorded spawn explains (started from native code) is the probed
     distribution's: the probe imported nothing but its modules and their dependencies.
     """
+    report, attributor = reading.report, reading.attributor
     alive = [str(p.get("command") or "") for p in _records(report, "processes")]
     ended: dict[tuple[str | None, str | None, int | None, str], ProcessOnImport] = {}
     for event in _records(report, "spawns"):
-        blame = attributor.blame_stack(event.get("stack") or [], origin=event.get("origin"), module=event.get("module"))
+        blame = attributor.blame_event(event)
         command = str(event.get("command") or "")
         matches = [c for c in alive if c and command and (c == command or c in command or command in c)]
         if event.get("event") in ("os.fork", "os.forkpty") and alive and not matches:
             matches = alive[:1]  # a forked child runs the same program: it has no command of its own
         for c in matches:
             alive.remove(c)
-        if not mine(blame, event, alive=bool(matches)):
+        if not reading.mine(blame, event, alive=bool(matches)):
             continue
         finding = ProcessOnImport(
             command=command or str(event.get("event")),
@@ -329,6 +356,18 @@ def _process_findings(report: Mapping[str, Any], attributor: Attributor, mine: A
     for process in _records(report, "unexplained_processes"):
         # Seen running in the sandbox from outside, missing from the report: the probed distribution's.
         yield ProcessOnImport(command=str(process.get("command") or "?"), alive_after_import=True, module=None)
+
+
+# Every kind of event in a report, in the order its findings are listed.
+_KINDS: tuple[Callable[[_Reading], Iterable[Finding]], ...] = (
+    _python_threads,
+    _native_threads,
+    _transient_native_threads,
+    _unexplained_threads,
+    _processes,
+    _sockets,
+    _atfork_handlers,
+)
 
 
 def _loaded_distributions(report: Mapping[str, Any], attributor: Attributor) -> set[str]:
