@@ -119,6 +119,11 @@ def add_parser(commands: Any) -> None:
         help="with --wheels: take dependencies from the directory only, not from the package index",
     )
     parser.add_argument(
+        "--no-vulnerabilities",
+        action="store_true",
+        help="do not look up known vulnerabilities (no network for it; as FORKAUDIT_VULNERABILITY_SERVICE=none)",
+    )
+    parser.add_argument(
         "--no-build",
         action="store_true",
         help="binary wheels only: do not build (in the sandbox) packages that have no usable wheel",
@@ -219,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         service = load_settings().FORKAUDIT_VULNERABILITY_SERVICE
     except ImproperlyConfigured as exc:
         raise UsageError(f"configuration: {exc}") from exc
+    if args.no_vulnerabilities:
+        service = "none"
     # pip-audit starts in a process of its own, on another core, while this one starts Django.
     with LookupProcess(service) as vulnerability_source:
         report = _audit(args, audit_input, vulnerability_source)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -29,6 +30,22 @@ if TYPE_CHECKING:
     from pip_audit._service import VulnerabilityService
 
 VulnerabilitySource = Callable[[dict[str, str]], tuple[dict[str, list[Vulnerability]], str | None]]
+
+# Every problem of the lookup is one line that starts so (the reports show it muted: auditor.core.report.describe)
+# and ends by saying how to turn the lookup off.
+TURN_OFF = "FORKAUDIT_VULNERABILITY_SERVICE=none (or forkaudit audit --no-vulnerabilities) turns the lookup off"
+_UNREACHABLE = re.compile(r"^vulnerability data unavailable: cannot reach (?P<where>\S+) \((?P<why>.*)\)$")
+# What the network said, in a person's words: a resolver's or a socket's errno means nothing to most readers.
+_REASONS = (
+    (
+        re.compile(r"resolve|name or service not known|nodename nor servname|errno -[235]\b", re.I),
+        "its name does not resolve here",
+    ),
+    (re.compile(r"connection refused|errno 111\b", re.I), "the connection was refused"),
+    (re.compile(r"network is unreachable|no route to host|errno 10[13]\b|errno 113\b", re.I), "no route to it"),
+    (re.compile(r"certificate|ssl|tls", re.I), "its TLS certificate was not accepted"),
+    (re.compile(r"^no answer within [0-9.]+ s$"), None),  # already plain
+)
 
 SERVICES = ("osv", "pypi", "none")  # the names a caller may give; `none` asks nothing
 DEFAULT_SERVICE = "osv"
@@ -56,9 +73,12 @@ class LookupProcess:
         try:
             return self._pool.submit(_lookup, pins, self._service).result()  # type: ignore[no-any-return]
         except BrokenProcessPool as error:
-            return {}, f"vulnerability data unavailable: the lookup process failed ({error})"
+            return {}, f"vulnerability data unavailable: the lookup process failed ({error}); {TURN_OFF}"
         except Exception as error:  # a bug in pip-audit or in our mapping must not cost the audit its findings
-            return {}, f"vulnerability data unavailable: the lookup failed ({type(error).__name__}: {error})"
+            return (
+                {},
+                f"vulnerability data unavailable: the lookup failed ({type(error).__name__}: {error}); {TURN_OFF}",
+            )
 
     def __enter__(self) -> LookupProcess:
         return self
@@ -127,9 +147,25 @@ def pip_audit_source(
             return {}, None
         owned = make_service(service, timeout=timeout, cache_dir=cache_dir)
         try:
-            return query(pins, owned, total_timeout=total_timeout)
+            found, problem = query(pins, owned, total_timeout=total_timeout)
         finally:
             owned.session.close()  # pip-audit never closes it: its pooled sockets would leak
-    if not pins:
+    elif not pins:
         return {}, None
-    return query(pins, service, total_timeout=total_timeout)
+    else:
+        found, problem = query(pins, service, total_timeout=total_timeout)
+    return found, readable_problem(problem)
+
+
+def readable_problem(problem: str | None) -> str | None:
+    """The lookup's problem as one line for people: what is missing, why in plain words (never a resolver's or a
+    socket's errno), and how to turn the lookup off."""
+    if problem is None:
+        return None
+    unreachable = _UNREACHABLE.match(problem)
+    if unreachable:
+        why = unreachable["why"]
+        plain = next((words or why for pattern, words in _REASONS if pattern.search(why)), None)
+        because = f" ({plain})" if plain else ""
+        problem = f"vulnerability data unavailable: {unreachable['where']} cannot be reached{because}"
+    return f"{problem}; {TURN_OFF}"

@@ -4,6 +4,7 @@ probe itself (DO_NOT_TRACK=1, a telemetry opt-out the probe tries for a Python t
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,28 @@ def test_a_report_for_a_file_leaves_the_culprit_and_the_fix_on_stderr(forkaudit,
         "fix: DO_NOT_TRACK=1 (verified)"
     )
     assert json.loads((project / "r.json").read_text())["fix"]["env"] == {"DO_NOT_TRACK": "1"}
+
+
+def refused_address() -> str:
+    with socket.socket() as probe:  # a port nothing listens on: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_an_unreachable_vulnerability_service_is_one_muted_last_line_and_can_be_turned_off(
+    forkaudit, project, monkeypatch
+):
+    (project / "requirements.txt").write_text("fa-telemetry\n")
+    monkeypatch.setenv("FORKAUDIT_VULNERABILITY_SERVICE", "osv")
+    monkeypatch.setenv("HTTPS_PROXY", refused_address())  # the lookup's only way out is refused
+
+    done = forkaudit("audit", "-r", "requirements.txt", "--no-index", "--shallow", cwd=project)
+    off = forkaudit("audit", "-r", "requirements.txt", "--no-index", "--shallow", "--no-vulnerabilities", cwd=project)
+
+    assert done.returncode == off.returncode == 1, done.stderr + off.stderr
+    assert done.stdout.splitlines()[-1].startswith(
+        "note: vulnerability data unavailable: https://api.osv.dev cannot be reached"
+    )
+    assert "Errno" not in done.stdout and "audit problem" not in done.stdout
+    assert done.stdout.splitlines()[:-1] == off.stdout.splitlines()
+    assert "vulnerability" not in off.stdout

@@ -383,3 +383,18 @@ def test_render_markdown_without_offenders_says_so():
     assert "How to apply the fix" not in markdown
     assert "No distribution starts threads, processes or sockets on import." in markdown
     assert "| Package |" not in markdown
+
+
+def test_render_markdown_mutes_missing_vulnerability_data_into_one_last_line():
+    unreachable = (
+        "vulnerability data unavailable: https://api.osv.dev cannot be reached (its name does not resolve here); "
+        "FORKAUDIT_VULNERABILITY_SERVICE=none (or forkaudit audit --no-vulnerabilities) turns the lookup off"
+    )
+    markdown = render_markdown(make_report(errors=(unreachable,)))
+
+    assert "Problems during the audit" not in markdown
+    assert markdown.splitlines()[-1] == (
+        "<sub>note: vulnerability data unavailable: https://api.osv.dev cannot be reached \\(its name does not resolve "
+        "here\\); FORKAUDIT\\_VULNERABILITY\\_SERVICE=none \\(or forkaudit audit --no-vulnerabilities\\) turns the "
+        "lookup off</sub>"
+    )

@@ -177,13 +177,21 @@ def test_an_audit_of_safe_distributions_only_is_the_headline_one_line_and_the_su
     ]
 
 
-def test_audit_problems_come_before_the_summary():
-    lines = render_table(make_report(errors=("vulnerability data unavailable",)), width=80).splitlines()
+def test_audit_problems_come_before_the_summary_and_notes_after_it_on_one_line():
+    unreachable = (
+        "vulnerability data unavailable: https://api.osv.dev cannot be reached (its name does not resolve here); "
+        "FORKAUDIT_VULNERABILITY_SERVICE=none (or forkaudit audit --no-vulnerabilities) turns the lookup off"
+    )
+    lines = render_table(make_report(errors=("the index was slow", unreachable)), width=80).splitlines()
 
-    assert lines[-2:] == [
-        "audit problem: vulnerability data unavailable",
+    assert lines[-3:] == [
+        "audit problem: the index was slow",
         "4 distributions: 1 unsafe, 1 error, 1 caution, 1 safe; verdict: unsafe",
+        "note: vulnerability data unavailable: https://api.osv.dev cannot be reached…",
     ]
+    wide = render_table(make_report(errors=(unreachable,)), width=300).splitlines()
+    assert wide[-1] == f"note: {unreachable}"
+    assert not any(line.startswith("audit problem") for line in wide)
 
 
 def test_the_headline_names_the_culprit_and_the_fix_first_and_verbose_adds_how_to_apply_it():

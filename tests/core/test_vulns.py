@@ -33,7 +33,9 @@ from pip_audit._service import (
 from pip_audit._service.interface import VulnerabilityID
 
 from auditor.core.findings import Vulnerability
-from auditor.core.vulns import LookupProcess, pip_audit_source
+from auditor.core.vulns import LookupProcess, pip_audit_source, readable_problem
+
+TURN_OFF = "; FORKAUDIT_VULNERABILITY_SERVICE=none (or forkaudit audit --no-vulnerabilities) turns the lookup off"
 
 
 def result(id: str, *aliases: str, description: str = "A flaw.", fixes: tuple[str, ...] = ()) -> VulnerabilityResult:
@@ -170,7 +172,7 @@ def test_pip_audit_source_reports_skipped_distributions() -> None:
     assert found == {"django": [Vulnerability(id="GHSA-1", description="A flaw.")]}
     assert problem == (
         "vulnerability data incomplete (1 of 2 distributions checked): "
-        "FakeService skipped 1 of 2 (private-pkg not found)"
+        "FakeService skipped 1 of 2 (private-pkg not found)" + TURN_OFF
     )
 
 
@@ -182,6 +184,7 @@ def test_pip_audit_source_reports_invalid_versions_without_asking() -> None:
     assert found == {}
     assert problem == (
         "vulnerability data incomplete (1 of 2 distributions checked): not a valid version: odd not-a-version"
+        + TURN_OFF
     )
     assert service.queried == ["six"]
 
@@ -192,7 +195,7 @@ def test_pip_audit_source_stops_asking_after_total_timeout() -> None:
     found, problem = pip_audit_source({"a": "1", "b": "1", "c": "1"}, service=service, total_timeout=0.01)
 
     assert found == {}
-    assert problem == "vulnerability data incomplete (1 of 3 distributions checked): stopped after 0.01 s"
+    assert problem == "vulnerability data incomplete (1 of 3 distributions checked): stopped after 0.01 s" + TURN_OFF
     assert service.queried == ["a"]
 
 
@@ -248,7 +251,8 @@ def test_pip_audit_source_reports_unreachable_osv_without_raising(
         assert "requests" in found
     else:  # this machine: no route to OSV
         assert found == {}
-        assert problem.startswith("vulnerability data unavailable: cannot reach https://api.osv.dev (")
+        assert problem.startswith("vulnerability data unavailable: https://api.osv.dev cannot be reached")
+        assert problem.endswith(TURN_OFF) and "Errno" not in problem
 
 
 def test_pip_audit_source_reports_unusable_pypi_without_raising(tmp_path: Path) -> None:
@@ -281,8 +285,8 @@ def test_pip_audit_source_reports_refused_connection(tmp_path: Path) -> None:
 
     assert found == {}
     assert problem == (
-        f"vulnerability data unavailable: cannot reach http://127.0.0.1:{port} "
-        "(Failed to establish a new connection: [Errno 111] Connection refused)"
+        f"vulnerability data unavailable: http://127.0.0.1:{port} cannot be reached (the connection was refused)"
+        + TURN_OFF
     )
 
 
@@ -309,7 +313,9 @@ def test_pip_audit_source_stops_after_the_first_timeout(tmp_path: Path) -> None:
     service.session.close()
 
     assert found == {}
-    assert problem == f"vulnerability data unavailable: cannot reach http://127.0.0.1:{port} (no answer within 0.5 s)"
+    assert problem == (
+        f"vulnerability data unavailable: http://127.0.0.1:{port} cannot be reached (no answer within 0.5 s)" + TURN_OFF
+    )
     assert elapsed < 1.5
     assert len(connections) == 1
 
@@ -414,7 +420,7 @@ def test_pip_audit_source_keeps_answers_before_a_service_error(osv_server: FakeO
     assert [v.id for v in found["requests"]] == ["PYSEC-2018-28"]
     assert problem == (
         "vulnerability data incomplete (1 of 3 distributions checked): "
-        f"{host} failed (503 Server Error: Service Unavailable for url: {osv_server.url})"
+        f"{host} failed (503 Server Error: Service Unavailable for url: {osv_server.url})" + TURN_OFF
     )
 
 
@@ -453,7 +459,8 @@ def test_lookup_process_reports_unreachable_osv() -> None:
         assert "requests" in found
     else:  # this machine: no route to OSV
         assert found == {}
-        assert problem.startswith("vulnerability data unavailable: cannot reach https://api.osv.dev (")
+        assert problem.startswith("vulnerability data unavailable: https://api.osv.dev cannot be reached")
+        assert problem.endswith(TURN_OFF) and "Errno" not in problem
 
 
 def test_lookup_process_turns_a_dead_process_into_a_message() -> None:
@@ -481,7 +488,7 @@ def test_lookup_process_turns_an_error_in_the_lookup_into_a_message() -> None:
         found, problem = lookup({"requests": "2.0.0"})
 
     assert found == {}
-    assert problem == ("vulnerability data unavailable: the lookup failed (TypeError: unsupported operand)")
+    assert problem == "vulnerability data unavailable: the lookup failed (TypeError: unsupported operand)" + TURN_OFF
 
 
 def osv_recording_children(url: str, cache_dir: Path, report: Path) -> OsvService:
@@ -521,3 +528,22 @@ def test_lookup_process_yields_the_cores_to_the_audit() -> None:
         worker_niceness = niceness_of(worker.pid)
 
     assert worker_niceness == min(19, niceness_of(os.getpid()) + 10)
+
+
+@pytest.mark.parametrize(
+    ("why", "said"),
+    [
+        (
+            "Failed to resolve 'api.osv.dev' ([Errno -3] Temporary failure in name resolution)",
+            " (its name does not resolve here)",
+        ),
+        ("[Errno -2] Name or service not known", " (its name does not resolve here)"),
+        ("Failed to establish a new connection: [Errno 101] Network is unreachable", " (no route to it)"),
+        ("something else entirely: [Errno 71] Protocol error", ""),
+    ],
+)
+def test_an_unreachable_service_is_said_in_plain_words_without_the_errno(why: str, said: str) -> None:
+    problem = readable_problem(f"vulnerability data unavailable: cannot reach https://api.osv.dev ({why})")
+
+    assert problem == f"vulnerability data unavailable: https://api.osv.dev cannot be reached{said}" + TURN_OFF
+    assert readable_problem(None) is None

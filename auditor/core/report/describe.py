@@ -96,6 +96,16 @@ def by_severity(distributions: Iterable[DistributionReport]) -> list[Distributio
     return sorted(distributions, key=lambda d: (-d.verdict.severity, d.name.lower(), d.version))
 
 
+NOTE_PREFIX = "vulnerability data "  # how auditor.core.vulns words every problem of its lookup
+
+
+def audit_problems(report: AuditReport) -> tuple[list[str], list[str]]:
+    """The audit's problems, and its notes: what is missing but judges nothing (vulnerability data that could not be
+    had), to be shown muted, on one line each, after everything else."""
+    notes = [e for e in report.errors if e.startswith(NOTE_PREFIX)]
+    return [e for e in report.errors if not e.startswith(NOTE_PREFIX)], notes
+
+
 def counts_text(report: AuditReport) -> str:
     """The summary counts, most severe verdict first: `1 unsafe, 0 error, 2 caution, 9 safe`."""
     summary = report.summary()

@@ -18,6 +18,7 @@ from auditor.core.report.describe import (
     Part,
     PartKind,
     Phrase,
+    audit_problems,
     baseline_headline,
     baseline_summary,
     by_severity,
@@ -210,13 +211,20 @@ def _safe_list(report: AuditReport) -> list[str]:
 
 
 def _audit_errors(report: AuditReport) -> list[str]:
-    if not report.errors:
+    problems, _ = audit_problems(report)
+    if not problems:
         return []
     return [
         "**Problems during the audit:**",
         "",
-        *(f"- {code_span(clean_text(e, MESSAGE_LIMIT * 2), in_table=False)}" for e in report.errors),
+        *(f"- {code_span(clean_text(e, MESSAGE_LIMIT * 2), in_table=False)}" for e in problems),
     ]
+
+
+def _notes(report: AuditReport) -> list[str]:
+    """What is missing but judges nothing, muted, last."""
+    _, notes = audit_problems(report)
+    return [f"<sub>note: {escape_text(clean_text(note, MESSAGE_LIMIT * 2))}</sub>" for note in notes]
 
 
 def render_markdown(report: AuditReport, *, baseline: Comparison | None = None) -> str:
@@ -230,5 +238,6 @@ def render_markdown(report: AuditReport, *, baseline: Comparison | None = None) 
         _offenders_table(report, baseline),
         _audit_errors(report),
         _safe_list(report),
+        _notes(report),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

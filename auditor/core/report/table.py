@@ -21,6 +21,7 @@ from auditor.core.report.baseline import Comparison
 from auditor.core.report.describe import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
+    audit_problems,
     baseline_headline,
     baseline_summary,
     by_severity,
@@ -256,8 +257,9 @@ def render_table(
 
     First the headline (the culprit and the fix, `describe.headline`), then one line per distribution that is not
     safe, most severe first, then the safe ones on one line; with `verbose`, every distribution with all its findings
-    and paths, wrapped, and the steps of the fix. Then audit problems, and the summary counts with the audit verdict
-    on the last line. Against a `baseline`, the headline is what is new, and the known distributions come last."""
+    and paths, wrapped, and the steps of the fix. Then audit problems, the summary counts with the audit verdict, and
+    notes (vulnerability data that could not be had), one line each. Against a `baseline`, the headline is what is
+    new, and the known distributions come last."""
     width = max(width or terminal_width(), MIN_WIDTH)
     ordered = by_severity(report.distributions)
     rows = ordered if verbose else [d for d in ordered if d.verdict != Verdict.SAFE]
@@ -275,9 +277,11 @@ def render_table(
     if verbose:
         for step in fix_steps(report):
             lines += ["", *wrap(plain(step), width)]
-    if report.errors:
+    problems, notes = audit_problems(report)
+    if problems:
         lines.append("")
-    for error in report.errors:
-        lines += wrap(f"audit problem: {clean_text(error, MESSAGE_LIMIT * 2)}", width)
+    for problem in problems:
+        lines += wrap(f"audit problem: {clean_text(problem, MESSAGE_LIMIT * 2)}", width)
     lines += wrap(summary_line(report), width)
+    lines += [truncate(f"note: {clean_text(note, None)}", width) for note in notes]  # muted: one line, last
     return "\n".join(line.rstrip() for line in lines) + "\n"
