@@ -1,7 +1,7 @@
 """Progress on stderr: a line per stage (what CI logs keep), and a bar while distributions are being probed.
 
 The bar is drawn only on a terminal. Elsewhere (a CI log, a pipe) rich would draw nothing, yet its import and its
-refresh thread would cost every audit 60 ms of start-up and the probes some of their CPU, so the lines are printed
+refresh thread would cost every audit start-up and the probes CPU (bench/README.md, finding 28), so lines are printed
 plainly and rich is not imported.
 """
 

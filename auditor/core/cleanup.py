@@ -1,6 +1,6 @@
 """Removing an audit's work directory without making the audit wait for it.
 
-An environment of 60 distributions is over 10,000 files, and unlinking them takes longer (0.4 s) than a repeated
+An environment of 60 distributions is over 10,000 files, and unlinking them takes longer than a repeated
 audit's whole answer. So the directory is renamed out of the way at once, and a detached `rm -rf` deletes it while the
 caller goes on or exits. A deletion cut short (the machine stopped) leaves a `*.discarded` directory, which the next
 `sweep` of its parent hands to `rm` again.

@@ -290,7 +290,7 @@ def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOpt
 
 def _install_pins(env: AuditEnvironment, pinned: list[str], common: dict[str, Any]) -> None:
     """Install exact pins from uv's cache alone if it holds every wheel (asking the index whether each project's page
-    changed costs more than linking 60 wheels: 0.15 s of 0.35 s), else with the index."""
+    changed costs more than linking 60 wheels: bench/README.md, finding 22), else with the index."""
     if common["use_index"]:
         try:
             install(env, requirements=pinned, offline=True, **common)
@@ -400,7 +400,7 @@ def analyse_distributions(
             for dist in todo
             if options.static_scan
         }
-        # Who owns each file is needed once a probe ends: found while the first scans run (40 ms of 11,000 files).
+        # Who owns each file is needed once a probe ends: found while the first scans run (bench/README.md, finding 36).
         attributor = Attributor(file_owners(env, installed), env.site_packages, {d.name: d.version for d in installed})
 
         def analyse(dist: InstalledDistribution) -> ProbeResult:
@@ -516,7 +516,7 @@ def run_audit(
     vulnerability_source: VulnerabilitySource | None = None,
 ) -> AuditReport:
     """Run a whole audit in this process: probes run in parallel, each in its own sandboxed interpreter."""
-    # The sandbox is tried (bwrap starts once) while uv resolves: 20 ms of every audit, a repeated one's twentieth.
+    # The sandbox is tried (bwrap starts once) while uv resolves (bench/README.md, finding 33).
     sandbox_check = in_background(sandbox_for, options.sandbox)
     progress("resolving", {})
     resolution = resolve_input(audit_input, workdir=workdir, options=options)

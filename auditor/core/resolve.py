@@ -119,7 +119,7 @@ def resolve(
     names = {_name(r) for r in requirements}
     if use_index and not find_links and _is_lock(requirements):
         # A lock (every line pins one version of a package from the index) resolves to itself, and a release's
-        # dependencies never change: uv's cache can answer without asking the index again (0.3 s of round trips,
+        # dependencies never change: uv's cache can answer without asking the index again (round trips were
         # most of a repeated audit). Its answer counts only if it pins nothing the lock does not; anything missing
         # from the cache, or a lock that is not whole, is resolved with the index as usual.
         with contextlib.suppress(UvError):

@@ -101,7 +101,7 @@ def _stand_in_for_pip_api() -> None:
 
     pip-audit's cache module imports pip-api for pip's version, which it needs only to find pip's own HTTP cache; our
     services are given a cache directory (`make_service`), so the version is never used. pip-api learns it when
-    imported by running `python -m pip --version`: 0.2 s of CPU in every audit. In the lookup's process, which uses
+    imported by running `python -m pip --version`: CPU in every audit. In the lookup's process, which uses
     nothing else of pip-api, a module with only that version (from pip's metadata) stands in for it.
     """
     if "pip_api" in sys.modules:

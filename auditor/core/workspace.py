@@ -2,7 +2,7 @@
 
 An audit's environment is over 10,000 files that live only as long as the audit. On a disk, uv's install of them
 (one hard link each) and their deletion are kernel work that grows with the file system's journal and `discard`:
-0.5–1.5 s for 63 wheels on the machine of `bench/`, against 0.2–0.3 s in a tmpfs, which also makes the deletion
+several times what they cost in a tmpfs (bench/README.md, finding 26), which also makes the deletion
 nearly free. So unless the operator names a directory (`FORKAUDIT_WORK_DIR`), audits work in a private directory in
 `/dev/shm` when that is a tmpfs with room to spare; a container's 64 MB `/dev/shm` or a machine short of memory keeps
 them on disk.

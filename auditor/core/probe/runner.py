@@ -192,7 +192,7 @@ class Run:
 
 def bootstrap_program(python: Path) -> Path:
     """The file a probe on `python` runs: the bootstrap compiled once, if `python` runs this interpreter's bytecode,
-    else its source (which each probe would compile again: 2 ms of every probe's CPU)."""
+    else its source (which each probe would compile again: bench/README.md, finding 31)."""
     if interpreter_info(python).bytecode_magic != importlib.util.MAGIC_NUMBER.hex():
         return BOOTSTRAP
     return _compiled_bootstrap() or BOOTSTRAP
@@ -295,7 +295,7 @@ def run_bootstrap(
             result = _drain(process, read_end, run, limits, on_settle=give_back, on_done=on_done, stopped=stopped)
         finally:
             # The interpreter is done: the next probe's may start while the sandbox is torn down (bwrap and its
-            # namespace end asynchronously; waiting for that held a core idle for 10 ms or more a probe).
+            # namespace end asynchronously; waiting for that held a core idle: bench/README.md, finding 34).
             give_back()
             _kill(process)
             run.memory_killed = confinement.memory_killed()

@@ -11,7 +11,8 @@ from auditor.core.findings import AuditReport
 
 FORMATS = ("table", "json", "markdown", "sarif")
 
-# Each renderer is imported when its format is asked for: the table's (rich) costs a CI run that wants JSON 60 ms.
+# Each renderer is imported when its format is asked for: the table's (rich) would slow a CI run that wants JSON
+# (bench/README.md, finding 9).
 _RENDERERS = {
     "table": ("auditor.core.report.table", "render_table"),
     "json": ("auditor.core.report.json_format", "render_json"),

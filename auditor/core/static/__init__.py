@@ -70,7 +70,7 @@ def scan_workers(cores: int) -> int:
 
     The scan is a fifth of the probes' CPU or less (bench/README.md), so one process per four cores keeps it ahead of
     the probes; each process more only takes CPU from them (its start, libcst's import, and more processes contending
-    for the cores: an audit of 63 distributions on 2 cores took 0.2 s longer with two).
+    for the cores: an audit on 2 cores took longer with two, bench/README.md, finding 30).
     """
     return 0 if cores <= 1 else max(1, cores // 4)
 
@@ -85,7 +85,7 @@ class Scanner:
     def __init__(self, workers: int) -> None:
         if workers < 0:
             raise ValueError(f"workers must be at least 0, not {workers}")
-        # Workers start now and import libcst (0.1 s each) before the caller has files for them.
+        # Workers start now and import libcst (bench/README.md, finding 15) before the caller has files for them.
         self._pool = SpawnPool(workers, initializer=_import_libcst) if workers else None
 
     def __enter__(self) -> Scanner:
@@ -155,8 +155,8 @@ def module_level_thread_modules(findings: Iterable[Finding]) -> set[str]:
 
 
 def _source_file(path: Path, root: Path) -> SourceFile:
-    # Plain string work on the (normalized) paths, as Path.relative_to does it: 4,000 files of an audit took pathlib
-    # 30 ms of the main thread, between the install and the first probe.
+    # Plain string work on the (normalized) paths, as Path.relative_to does it: pathlib was a cost on
+    # the main thread, between the install and the first probe (bench/README.md, finding 29).
     text, prefix = str(path), os.path.join(str(root), "")
     if not text.startswith(prefix):
         raise ValueError(f"{path} is not under {root}")  # a caller's mistake, not a package's
