@@ -26,7 +26,7 @@ private PID namespace, the last PID handed out, around each module's own loading
 an audit hook records processes spawned and sockets opened.
 
 It writes its JSON itself and reads its command line without `json`: that module imports `re` and `enum`, which cost
-most small packages' probes more (4 ms) than their own import.
+most small packages' probes more than their own import (bench/README.md, finding 21).
 """
 
 import os
@@ -382,7 +382,7 @@ def _register_at_fork(**hooks):
 
 def _set_subreaper():
     # Orphans of the package's detached children become ours, so we can see and end them. Only without a PID
-    # namespace of the probe's own (which shows them all): ctypes is 3 ms of every probe's start.
+    # namespace of the probe's own (which shows them all): ctypes costs every probe's start (bench/README.md, finding 32).
     try:
         import ctypes
 
