@@ -382,7 +382,7 @@ def _register_at_fork(**hooks):
 
 def _set_subreaper():
     # Orphans of the package's detached children become ours, so we can see and end them. Only without a PID
-    # namespace of the probe's own (which shows them all): ctypes costs every probe's start (bench/README.md, finding 32).
+    # namespace of the probe's own (which shows them all): ctypes costs each start (bench/README.md, finding 32).
     try:
         import ctypes
 
