@@ -160,3 +160,17 @@ def test_refresh_of_a_project_still_at_its_stored_version_audits_nothing(live: S
 
     assert "1 project: 0 audited, 1 already known" in refreshed.stdout, refreshed.stdout
     assert len(audits_of(live, "crawl-u-lib")) == 1
+
+
+def test_a_project_not_done_within_its_budget_is_skipped_and_its_audit_stopped(live: Service, tmp_path: Path):
+    plain(live.find_links, "crawl-t-slow", sleep=20)  # its probe outlasts the budget below
+    projects = project_list(tmp_path, "crawl-t-slow")
+
+    done = crawl(live, "--from", str(projects), "--item-timeout", "2")
+
+    assert "1 project: 0 audited, 0 already known, 1 skipped (1 time-budget)" in done.stdout, done.stdout
+    assert "crawl-t-slow 1.0: skipped (time-budget: not done within the crawl's budget of 2 s)" in done.stderr
+    [(status, error)] = live.query(
+        "SELECT status, error FROM auditor_audit WHERE input_text = ?", "crawl-t-slow==1.0\n"
+    )
+    assert (status, error) == ("failed", "the crawl stopped it: not done within the crawl's budget of 2 s")
