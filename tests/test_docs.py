@@ -68,6 +68,15 @@ def test_the_design_documents_exist_and_the_readme_links_each():
         assert f"docs/{name}" in readme
 
 
+def test_the_readmes_contents_list_every_section():
+    text = (REPO / "README.md").read_text()
+    contents = next(line for line in text.split("\n\n") if line.startswith("**Contents:**"))
+    sections = [line[3:] for line in outside_code(text) if line.startswith("## ")]
+
+    assert len(sections) >= 8
+    assert [s for s in sections if f"(#{slug(s)})" not in contents] == []
+
+
 def test_nothing_in_the_repository_points_outside_it_for_its_design():
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     offenders = []
