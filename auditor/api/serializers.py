@@ -15,6 +15,7 @@ from rest_framework import serializers
 from auditor.api.errors import ERROR_CODES, too_large
 from auditor.core.findings import AuditReport, Verdict
 from auditor.core.report.describe import fix_steps, headline_text, plain
+from auditor.core.report.paths import strip_in
 from auditor.models import Audit
 
 VERDICTS = [verdict.value for verdict in Verdict]
@@ -182,9 +183,16 @@ class AuditSerializer(serializers.Serializer):
         "(verified)'), or that nothing is wrong. Free text from packages is in backticks."
     )
     fix = serializers.SerializerMethodField(help_text="When done: what to do about the unsafe distributions.")
-    report = serializers.DictField(allow_null=True, help_text="The JSON report (schema forkaudit-report/1), when done.")
+    report = serializers.SerializerMethodField(
+        help_text="The JSON report (schema forkaudit-report/1), when done; the server's own paths (its interpreter's "
+        "prefix, the audit's work directory) made relative."
+    )
     url = serializers.URLField()
     web_url = serializers.URLField()
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_report(self, audit: dict[str, Any]) -> dict[str, Any] | None:
+        return strip_in(audit["report"]) if audit.get("report") is not None else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_headline(self, audit: dict[str, Any]) -> str | None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from auditor.core.findings import AuditReport, DistributionReport, Environment, ThreadOnImport, Verdict
+from auditor.core.findings import (
+    AuditReport,
+    DistributionReport,
+    Environment,
+    ProcessOnImport,
+    ThreadOnImport,
+    Verdict,
+)
 from auditor.services import audit_create, audit_mark_done, audit_mark_running
 
 ClientFor = Callable[[User], APIClient]
@@ -77,3 +85,26 @@ def test_the_schema_documents_both(client_for: ClientFor, alice: User) -> None:
     assert "culprit" in audit["headline"]["description"]
     fix = schema["components"]["schemas"]["Fix"]["properties"]
     assert set(fix) == {"env", "fixed", "unfixed", "steps"}
+
+
+def test_the_report_shows_no_server_path(alice: User, client_for: ClientFor) -> None:
+    work = "/dev/shm/forkaudit-0/work/e034fa279bac498fa364b726eeb27a6d"
+    report = numpy_report()
+    process = ProcessOnImport(
+        command=f"{work}/env/bin/python -c pass",
+        alive_after_import=True,
+        module="numpy",
+        stack=("/root/.pyenv/versions/3.11.7/lib/python3.11/subprocess.py:1821 in _execute_child",),
+    )
+    numpy = dataclasses.replace(report.distributions[0], findings=(process,))
+    audit = audit_create(owner=alice, input_kind="requirements", input_text="pandas\n")
+    audit_mark_running(audit_id=audit.pk)
+    audit_mark_done(audit_id=audit.pk, report=dataclasses.replace(report, distributions=(numpy,)))
+
+    body = client_for(alice).get(f"/api/v1/audits/{audit.pk}/").json()
+
+    (finding,) = body["report"]["distributions"][0]["findings"]
+    assert (finding["command"], finding["stack"]) == (
+        "python -c pass",
+        ["python3.11/subprocess.py:1821 in _execute_child"],
+    )

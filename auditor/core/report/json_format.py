@@ -6,6 +6,7 @@ import json
 
 from auditor.core.findings import AuditReport
 from auditor.core.report.baseline import Comparison
+from auditor.core.report.paths import strip_in
 
 
 def render_json(report: AuditReport, *, baseline: Comparison | None = None) -> str:
@@ -14,7 +15,7 @@ def render_json(report: AuditReport, *, baseline: Comparison | None = None) -> s
 
     Non-ASCII and control characters are written as `\\u` escapes, so the document is plain ASCII whatever
     the audited packages named their threads. Ends with a newline."""
-    data = report.to_dict()
+    data = strip_in(report.to_dict())  # no server paths (auditor.core.report.paths)
     if baseline is not None:
         data["baseline"] = baseline.to_dict()
     return json.dumps(data, indent=2) + "\n"

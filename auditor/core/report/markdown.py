@@ -30,6 +30,7 @@ from auditor.core.report.describe import (
     offenders,
     verified_mitigations,
 )
+from auditor.core.report.paths import without_server_paths
 from auditor.core.report.sanitize import clean_text
 
 MAX_ROWS = 100  # offending distributions shown; a GitHub comment holds at most 65,536 characters
@@ -233,6 +234,7 @@ def render_markdown(report: AuditReport, *, baseline: Comparison | None = None) 
     what they do, their dependency paths and verified mitigations, audit problems if any, then the safe distributions
     in a collapsed `<details>` list. Against a `baseline`, the heading and the table are what the change adds; the
     distributions known from the baseline are collapsed below it."""
+    report = without_server_paths(report)
     sections = [
         _headline(report, baseline),
         _offenders_table(report, baseline),

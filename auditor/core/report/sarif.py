@@ -51,6 +51,7 @@ from auditor.core.report.describe import (
     offenders,
     plain,
 )
+from auditor.core.report.paths import without_server_paths
 from auditor.core.report.sanitize import clean_text
 from auditor.core.verdicts import finding_verdict
 
@@ -409,6 +410,7 @@ def sarif_log(
     """The SARIF log as a dict: one result per distribution that is not safe (most severe first), at the line that
     brings it in when `origins` (direct name → repository path and line) has it; against a `baseline`, each result
     `new` or `unchanged` (`baselineState`)."""
+    report = without_server_paths(report)
     by_name = {origin.name: origin for origin in origins}
     rules = dict(_BASE_RULES)  # then a rule per verified fix, as results use them
     results = [_result(d, by_name, rules, baseline) for d in offenders(report)]

@@ -33,6 +33,7 @@ from auditor.core.report.describe import (
     path_text,
     plain,
 )
+from auditor.core.report.paths import without_server_paths
 from auditor.core.report.sanitize import ELLIPSIS, clean_text
 from auditor.core.report.sarif import verified_fix
 
@@ -261,6 +262,7 @@ def render_table(
     notes (vulnerability data that could not be had), one line each. Against a `baseline`, the headline is what is
     new, and the known distributions come last."""
     width = max(width or terminal_width(), MIN_WIDTH)
+    report = without_server_paths(report)
     ordered = by_severity(report.distributions)
     rows = ordered if verbose else [d for d in ordered if d.verdict != Verdict.SAFE]
     safe = [] if verbose else [d for d in ordered if d.verdict == Verdict.SAFE]
