@@ -3,7 +3,7 @@
 The candidates come from catalogue.toml: the knobs of the library a native thread runs in, then those of the
 distribution, then, only while a thread has no verified knob yet, the fallback lists. Every knob that removes a
 thread (and leaves the import working) is kept: the report's smallest set of variables for a whole audit
-(auditor.core.report.fixes) chooses among them.
+(auditor.core.fixes) chooses among them.
 """
 
 from __future__ import annotations
@@ -60,7 +60,12 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
         for index, target in enumerate(targets)
         if verified[index]
     }
-    return [dataclasses.replace(f, mitigation=mitigated[id(f)]) if id(f) in mitigated else f for f in findings]
+    return [
+        dataclasses.replace(f, mitigation=mitigated[id(f)])
+        if isinstance(f, ThreadOnImport) and id(f) in mitigated
+        else f
+        for f in findings
+    ]
 
 
 def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
