@@ -27,11 +27,13 @@ from auditor.core.report.describe import (
     CODE_LIMIT,
     MESSAGE_LIMIT,
     NAME_LIMIT,
+    Part,
     by_severity,
     describe_finding,
     evidence,
     finding_level,
-    path_text,
+    fix_steps,
+    headline,
     verified_mitigations,
 )
 from auditor.core.report.sanitize import clean_text
@@ -54,7 +56,11 @@ HEADLINES = {
 
 
 def sentence(finding: Finding) -> Sentence:
-    return [{"kind": part.kind.value, "text": part.text} for part in describe_finding(finding)]
+    return phrase_sentence(describe_finding(finding))
+
+
+def phrase_sentence(phrase: tuple[Part, ...] | list[Part]) -> Sentence:
+    return [{"kind": part.kind.value, "text": part.text} for part in phrase]
 
 
 # A finding's level named after the verdict it leads to, so that the page speaks one vocabulary.
@@ -131,29 +137,46 @@ class DistributionView:
     built_from_source: bool
     imported_with: str
     suppressed: str | None
-    paths: list[str]
+    paths: list[list[str]]  # each a chain of names from a direct requirement to the distribution
     more_paths: int
     evidence: list[Sentence]
     more_evidence: int
     mitigations: list[str]
+    after_fork: bool  # no verified variable: the advice is to import it after the fork
     modules: list[ModuleView]
     modules_hidden: int
+    modules_failed: int
     findings: list[FindingView]
     package_url: str | None
+
+
+@dataclass(frozen=True)
+class FixView:
+    """The verified variables of the audit's fix (AuditReport.fix) as one line to copy into a deployment."""
+
+    assignments: str  # OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+    @property
+    def dockerfile(self) -> str:
+        return f"ENV {self.assignments}" if self.assignments else ""
 
 
 @dataclass(frozen=True)
 class ReportView:
     verdict: str
     headline: str
+    lead: Sentence  # describe.headline: the culprits, how they got in, the fix
+    fix: FixView | None
+    fix_steps: list[Sentence]  # what to do in full: where to set the variables, how to import after the fork
     summary: dict[str, int]
     environment: dict[str, str]
     errors: list[str]
-    distributions: list[DistributionView]
+    offenders: list[DistributionView]  # not safe, most severe first
+    safe: list[DistributionView]
 
     @property
-    def offending(self) -> int:
-        return sum(1 for d in self.distributions if d.verdict != Verdict.SAFE)
+    def distributions(self) -> list[DistributionView]:
+        return [*self.offenders, *self.safe]
 
 
 def report_view(data: Any) -> ReportView | None:
@@ -168,6 +191,9 @@ def report_view(data: Any) -> ReportView | None:
     return ReportView(
         verdict=str(report.verdict),
         headline=HEADLINES[report.verdict],
+        lead=phrase_sentence(headline(report)),
+        fix=fix_view(report),
+        fix_steps=[phrase_sentence(step) for step in fix_steps(report)],
         summary=report.summary(),
         environment={
             "python": clean_text(env.python, CODE_LIMIT),
@@ -175,14 +201,33 @@ def report_view(data: Any) -> ReportView | None:
             "sandbox": clean_text(env.sandbox, CODE_LIMIT),
         },
         errors=[clean_text(error, MESSAGE_LIMIT * 2) for error in report.errors],
-        distributions=distributions,
+        offenders=[d for d in distributions if d.verdict != Verdict.SAFE],
+        safe=[d for d in distributions if d.verdict == Verdict.SAFE],
     )
+
+
+def fix_view(report: AuditReport) -> FixView | None:
+    """The fix's variables, None when no variable was verified to stop anything unsafe (fix_steps then says to
+    import after the fork)."""
+    env = report.fix().env
+    if not env:
+        return None
+    return FixView(assignments=" ".join(f"{clean_text(k, CODE_LIMIT)}={_env_value(v)}" for k, v in env.items()))
+
+
+def _env_value(value: str) -> str:
+    """A value as a Dockerfile's ENV and a shell read it: quoted unless it is plain."""
+    value = clean_text(value, CODE_LIMIT)
+    if value and all(c.isalnum() or c in "._-:,/+@%" for c in value):
+        return value
+    return json.dumps(value)
 
 
 def _distribution_view(index: int, d: DistributionReport) -> DistributionView:
     # A path of one name is the direct requirement itself, shown as "direct".
-    paths = [path_text(p) for p in d.paths if len(p) > 1]
+    paths = [[clean_text(name, NAME_LIMIT) for name in p] for p in d.paths if len(p) > 1]
     findings = evidence(d)
+    mitigations = verified_mitigations(d)
     return DistributionView(
         anchor=f"dist-{index}",
         name=clean_text(d.name, NAME_LIMIT),
@@ -198,9 +243,11 @@ def _distribution_view(index: int, d: DistributionReport) -> DistributionView:
         more_paths=max(0, len(paths) - PATHS_IN_TABLE),
         evidence=[sentence(f) for f in findings[:EVIDENCE_IN_TABLE]],
         more_evidence=max(0, len(findings) - EVIDENCE_IN_TABLE),
-        mitigations=verified_mitigations(d),
+        mitigations=mitigations,
+        after_fork=not mitigations and d.verdict in (Verdict.UNSAFE, Verdict.CAUTION),
         modules=module_views(d.modules),
         modules_hidden=max(0, len(d.modules) - MODULES_SHOWN),
+        modules_failed=sum(1 for m in d.modules if m.status != ModuleStatus.OK),
         findings=finding_views(findings),
         package_url=_url("webui:package", name=d.name),
     )
@@ -243,6 +290,7 @@ class ProbeView:
     modules_hidden: int
     findings: list[FindingView]
     unreadable: bool = False
+    modules_failed: int = 0
 
 
 def probe_view(record: ProbeRecord) -> ProbeView:
@@ -257,6 +305,7 @@ def probe_view(record: ProbeRecord) -> ProbeView:
         modules=module_views(result.modules),
         modules_hidden=max(0, len(result.modules) - MODULES_SHOWN),
         findings=finding_views(list(result.findings)),
+        modules_failed=sum(1 for m in result.modules if m.status != ModuleStatus.OK),
     )
 
 

@@ -8,6 +8,7 @@ from auditor.core.findings import (
     AuditReport,
     DistributionReport,
     Environment,
+    ForkTrial,
     ModuleOutcome,
     ModuleStatus,
     RuntimeThread,
@@ -82,6 +83,92 @@ def pandas_report(*, thread: str = "python", suppressed: str | None = None) -> A
         verdict=Verdict.UNSAFE,
         environment=Environment(python="3.11.2", platform="linux-x86_64", sandbox="bwrap"),
         distributions=(pandas, requests, numpy),
+    )
+
+
+NUMPY_MODULES = 133  # as many as numpy 2's deep probe imports
+OPENBLAS_FILE = "numpy.libs/libscipy_openblas64_-ff651d7f.so"
+DEEP_PATH = ("my-application-server", "scientific-toolkit-extras", "data-frame-helpers", "pandas", "numpy")
+
+
+def numpy_modules(count: int = NUMPY_MODULES) -> tuple[ModuleOutcome, ...]:
+    names = ["numpy", "numpy.linalg", "numpy.linalg.lapack_lite", "numpy.linalg.linalg"]
+    names += [f"numpy._core.tests.test_casting_floatingpoint_errors_{index:03}" for index in range(count - 4)]
+    return tuple(
+        ModuleOutcome(name=name, status=ModuleStatus.OK, import_seconds=0.001 * index, top_level=name == "numpy")
+        for index, name in enumerate(names)
+    )
+
+
+def openblas_report(safe: int = 30) -> AuditReport:
+    """What a real deep audit of a data-science application looks like: numpy (pulled in through four others)
+    leaves an OpenBLAS thread that survives a fork, 133 modules; scipy's OpenBLAS thread is stopped by its library at
+    fork (caution); `safe` more distributions are safe."""
+    numpy = DistributionReport(
+        name="numpy",
+        version="2.4.6",
+        direct=False,
+        verdict=Verdict.UNSAFE,
+        fork_aware=False,
+        paths=(DEEP_PATH, ("my-application-server", "numpy")),
+        modules=numpy_modules(),
+        findings=(
+            ThreadOnImport(
+                thread="python",
+                native=True,
+                alive_after_import=True,
+                module="numpy._core._multiarray_umath",
+                mitigation={
+                    "env": {"OMP_NUM_THREADS": "1"},
+                    "verified": True,
+                    "alternatives": [{"OPENBLAS_NUM_THREADS": "1"}],
+                },
+                library="OpenBLAS",
+                library_file=OPENBLAS_FILE,
+                at_fork="survived",
+            ),
+            ForkTrial(child="ok", stopped=0, survived=1, seconds=0.2),
+        ),
+    )
+    scipy = DistributionReport(
+        name="scipy",
+        version="1.15.2",
+        direct=False,
+        verdict=Verdict.CAUTION,
+        fork_aware=True,
+        paths=(("my-application-server", "scientific-toolkit-extras", "scipy"),),
+        modules=(ModuleOutcome(name="scipy", status=ModuleStatus.OK, import_seconds=0.2),),
+        findings=(
+            ThreadOnImport(
+                thread="python",
+                native=True,
+                alive_after_import=True,
+                module="scipy.linalg._fblas",
+                library="OpenBLAS",
+                library_file="scipy.libs/libscipy_openblas-68440149.so",
+                at_fork="stopped",
+            ),
+            ForkTrial(child="ok", stopped=1, survived=0, seconds=0.2),
+        ),
+    )
+    others = tuple(
+        DistributionReport(
+            name=f"safe-dependency-number-{index:02}",
+            version="1.0.0",
+            direct=index == 0,
+            verdict=Verdict.SAFE,
+            fork_aware=False,
+            paths=(("my-application-server", f"safe-dependency-number-{index:02}"),),
+            modules=(ModuleOutcome(name=f"safe_dependency_{index:02}", status=ModuleStatus.OK, import_seconds=0.01),),
+            findings=(),
+            cached=True,
+        )
+        for index in range(safe)
+    )
+    return AuditReport(
+        verdict=Verdict.UNSAFE,
+        environment=Environment(python="3.11.2", platform="linux-x86_64", sandbox="bwrap"),
+        distributions=(*others, scipy, numpy),
     )
 
 

@@ -34,7 +34,9 @@ def page(client: Client, audit: Audit) -> str:
 
 
 def text_of(html: str) -> str:
-    """The page's text, tags removed and spaces collapsed (entities left as they are)."""
+    """The page's text, tags removed and spaces collapsed (entities left as they are): inline elements (an
+    identifier's pieces, names, code) run on as the browser shows them, other elements are apart."""
+    html = re.sub(r"</?(?:span|a|code|strong|wbr)\b[^>]*>", "", html)  # inline: no space of their own
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
@@ -61,7 +63,7 @@ def test_running_audit_shows_done_of_total(client_for: ClientFor, alice: User) -
 
 
 def test_done_audit_shows_the_report(client_for: ClientFor, alice: User) -> None:
-    audit = done_audit(alice, pandas_report(suppressed="only used in the CLI, which never forks"))
+    audit = done_audit(alice, pandas_report())
 
     html = page(client_for(alice), audit)
     text = text_of(html)
@@ -70,19 +72,38 @@ def test_done_audit_shows_the_report(client_for: ClientFor, alice: User) -> None
     assert "UNSAFE" not in text  # upper case is the stylesheet's business; the page says the verdict as it is
     assert "unsafe Not fork-safe" in text
     assert '<h2 id="verdict-heading"><span class="verdict verdict-unsafe">unsafe</span>' in html
+    # The culprit, how it got in and the fix first (describe.headline), then the line to copy.
+    assert (
+        "unsafe Not fork-safe numpy 2.4.6 (pulled in by pandas) leaves a native thread running after import — "
+        "fix: OPENBLAS_NUM_THREADS=1 (verified)" in text
+    )
+    assert '<code id="fix-line" data-fix-line>ENV OPENBLAS_NUM_THREADS=1</code>' in html
+    assert "How to apply the fix" in text
     assert "1 of 3 distributions leaves a thread or process running after import" in text
-    assert "Distributions 3 Unsafe 1 Error 0 Caution 1 Safe 1 Suppressed 1" in text
+    assert "Distributions 3 Unsafe 1 Error 0 Caution 1 Safe 1" in text
     assert "Python 3.11.2 Platform linux-x86_64 Sandbox bwrap" in text
-    # Most severe first: numpy (unsafe), requests (caution), pandas (safe).
-    assert text.index("numpy 2.4.6") < text.index("requests 2.32.3") < text.index("pandas 2.2.3")
+    # Most severe first: numpy (unsafe), requests (caution); the safe one (pandas) on one line after them.
+    table = text[text.index("Distributions that are not safe, most severe first") :]
+    assert table.index("numpy 2.4.6 unsafe") < table.index("requests 2.32.3 caution") < table.index("safe 1: pandas")
     assert "native thread <code>python</code> alive after import" in html
-    assert 'module <span class="name">numpy._core._multiarray_umath</span>' in html
-    assert '<div class="path">pandas → numpy</div>' in html
+    assert "(module numpy._core._multiarray_umath)" in text
+    assert "pandas&nbsp;→ numpy" in text
     assert '<code class="mitigation">OPENBLAS_NUM_THREADS=1</code>' in html
-    assert "Suppressed: only used in the CLI, which never forks" in text
     assert "fork-aware" in text  # requests registers at-fork handlers
     assert "starts threads at runtime: threading.Thread at requests/pool.py:42" in text
     assert "direct requirement" in text
+
+
+def test_a_suppressed_culprit_keeps_its_evidence_but_is_no_headline(client_for: ClientFor, alice: User) -> None:
+    audit = done_audit(alice, pandas_report(suppressed="only used in the CLI, which never forks"))
+
+    html = page(client_for(alice), audit)
+    text = text_of(html)
+
+    assert "Suppressed: only used in the CLI, which never forks" in text
+    assert "Distributions 3 Unsafe 1 Error 0 Caution 1 Safe 1 Suppressed 1" in text
+    assert "native thread <code>python</code> alive after import" in html
+    assert "fix-line" not in html  # nothing left to fix
 
 
 def test_report_details_list_modules_and_every_finding(client_for: ClientFor, alice: User) -> None:
@@ -90,10 +111,12 @@ def test_report_details_list_modules_and_every_finding(client_for: ClientFor, al
 
     text = text_of(page(client_for(alice), audit))
 
-    assert "Details of numpy: 2 modules, 1 finding" in text
+    assert "Details of numpy: 1 finding, 2 modules" in text
+    assert "2 modules, 1 not imported Filter modules" in text  # the module table's own (collapsed) summary
     assert "numpy.f2py.tests submodule import-error No module named x" in text
     assert "numpy ok 90 ms" in text
-    assert "Details of pandas: 1 module, 0 findings · result reused from an earlier probe" in text
+    safe = "pandas 2.2.3 direct requirement · result reused from an earlier probe Findings No findings. 1 module"
+    assert safe in text
 
 
 def test_report_says_which_distributions_were_built_from_source(client_for: ClientFor, alice: User) -> None:
@@ -136,7 +159,7 @@ def test_other_users_get_404_for_an_audit(client_for: ClientFor, alice: User, bo
 def test_staff_see_any_owned_audit(client_for: ClientFor, alice: User, sam: User) -> None:
     audit = done_audit(alice)
 
-    assert "pandas → numpy" in page(client_for(sam), audit)
+    assert "pandas&nbsp;→ numpy" in text_of(page(client_for(sam), audit))
 
 
 @pytest.mark.parametrize("audit_id", [uuid.uuid4(), "not-a-uuid", "1' OR '1'='1", "%00"])
@@ -150,7 +173,7 @@ def test_unknown_or_malformed_id_is_404(client_for: ClientFor, alice: User, audi
 def test_local_mode_shows_audits_without_owner_to_the_launch_session_only(launched: Client) -> None:
     audit = done_audit(None)
 
-    assert "pandas → numpy" in page(launched, audit)
+    assert "pandas&nbsp;→ numpy" in text_of(page(launched, audit))
     assert Client().get(f"/audits/{audit.pk}/").status_code == 403
 
 

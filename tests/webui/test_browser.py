@@ -1,79 +1,27 @@
-"""The web UI in a real browser: Debian's Chromium driven by Playwright against pytest-django's live server.
-
-Needs the apt package `chromium` (never `playwright install`, which downloads browsers). Set
-FORKAUDIT_SCREENSHOTS=<dir> to keep a screenshot of each page the tests look at.
-"""
+"""The web UI in a real browser (tests/webui/browser.py): local mode, the report, progress, cross-site forms."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
-from django.test import Client
 
 from auditor.models import Audit
+from tests.webui.browser import expect, log_in, open_page, screenshot
 from tests.webui.reports import done_audit, running_audit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
-
-# No skipping: `scripts/setup --test` installs both, and a browser test that does not run is not a pass.
-import playwright.sync_api as playwright_sync  # noqa: E402
-
 
 @pytest.fixture
 def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    # Playwright's sync API runs an event loop in this thread; Django refuses database access from a thread with a
-    # running loop unless told that this is safe (it is: the test itself is synchronous).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-            # While a loop runs, Django keeps this thread's connections in a context variable instead of its
-            # thread-local storage, where its teardown looks: close them here, or PostgreSQL refuses to drop the
-            # test database ("being accessed by other users").
-            connections.close_all()
-
-
-def log_in(page: Any, live_server: Any, user: User) -> None:
-    """Give the browser `user`'s session cookie, as if they had logged in."""
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"]
-    page.context.add_cookies([{"name": "sessionid", "value": cookie.value, "url": live_server.url}])
-
-
-def screenshot(page: Any, name: str) -> None:
-    directory = os.environ.get("FORKAUDIT_SCREENSHOTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+    with open_page(monkeypatch, {"width": 1280, "height": 900}) as page:
+        yield page
 
 
 def test_local_mode_lets_in_the_browser_that_opens_the_launch_url(page: Any, live_server: Any, local_mode: str) -> None:
-    expect = playwright_sync.expect
     page.goto(live_server.url + "/")
     expect(page.get_by_role("heading", name="Open the address forkaudit serve printed")).to_be_visible()
     screenshot(page, "launch-url-needed")
@@ -96,7 +44,6 @@ def test_local_mode_lets_in_the_browser_that_opens_the_launch_url(page: Any, liv
 
 
 def test_a_finished_audit_shows_verdict_path_and_mitigation(page: Any, live_server: Any, alice: User) -> None:
-    expect = playwright_sync.expect
     audit = done_audit(alice)
     log_in(page, live_server, alice)
 
@@ -111,13 +58,15 @@ def test_a_finished_audit_shows_verdict_path_and_mitigation(page: Any, live_serv
     # The details open without JavaScript of ours: <details>.
     details = numpy.locator("details").first
     expect(details.get_by_text("numpy.f2py.tests")).to_be_hidden()
-    details.locator("summary").click()
+    details.locator("> summary").click()
+    expect(details.get_by_text("Findings")).to_be_visible()
+    expect(details.get_by_text("numpy.f2py.tests")).to_be_hidden()  # the module table is collapsed
+    details.locator("[data-modules] > summary").click()
     expect(details.get_by_text("numpy.f2py.tests")).to_be_visible()
     screenshot(page, "report")
 
 
 def test_the_progress_bar_follows_the_database(page: Any, live_server: Any, alice: User) -> None:
-    expect = playwright_sync.expect
     audit = running_audit(alice, done=1, total=4)
     log_in(page, live_server, alice)
     page.goto(f"{live_server.url}/audits/{audit.pk}/")

@@ -34,7 +34,7 @@ def test_shows_verdict_findings_modules_and_environment() -> None:
     assert '<span class="verdict verdict-unsafe">unsafe</span>' in html
     assert "fork-aware" in text
     assert "native thread <code>python</code> alive after import" in html
-    assert 'registers at-fork handlers (module <span class="name">numpy</span>)' in html
+    assert 'registers at-fork handlers (module <span class="name"><span class="seg">numpy</span></span>)' in html
     assert "numpy ok 90 ms" in text
     assert f"Probed {record.created:%Y-%m-%d %H:%M} UTC" in text
     assert "Python 3.11.7 · linux-x86_64" in text
