@@ -29,7 +29,14 @@ from packaging.version import InvalidVersion, Version
 
 from auditor.core.findings import AuditReport, Verdict
 
-OPTIONS = {"fail-on": str, "strict": bool, "shallow": bool, "timeout": (int, float), "jobs": int, "format": str}
+OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "fail-on": str,
+    "strict": bool,
+    "shallow": bool,
+    "timeout": (int, float),
+    "jobs": int,
+    "format": str,
+}
 
 
 class ConfigError(ValueError):

@@ -57,14 +57,16 @@ class Frame:
         return f"{self.file}:{self.line} in {self.function}"
 
 
+@dataclass(frozen=True)
 class Finding:
-    """Base of all findings; `kind` names the JSON `kind` field."""
+    """Base of all findings; `kind` names the JSON `kind` field. A dataclass without fields, so that what takes any
+    finding (dataclasses.fields, dataclasses.replace) type-checks."""
 
     kind: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = [str(v) if isinstance(v, Frame) else v for v in value]

@@ -21,7 +21,8 @@ def smallest_set(options: Sequence[Sequence[Knob]]) -> tuple[Knob, set[int]]:
     stopped: set[int] = set()
     candidates = list(dict.fromkeys(tuple(sorted(k.items())) for opts in options for k in opts))
     while True:
-        best, best_stops = None, set()
+        best: tuple[tuple[str, str], ...] | None = None
+        best_stops: set[int] = set()
         for candidate in candidates:
             if any(chosen.get(name, value) != value for name, value in candidate):
                 continue  # would set a chosen variable to another value

@@ -42,16 +42,20 @@ MAX_TEXT = 500
 
 _out_fd = -1
 _pidns = False
-_loads = []  # stack of the module loads in progress (main thread)
+# Types in comments, which the audited interpreter never sees: an annotation would be evaluated as this module runs.
+# The stack of the module loads in progress (main thread).
+_loads = []  # type: list[dict[str, object]]
 _importing = [None]  # the requested module being imported (what an application's import statement names)
-_python_threads = []
-_python_tids = set()
-_native_threads = []  # threads that appeared in /proc/self/task while a module loaded, without Python knowing
-_transient_native = []
-_spawns = []
-_sockets = {}
-_atfork = []
-_loaded = set()  # the files modules were loaded from (whose distributions the import really ran)
+_python_threads = []  # type: list[dict[str, object]]
+_python_tids = set()  # type: set[int]
+# Threads that appeared in /proc/self/task while a module loaded, without Python knowing.
+_native_threads = []  # type: list[dict[str, object]]
+_transient_native = []  # type: list[dict[str, object]]
+_spawns = []  # type: list[dict[str, object]]
+_sockets = {}  # type: dict[int, dict[str, object]]
+_atfork = []  # type: list[dict[str, object]]
+# The files modules were loaded from (whose distributions the import really ran).
+_loaded = set()  # type: set[str]
 _counts = {"python": 0, "spawn": 0}
 
 

@@ -59,7 +59,7 @@ def hierarchies() -> tuple[Hierarchy, ...]:
         memory = _own(roots["memory"], v1["memory"])
         pids = _own(roots["pids"], v1["pids"])
         swap = ("memory.memsw.limit_in_bytes",) if (memory / "memory.memsw.limit_in_bytes").exists() else ()
-        found = (
+        found: tuple[Hierarchy, ...] = (
             Hierarchy(memory, ("memory.limit_in_bytes", *swap), None, "memory.oom_control"),
             Hierarchy(pids, (), "pids.max", None),
         )

@@ -34,8 +34,10 @@ def with_fork_trial(findings: list[Finding], rerun: Rerun) -> tuple[list[Finding
     seen = [g for g in again if isinstance(g, ThreadOnImport) and g.alive_after_import and g.at_fork]
     result: list[Finding] = []
     for finding in findings:
-        twin = next((g for g in seen if finding in live and _same_thread(finding, g)), None)
-        result.append(dataclasses.replace(finding, at_fork=twin.at_fork) if twin else finding)
+        if isinstance(finding, ThreadOnImport) and finding in live:
+            twin = next((g for g in seen if _same_thread(finding, g)), None)
+            finding = dataclasses.replace(finding, at_fork=twin.at_fork) if twin else finding
+        result.append(finding)
     stopped = sum(g.count for g in seen if g.at_fork == "stopped")
     survived = sum(g.count for g in seen if g.at_fork == "survived")
     result.append(

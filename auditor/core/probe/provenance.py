@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution
-from auditor.core.findings import Finding
+from auditor.core.findings import AtforkHandler, Finding, ProcessOnImport, SocketOnImport, ThreadOnImport
 
 IMPORT = "import"  # the distribution's top-level import produced it: every application that imports it
 SUBMODULE = "submodule"  # only an import of that submodule does
 LAUNCHER_HOOK = "launcher-hook"  # a sitecustomize/usercustomize inside the package: only under a launcher
 CONSOLE_SCRIPT = "console-script"  # the module of one of its console scripts
 _HOOKS = ("sitecustomize", "usercustomize")
+_TRIGGERED = (ThreadOnImport, ProcessOnImport, SocketOnImport, AtforkHandler)  # the findings that have a trigger
 _MAX_ENTRY_POINTS = 1 << 20
 
 
@@ -29,8 +30,8 @@ def with_provenance(
 ) -> list[Finding]:
     """`findings`, each with the provenance of the import that produced it (its `trigger`)."""
     return [
-        dataclasses.replace(f, provenance=_provenance(trigger, top_level, script_modules))
-        if (trigger := getattr(f, "trigger", None))
+        dataclasses.replace(f, provenance=_provenance(f.trigger, top_level, script_modules))
+        if isinstance(f, _TRIGGERED) and f.trigger
         else f
         for f in findings
     ]

@@ -144,8 +144,8 @@ class Bubblewrap:
                 cmd += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 cmd += ["--ro-bind", top, top]
-        for path in _ETC_FILES:
-            cmd += ["--ro-bind-try", path, path]
+        for etc_file in _ETC_FILES:
+            cmd += ["--ro-bind-try", etc_file, etc_file]
         cmd += ["--proc", "/proc", "--dev", "/dev"]
         cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]  # POSIX semaphores
