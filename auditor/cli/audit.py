@@ -303,7 +303,7 @@ def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_sour
                 vulnerability_source=vulnerability_source,
             )
     except ResolutionError as exc:
-        raise UsageError(f"the requirements cannot be resolved:\n{exc}") from exc
+        raise UsageError(f"the requirements cannot be resolved: {exc.readable}") from exc
     except (AuditFailed, SandboxUnavailable) as exc:
         raise Incomplete(str(exc)) from exc
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,46 @@ MAX_PATHS = 5
 
 
 class ResolutionError(ValueError):
-    """The requirements cannot be resolved (unknown package, no wheel, conflict); the message is uv's reason."""
+    """The requirements cannot be resolved (unknown package, no wheel, conflict); the message is uv's reason (the
+    pipeline reads it), `readable` says it for people."""
+
+    @property
+    def readable(self) -> str:
+        return explain(str(self))
+
+
+_NAME = r"(?P<name>[A-Za-z0-9][\w.\-]*)(?:\[[^\]]*\])?"  # a requirement's name, its extras left out
+_NOT_FOUND = re.compile(r"\b" + _NAME + r" was not found in the (?P<where>package registry|provided package locations)")
+_NO_VERSION = re.compile(r"there is no version of " + _NAME + r"(?P<spec>[=<>!~][^\s,]*)")
+_NO_WHEEL = re.compile(r"(?P<name>[A-Za-z0-9][\w.\-]*)(?P<spec>==[^\s,]+)? has no usable wheels")
+_UNREACHABLE = re.compile(r"Failed to fetch: `?(?P<url>[^`\s]+)`?")
+_UV_LINE = re.compile(r"^(?:\s|error:|cause:|hint:|Caused by:|×|╰|│)")  # uv's own lines; others are forkaudit's
+_HEADER = re.compile(r"^\s*(?:error|×):\s*No solution found when resolving dependencies:?\s*$", re.I)
+
+
+def explain(uv_text: str) -> str:
+    """uv's reason as a person would say it: `nosuchpackage is not on the package index`, `numpy==0.0.1 is not on
+    the package index (no such version)`, `the package index cannot be reached (https://…)`; otherwise uv's own
+    explanation without its headings, on one line."""
+    said: list[str] = []
+    for found in _NOT_FOUND.finditer(uv_text):
+        where = "the package index" if found["where"] == "package registry" else "the given wheels and links"
+        said.append(f"{found['name']} is not on {where}")
+    for found in _NO_VERSION.finditer(uv_text):
+        said.append(f"{found['name']}{found['spec']} is not on the package index (no such version)")
+    for found in _NO_WHEEL.finditer(uv_text):
+        spec = found["spec"] or ""
+        said.append(f"{found['name']}{spec} has no usable wheel for this Python and platform")
+    unreachable = _UNREACHABLE.search(uv_text)
+    if unreachable and not said:
+        url = re.sub(r"//[^/@\s]*@", "//", unreachable["url"]).rstrip("/")  # never an index's credentials
+        said.append(f"the package index cannot be reached ({url})")
+    if said:  # and what forkaudit added to uv's answer (why a source distribution could not be built)
+        ours = [line.strip() for line in uv_text.splitlines() if line.strip() and not _UV_LINE.match(line)]
+        return "; ".join(dict.fromkeys(said + [line for line in ours if not line.startswith("Because ")]))
+    lines = [line.strip() for line in uv_text.splitlines() if line.strip() and not _HEADER.match(line)]
+    text = " ".join(line.removeprefix("cause:").removeprefix("Caused by:").strip() for line in lines)
+    return text or uv_text
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,25 @@ def test_an_unreachable_vulnerability_service_is_one_muted_last_line_and_can_be_
     assert "Errno" not in done.stdout and "audit problem" not in done.stdout
     assert done.stdout.splitlines()[:-1] == off.stdout.splitlines()
     assert "vulnerability" not in off.stdout
+
+
+def test_an_unknown_package_is_named_plainly_not_with_uvs_words(forkaudit, project):
+    (project / "requirements.txt").write_text("fa-app\nfa-nosuchpackage\n")
+
+    done = forkaudit("audit", "-r", "requirements.txt", "--no-index", "--shallow", cwd=project)
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "forkaudit: error: the requirements cannot be resolved: fa-nosuchpackage is not on the given wheels and links"
+    )
+
+
+@pytest.mark.network
+def test_a_package_that_is_not_on_pypi_is_said_so(forkaudit, tmp_path):
+    (tmp_path / "requirements.txt").write_text("forkaudit-nosuchpackage-7f3a\n")
+
+    done = forkaudit("audit", "-r", "requirements.txt", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "forkaudit-nosuchpackage-7f3a is not on the package index" in done.stderr
+    assert "we can conclude" not in done.stderr
