@@ -24,7 +24,10 @@ from auditor.core.inputs import (
 )
 from auditor.core.inputs.wheels import MAX_WHEEL_SET_ENTRIES, MAX_WHEEL_SET_UNPACKED_BYTES, MAX_WHEEL_SET_WHEELS
 
-EXTERNAL = "is not allowed (it reaches outside the configured package index)"
+EXTERNAL = (
+    "is not allowed (it reaches outside the configured package index; "
+    "FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS=true allows it)"
+)
 SHA_A = "sha256:" + "a" * 64
 SHA_B = "sha256:" + "b" * 64
 

@@ -61,7 +61,9 @@ def _lines(lines: tuple[str, ...]) -> str:
 MAX_REQUIREMENT_FILES = 50
 MAX_REQUIREMENTS_FILE_BYTES = 1_000_000
 
-_EXTERNAL_REASON = "it reaches outside the configured package index"
+_EXTERNAL_REASON = (
+    "it reaches outside the configured package index; FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS=true allows it"
+)
 _MAX_INCLUDE_DEPTH = 32
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _ARCHIVE_SUFFIXES = tuple(".whl .zip .tar .tar.gz .tgz .tar.bz2 .tbz .tar.xz .txz .tar.lz".split())
