@@ -122,3 +122,15 @@ def test_a_package_that_is_not_on_pypi_is_said_so(forkaudit, tmp_path):
     assert done.returncode == 2
     assert "forkaudit-nosuchpackage-7f3a is not on the package index" in done.stderr
     assert "we can conclude" not in done.stderr
+
+
+def test_a_refused_option_names_the_setting_that_allows_it(forkaudit, tmp_path):
+    (tmp_path / "requirements.txt").write_text("-e .\n")
+
+    done = forkaudit("audit", "-r", "requirements.txt", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "forkaudit: error: requirements.txt:1: -e (--editable) is not allowed (it reaches outside the configured "
+        "package index; FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS=true allows it)"
+    )
