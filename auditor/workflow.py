@@ -34,6 +34,7 @@ from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
+from auditor.core.inputs.locks import marker_environment
 from auditor.core.integrity import intact_distributions
 from auditor.core.pipeline import (
     AuditFailed,
@@ -43,6 +44,7 @@ from auditor.core.pipeline import (
     analyse_distribution,
     build_environment,
     build_report,
+    default_python,
     distribution_report,
     importers_of,
     install_failure,
@@ -54,7 +56,7 @@ from auditor.core.pipeline import (
 )
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
-from auditor.core.resolve import Resolution, ResolutionError
+from auditor.core.resolve import Resolution, ResolutionError, lock_pins
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import pip_audit_source
 from auditor.core.workspace import work_root
@@ -108,8 +110,9 @@ def audit_submit(
             validate_wheel_set(paths)
         kind, text = Audit.InputKind.WHEELS, json.dumps([name for name, _ in wheels])
     upload_kind = AuditUpload.Kind.REQUIREMENTS if requirements else AuditUpload.Kind.WHEEL
+    options = {"shallow": bool(shallow), "input": _input_fingerprint(requirements or wheels, shallow=bool(shallow))}
     with transaction.atomic():
-        audit = audit_create(owner=owner, input_kind=kind, input_text=text, options={"shallow": bool(shallow)})
+        audit = audit_create(owner=owner, input_kind=kind, input_text=text, options=options)
         AuditUpload.objects.bulk_create(
             AuditUpload(
                 audit=audit,
@@ -120,8 +123,83 @@ def audit_submit(
             )
             for name, content in (requirements or wheels)
         )
+    try:
+        finished = _finish_known(audit)
+    except Exception:  # a shortcut must never cost a submission: the worker does the audit as usual
+        logger.warning("audit %s could not be finished at once", audit.pk, exc_info=True)
+        finished = False
+    if not finished:
         transaction.on_commit(lambda: dispatch.enqueue("auditor.tasks.prepare_audit", audit.pk))
+    audit.refresh_from_db()
     return audit
+
+
+# --- an input audited before: finished at once ---------------------------------------------------------------------
+
+
+def _input_fingerprint(files: Sequence[tuple[str, bytes]], *, shallow: bool) -> str:
+    """What decides an input's resolution, hashed: its files, and the settings and the interpreter it is resolved
+    for. Two audits with the same fingerprint resolve alike when the input pins every distribution it needs."""
+    digest = hashlib.sha256()
+    for name, content in files:
+        digest.update(f"{len(name)}:{name}:{len(content)}:".encode())
+        digest.update(content)
+    try:
+        interpreter = interpreter_info(settings.FORKAUDIT_PYTHON or default_python())
+    except OSError:
+        return ""  # no interpreter to key results by here: never finished at once (the worker reports the problem)
+    resolving = {k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")}  # the index uv asks
+    context = [shallow, interpreter.version, interpreter.platform, settings.FORKAUDIT_BUILD_SOURCES, resolving]
+    digest.update(json.dumps(context, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _finish_known(audit: Audit) -> bool:
+    """Finish an audit in the submitting request when nothing is left to do: the same input was audited before, it
+    can only resolve to what it pins, and the database has every pin's result. Saves the task round trip (the
+    embedded broker's poll) that a repeat would otherwise wait for. False when a worker must do the audit."""
+    earlier = _earlier_resolution(audit)
+    if earlier is None:
+        return False
+    options = audit_options(audit)
+    interpreter = interpreter_info(options.python)
+    for name, version in earlier["pins"].items():
+        key = lookup_key(name, version, interpreter=interpreter, options=options, origins={})
+        if _stored(key, audit) is None:
+            return False
+    if not audit_mark_running(audit_id=audit.pk):
+        return False
+    audit_graph_store(audit_id=audit.pk, graph=earlier)
+    Audit.objects.filter(pk=audit.pk).update(options={**audit.options, "origins": {}})
+    if _complete_stored(audit, options=options, origins={}):
+        return False  # a result vanished meanwhile: the prepare task hands out what is left, as after a redelivery
+    return audit_finish(audit_id=audit.pk)
+
+
+def _earlier_resolution(audit: Audit) -> dict[str, Any] | None:
+    """The graph of a finished audit of the same input, if that input can only resolve to itself (every
+    distribution pinned to one version: a lock, `pip freeze`)."""
+    if audit.input_kind != Audit.InputKind.REQUIREMENTS or not audit.options.get("input"):
+        return None
+    earlier = (
+        Audit.objects.filter(status=Audit.Status.DONE, options__input=audit.options["input"])
+        .exclude(graph=None)
+        .order_by("-finished")
+        .values_list("graph", flat=True)
+        .first()
+    )
+    if not earlier or not earlier.get("pins"):
+        return None
+    try:
+        audit_input = _audit_input(audit, _workdir(audit.pk))
+        requirements = list(audit_input.requirements)
+        if audit_input.lock is not None:
+            requirements += audit_input.lock.select(marker_environment(audit_options(audit).python)).requirements
+    except (InputError, OSError, ValueError):
+        return None
+    if lock_pins(requirements) != earlier["pins"]:
+        return None  # a range, or a dependency the input does not pin: the index may answer otherwise now
+    return dict(earlier)
 
 
 # --- running an audit ---------------------------------------------------------------------------------------------
@@ -207,10 +285,18 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
     audit_graph_store(audit_id=audit_id, graph=graph)
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag, resolution=resolution)
     Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": origins})
+    pending = _complete_stored(audit, options=options, origins=origins)
+    if not pending:
+        audit_finish(audit_id=audit_id)
+    return pending
+
+
+def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, str]) -> list[int]:
+    """Complete the pending distributions whose results the database has (they need no environment and no task);
+    the ids of the others."""
     interpreter = interpreter_info(options.python)
     pending = []
-    for distribution in AuditDistribution.objects.filter(audit_id=audit_id, status=AuditDistribution.Status.PENDING):
-        # What the database knows needs no environment and no task.
+    for distribution in AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING):
         key = lookup_key(
             distribution.name, distribution.version, interpreter=interpreter, options=options, origins=origins
         )
@@ -218,10 +304,8 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         if record is not None:
             audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=True)
         else:
-            pending.append(distribution)
-    if not pending:
-        audit_finish(audit_id=audit_id)
-    return [d.pk for d in pending]
+            pending.append(distribution.pk)
+    return pending
 
 
 @contextlib.contextmanager

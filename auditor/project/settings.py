@@ -306,6 +306,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker / "queue"),
         "processed_folder": str(_broker / "processed"),
         "control_folder": str(_broker / "control"),  # else kombu writes it into the current directory
+        # How often an idle worker looks for a task (kombu's default: every second, a second added to every audit).
+        "polling_interval": 0.1,
         "store_processed": False,
     }
 else:
