@@ -210,7 +210,7 @@ FINDING_TYPES: dict[str, type[Finding]] = {
 def finding_from_dict(data: dict[str, Any]) -> Finding:
     """Rebuild a finding from its `to_dict()` form (unknown keys are ignored, for forward compatibility)."""
     cls = FINDING_TYPES[data["kind"]]
-    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         if key in names:

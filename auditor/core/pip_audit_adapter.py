@@ -42,7 +42,7 @@ def query(
     pins: Mapping[str, str], service: VulnerabilityService, *, total_timeout: float
 ) -> tuple[dict[str, list[Vulnerability]], str | None]:
     """Ask `service` about every pin, with the contract of `pip_audit_source` (results keyed by the pins' names)."""
-    names = {canonicalize_name(name): name for name in pins}
+    names: dict[str, str] = {canonicalize_name(name): name for name in pins}
     dependencies: list[Dependency] = []
     invalid: list[str] = []
     for name, version in pins.items():

@@ -14,11 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -112,6 +112,14 @@ class Prepared:
     resolution: Resolution
     distributions: list[InstalledDistribution]
     install_errors: dict[str, str]  # name -> why it could not be installed
+
+
+class _InstallOptions(TypedDict):
+    """What every install of the audit's pins passes to `install`."""
+
+    find_links: list[Path]
+    use_index: bool
+    no_deps: bool
 
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -255,7 +263,7 @@ def build_environment(resolution: Resolution, *, workdir: Path, options: AuditOp
     install_errors.update(_rebuild_sources(resolution, workdir=workdir, options=options))
     find_links = [d for d in (workdir / "wheels", workdir / BUILT) if d.is_dir() and any(d.iterdir())]
     pinned = [f"{name}=={version}" for name, version in sorted(resolution.pins.items()) if name not in install_errors]
-    common = dict(
+    common = _InstallOptions(
         find_links=find_links,
         use_index=options.use_index,
         no_deps=True,
@@ -288,7 +296,7 @@ def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOpt
     return {**{name: path.read_text() for name, path in errors.items() if path.exists()}, **problems}
 
 
-def _install_pins(env: AuditEnvironment, pinned: list[str], common: dict[str, Any]) -> None:
+def _install_pins(env: AuditEnvironment, pinned: list[str], common: _InstallOptions) -> None:
     """Install exact pins from uv's cache alone if it holds every wheel (asking the index whether each project's page
     changed costs more than linking 60 wheels: bench/README.md, finding 22), else with the index."""
     if common["use_index"]:
@@ -311,7 +319,7 @@ def private_origins(wheels: Sequence[Path], *, owner_tag: str, resolution: Resol
 
     With the resolution, also of each distribution that requires an uploaded one, directly or not: its import runs
     the uploaded code, which could make its result anything, so that result is the uploader's too, never public."""
-    origins = {}
+    origins: dict[str, str] = {}
     for wheel in wheels:
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
         origins[canonicalize_name(parse_wheel_filename(wheel.name)[0])] = f"upload:{owner_tag}:{digest}"
@@ -384,7 +392,7 @@ def analyse_distributions(
     options: AuditOptions,
     scanner: static.Scanner,
     resolution: Resolution | None = None,
-) -> Iterator[tuple[InstalledDistribution, ProbeResult]]:
+) -> Generator[tuple[InstalledDistribution, ProbeResult], None, None]:
     """`analyse_distribution` of each of `distributions`, on `options.jobs` cores, the static scans on `scanner`;
     results as they come. `installed` is everything in `env`, whose files the probes' evidence is attributed to."""
     # The largest first: they take longest, and the rest fill the gaps around them.

@@ -156,7 +156,7 @@ def resolve(
         constraints_file.write_text("\n".join(constraints) + "\n")
         args += ["--constraint", str(constraints_file)]
     stdin = "\n".join(requirements) + "\n"
-    names = {_name(r) for r in requirements}
+    names = {name for r in requirements if (name := _name(r))}
     if use_index and not find_links and _is_lock(requirements):
         # A lock (every line pins one version of a package from the index) resolves to itself, and a release's
         # dependencies never change: uv's cache can answer without asking the index again (round trips were
@@ -181,7 +181,7 @@ def _is_lock(requirements: Sequence[str]) -> bool:
 
 def lock_pins(requirements: Sequence[str]) -> dict[str, str]:
     """Name -> version of each line if every line names one exact version of a package, else {}."""
-    pins = {}
+    pins: dict[str, str] = {}
     for line in requirements:
         try:
             requirement = Requirement(line)

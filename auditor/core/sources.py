@@ -146,10 +146,10 @@ def _from_index(name: str, version: str | None, *, dest: Path, python_version: s
         version = max(sdists, key=_sort_key)
         if _has_usable_wheel(files, name, version, python_version):
             return None
-    file = sdists.get(version)
-    if file is None:
+    chosen = sdists.get(version)
+    if chosen is None:
         raise SourceUnavailable(f"{name} {version} has neither a usable wheel nor a source distribution")
-    return Sdist(name, version, _download(file["url"], file, dest))
+    return Sdist(name, version, _download(chosen["url"], chosen, dest))
 
 
 def _download(url: str, file: dict, dest: Path) -> Path:

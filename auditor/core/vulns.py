@@ -71,7 +71,7 @@ class LookupProcess:
         if self._pool is None:
             return {}, None
         try:
-            return self._pool.submit(_lookup, pins, self._service).result()  # type: ignore[no-any-return]
+            return self._pool.submit(_lookup, pins, self._service).result()
         except BrokenProcessPool as error:
             return {}, f"vulnerability data unavailable: the lookup process failed ({error}); {TURN_OFF}"
         except Exception as error:  # a bug in pip-audit or in our mapping must not cost the audit its findings
@@ -111,7 +111,7 @@ def _stand_in_for_pip_api() -> None:
     except importlib.metadata.PackageNotFoundError:
         pip_version = "0"
     stand_in = types.ModuleType("pip_api", "pip-api's version attribute only (see auditor.core.vulns)")
-    stand_in.PIP_VERSION = pip_version  # type: ignore[attr-defined]
+    stand_in.PIP_VERSION = pip_version  # type: ignore[attr-defined]  # a ModuleType has only what is set on it
     sys.modules["pip_api"] = stand_in
 
 

@@ -108,8 +108,8 @@ class Selection:
         if self.direct is not None:
             return self.direct & pins.keys()
         required_by: dict[str, set[str]] = {}
-        for requirer, required in edges:
-            required_by.setdefault(requirer, set()).add(required)
+        for requirer, dependency in edges:
+            required_by.setdefault(requirer, set()).add(dependency)
         required = {b for a, b in edges if a != b}
         roots = {name for name in pins if name not in required}
         reached = _reachable(roots, required_by)
@@ -132,9 +132,10 @@ class Lock:
     def select(self, environment: Mapping[str, str]) -> Selection:
         """The packages needed on the interpreter whose marker `environment` is given, as exact pins. Raises
         ResolutionError when none is, or when two versions of one package are."""
+        direct: frozenset[str] | None = None
+        edges: set[tuple[str, str]] = set()
         if self.flat:
             chosen = {p: set(p.extras) for p in self.packages if not p.project and self._holds(p.marker, environment)}
-            direct, edges = None, set()
         else:
             chosen, direct, edges = self._walk(environment)
         by_name: dict[str, list[Package]] = {}
@@ -149,7 +150,9 @@ class Lock:
         requirements = tuple(sorted(p.requirement(extras) for p, extras in chosen.items()))
         return Selection(requirements, direct, frozenset(edges))
 
-    def _walk(self, environment: Mapping[str, str]) -> tuple[dict[Package, set[str]], frozenset[str] | None, set]:
+    def _walk(
+        self, environment: Mapping[str, str]
+    ) -> tuple[dict[Package, set[str]], frozenset[str] | None, set[tuple[str, str]]]:
         """Follow the edges whose markers hold from the roots: the packages reached, with the extras asked of each."""
         roots = self.roots if self.roots is not None else self._graph_roots()
         chosen: dict[Package, set[str]] = {}
@@ -546,7 +549,8 @@ def _poetry_dependencies(
     reader: _Reader, value: Any, requirer: str, line: int | None
 ) -> tuple[list[Dependency], dict[str, list[Dependency]]]:
     """[package.dependencies]: the edges, and the optional ones by name (what an extra adds)."""
-    required, optional = [], {}
+    required: list[Dependency] = []
+    optional: dict[str, list[Dependency]] = {}
     for spelled, constraints in _mapping(reader, value, f"{requirer}: dependencies", line).items():
         name = reader.name_of(spelled, f"{requirer}: a dependency", line)
         for constraint in constraints if isinstance(constraints, list) else [constraints]:
@@ -591,13 +595,16 @@ def _pipfile(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
                 location = reader.external(name, "a file source", entry["file"], line)
             elif "path" in entry:
                 location = reader.external(name, "a local path source", entry["path"], line)
-            version = entry.get("version")
+            version = ""  # exact for a package from the index; none for one from another location
             if location is None:
-                if not isinstance(version, str) or not version.startswith("=="):
-                    raise reader.error(f"{name}: the version must be exact (==), not {excerpt(str(version))}", line)
-                version = reader.version_of(version.lstrip("="), name, line)
+                spelled_version = entry.get("version")
+                if not isinstance(spelled_version, str) or not spelled_version.startswith("=="):
+                    raise reader.error(
+                        f"{name}: the version must be exact (==), not {excerpt(str(spelled_version))}", line
+                    )
+                version = reader.version_of(spelled_version.lstrip("="), name, line)
             extras = _extras(reader, entry.get("extras"), name, line)
-            packages.append(Package(name, version if location is None else "", marker, location, extras=extras))
+            packages.append(Package(name, version, marker, location, extras=extras))
     # A package in both sections is the same pin twice.
     return Lock(reader.name, tuple(dict.fromkeys(packages)), None, flat=True)
 

@@ -56,6 +56,7 @@ def script_modules(dist: InstalledDistribution, env: AuditEnvironment) -> list[s
         if path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_ENTRY_POINTS:
             return []
         parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+        # Entry point names keep their case: configparser's documented way, which typeshed sees as replacing a method.
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         parser.read_string(path.read_text(errors="replace"))
     except (OSError, configparser.Error):

@@ -428,7 +428,8 @@ def _host_processes(sandbox_pid: int, interpreter: int, private_pids: bool) -> d
 
 
 def _descendants(pid: int, limit: int = 10_000) -> list[int]:
-    found, frontier = [], [pid]
+    found: list[int] = []
+    frontier = [pid]
     while frontier and len(found) < limit:
         for child in _children(frontier.pop()):
             found.append(child)

@@ -29,7 +29,7 @@ def render(report: AuditReport, fmt: str, **options: Any) -> str:
     except KeyError:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
     renderer = getattr(importlib.import_module(module), function)
-    return renderer(report, **options)  # type: ignore[no-any-return]
+    return renderer(report, **options)
 
 
 __all__ = ["FORMATS", "render"]

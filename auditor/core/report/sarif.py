@@ -384,7 +384,7 @@ def tool_information_uri() -> str | None:
     for label in ("homepage", "documentation", "repository", "source"):
         if urls.get(label, "").startswith("https://"):
             return urls[label]
-    home = metadata.get("Home-page") or ""
+    home = (metadata.get_all("Home-page") or [""])[0]
     return home if home.startswith("https://") else None
 
 
