@@ -162,10 +162,28 @@ def _done_report(audit: dict[str, Any]) -> AuditReport | None:
         return None
 
 
+class DistributionProgressSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    state = serializers.ChoiceField(
+        choices=["queued", "done"], help_text="queued until its result is in (probed, or reused), then done."
+    )
+    verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True, help_text="Once done.")
+    cached = serializers.BooleanField(help_text="Its result was reused from an earlier probe.")
+    modules = serializers.IntegerField(allow_null=True, help_text="Modules it imported, once done.")
+    findings = serializers.ListField(
+        child=serializers.CharField(), help_text="What it does that matters, most severe first (at most 3), once done."
+    )
+
+
 class AuditSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Audit.Status.choices)
     progress = ProgressSerializer()
+    distributions = DistributionProgressSerializer(
+        many=True, help_text="Each resolved distribution's state, findings as they land (empty until resolved)."
+    )
+    elapsed_seconds = serializers.FloatField(help_text="Since it was submitted (until it finished).")
     verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True, help_text="The worst verdict, when done.")
     created = serializers.DateTimeField()
     started = serializers.DateTimeField(allow_null=True)

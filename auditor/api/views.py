@@ -14,6 +14,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from packaging.utils import canonicalize_name
@@ -40,8 +41,11 @@ from auditor.api.serializers import (
     PackageVersionSerializer,
 )
 from auditor.api.throttles import SubmitRateThrottle
+from auditor.core.findings import FINDING_TYPES, Verdict, finding_from_dict
 from auditor.core.inputs import InputError
-from auditor.models import Audit, ProbeRecord
+from auditor.core.report.describe import MESSAGE_LIMIT, describe_finding, finding_level, plain
+from auditor.core.report.sanitize import clean_text
+from auditor.models import Audit, AuditDistribution, ProbeRecord
 
 # PEP 508 names; anything else names no package (and never reaches the database).
 _NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)
@@ -165,6 +169,8 @@ def _audit_data(request: Request, audit: Audit) -> dict[str, Any]:
         "id": audit.pk,
         "status": audit.status,
         "progress": {"done": audit.progress_done, "total": audit.progress_total},
+        "distributions": _distribution_states(audit),
+        "elapsed_seconds": round(((audit.finished or timezone.now()) - audit.created).total_seconds(), 1),
         "verdict": audit.verdict or None,
         "created": audit.created,
         "started": audit.started,
@@ -174,6 +180,38 @@ def _audit_data(request: Request, audit: Audit) -> dict[str, Any]:
         "report": audit.report if audit.status == Audit.Status.DONE else None,
         "url": _audit_url(request, audit.pk),
         "web_url": _web_url(request, audit.pk),
+    }
+
+
+FINDINGS_IN_PROGRESS = 3
+
+
+def _distribution_states(audit: Audit) -> list[dict[str, Any]]:
+    """Each distribution of the audit as it stands, findings of those that are not safe described as they land."""
+    rows = audit.distributions.select_related("probe").prefetch_related("probe__findings")
+    return [_distribution_state(row) for row in rows]
+
+
+def _distribution_state(row: AuditDistribution) -> dict[str, Any]:
+    probe = row.probe
+    done = row.status == AuditDistribution.Status.DONE
+    verdict = probe.verdict if probe is not None else (Verdict.ERROR.value if done else None)
+    findings: list[str] = []
+    if probe is not None and verdict != Verdict.SAFE:
+        known = [finding_from_dict(f.data) for f in probe.findings.all() if f.data.get("kind") in FINDING_TYPES]
+        known.sort(key=lambda f: finding_level(f).rank)
+        findings = [plain(describe_finding(f)) for f in known[:FINDINGS_IN_PROGRESS]]
+    elif done and probe is None:
+        findings = [clean_text(row.error or "it could not be installed", MESSAGE_LIMIT)]
+    modules = probe.result.get("modules") if probe is not None and isinstance(probe.result, dict) else None
+    return {
+        "name": row.name,
+        "version": row.version,
+        "state": "done" if done else "queued",
+        "verdict": verdict,
+        "cached": row.cached,
+        "modules": len(modules) if isinstance(modules, list) else None,
+        "findings": findings,
     }
 
 
