@@ -35,10 +35,6 @@ _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 MAX_RECORD_BYTES = 20 * 2**20
 
 
-class EnvironmentError_(RuntimeError):
-    """The audit environment could not be built or read."""
-
-
 @dataclass(frozen=True)
 class AuditEnvironment:
     root: Path

@@ -1,5 +1,11 @@
 """Requirements files: the whole syntax users write, flattened and validated; what reaches outside the index is
-refused with the file and line."""
+refused with the file and line.
+
+Its own parser rather than pip's (pip-requirements-parser, say): that one reads files by path and follows `-r`/`-c`
+by opening them, while this one sees only the files it is given (an upload, or what the CLI has checked for place,
+kind and size), refuses an option or include before anything is read for it, and names the file and line in its
+own words.
+"""
 
 from __future__ import annotations
 
