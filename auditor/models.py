@@ -87,7 +87,12 @@ class ProbeRecord(models.Model):
                 name="probe_record_index_has_no_owner",
             ),
         ]
-        indexes = [models.Index(fields=["origin", "name"], name="probe_record_origin_name")]
+        indexes = [
+            # A name's results and (covering) its versions: what search and the lists of packages read.
+            models.Index(fields=["origin", "name", "version"], name="probe_record_origin_name_ver"),
+            # Search by verdict and the browsing lists: the matching names in order, without reading the rows.
+            models.Index(fields=["origin", "verdict", "name"], name="probe_record_origin_verdict"),
+        ]
         ordering = ["name", "-created"]
 
     def __str__(self) -> str:
@@ -200,7 +205,10 @@ class AuditDistribution(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["audit", "name"], name="audit_distribution_unique_name")]
-        indexes = [models.Index(fields=["audit", "status"], name="audit_distribution_status")]
+        indexes = [
+            models.Index(fields=["audit", "status"], name="audit_distribution_status"),
+            models.Index(fields=["name"], name="audit_distribution_name"),  # the audits that hold a package
+        ]
         ordering = ["name"]
 
     def __str__(self) -> str:

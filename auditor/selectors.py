@@ -9,20 +9,19 @@
 
 from __future__ import annotations
 
-import difflib
+import functools
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import Length
+from django.db.models import Case, Count, Max, Q, QuerySet, Value, When
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey
 from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord, ProbeRecord, probe_key_lookup
+from auditor.names import NameCatalogue, NameIndex, closest
 from auditor.popularity import popularity_order
 
 Viewer = AbstractBaseUser | AnonymousUser | None
@@ -71,16 +70,26 @@ def package_search(
     """
     records = _visible_probe_records(viewer=viewer, local_mode=local_mode)
     if q.strip():
-        records = records.filter(name__contains=canonicalize_name(q.strip()))
+        needle = canonicalize_name(q.strip())
+        names = PUBLIC_NAMES.get().containing(needle)
+        names += [name for name in _private_names(viewer=viewer, local_mode=local_mode) if needle in name]
+        if len(names) <= NAMES_LOOKED_UP:
+            records = records.filter(name__in=names)  # a few index lookups instead of reading every name
+        else:
+            records = records.filter(name__contains=needle)
     if verdict:
         records = records.filter(verdict=verdict)
     if thread or kind:
-        findings = FindingRecord.objects.filter(probe=OuterRef("pk"))
+        # One pass over the findings rather than a lookup per record: far fewer findings match than records exist.
+        findings = FindingRecord.objects.all()
         if thread:
             findings = findings.filter(thread__icontains=thread)
         if kind:
             findings = findings.filter(kind=kind)
-        records = records.filter(Exists(findings))
+        records = records.filter(pk__in=findings.values("probe_id"))
+    if not _authenticated(viewer) and not local_mode:
+        # Public records only: "public first" orders nothing, and without it the (origin, name) index gives the order.
+        return records.select_related("owner").order_by("name", "-created", "-id")
     return records.select_related("owner").order_by("name", "-public", "-created", "-id")
 
 
@@ -96,6 +105,7 @@ def package_versions(*, name: str, viewer: Viewer = None, local_mode: bool = Fal
     return records
 
 
+@functools.lru_cache(maxsize=65536)  # lists of many packages parse the same few thousand version strings again
 def _version_order(version: str) -> tuple[int, Any]:
     try:
         return (1, Version(version))
@@ -183,37 +193,34 @@ FINDING_KINDS: dict[str, Q] = {
     "process": Q(kind="process-on-import"),
     "socket": Q(kind="socket-on-import"),
 }
-_CHUNK = 500  # names per IN (...): far below SQLite's limit on query parameters
 PULLED_IN_BY_AUDITS = 500  # the newest audits that hold a package whose graphs are read for its requirers
+PULLED_IN_BY_SHOWN = 500  # requirers named at most
 SUGGESTIONS = 5
+NAMES_LOOKED_UP = 1000  # a search matching more names than this reads every name (LIKE): it is then worth it
 
 
 @dataclass(frozen=True)
 class BrowseEntry:
-    """A package in the browsing list: the result that stands for it, and its popularity rank (None: unranked)."""
+    """A package in the browsing list: the id of the result that stands for it, and its popularity rank."""
 
-    record: ProbeRecord
-    rank: int | None
-
-
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+    name: str
+    record_id: int
+    rank: int | None  # None: not in the ranking
 
 
-def _newest_public_records(names: list[str]) -> dict[str, int]:
-    """{name: id of the record that stands for it}: its newest probed version, and of that version's public results
-    the newest stored."""
-    best: dict[str, tuple[tuple[int, Any], Any, int]] = {}
-    for chunk in _chunks(names):
-        rows = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=chunk).values_list(
-            "id", "name", "version", "created"
-        )
-        for record_id, name, version, created in rows:
-            candidate = (_version_order(version), created, record_id)
-            if name not in best or candidate > best[name]:
-                best[name] = candidate
-    return {name: candidate[2] for name, candidate in best.items()}
+def _newest_public_records(names: QuerySet[ProbeRecord]) -> dict[str, int]:
+    """{name: id of the record that stands for it} for the names `names` selects: its newest probed version, and of
+    that version's public results (one per Python, platform, depth) the last one added."""
+    best: dict[str, tuple[tuple[int, Any], int]] = {}
+    # Not `created`: turning 100,000 timestamps into datetimes costs more than the query.
+    rows = (
+        ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=names).order_by().values_list("id", "name", "version")
+    )
+    for record_id, name, version in rows:
+        candidate = (_version_order(version), record_id)
+        if name not in best or candidate > best[name]:
+            best[name] = candidate
+    return {name: candidate[1] for name, candidate in best.items()}
 
 
 def packages_by_verdict(
@@ -223,19 +230,26 @@ def packages_by_verdict(
     key of FINDING_KINDS), most popular first by `ranks` ({name: rank}), the unranked after them by name.
 
     A package whose older versions were unsafe but whose newest is not is not listed: the list says what installing
-    it today does."""
+    it today does. Light (names and ids): `browse_records` loads the records of the page shown.
+    """
     candidates = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, verdict=verdict)
     if kind:
-        candidates = candidates.filter(Exists(FindingRecord.objects.filter(FINDING_KINDS[kind], probe=OuterRef("pk"))))
-    matching = dict(candidates.values_list("id", "name"))
-    newest = _newest_public_records(sorted(set(matching.values())))
-    ids = [record_id for record_id in newest.values() if record_id in matching]
-    records: list[ProbeRecord] = []
-    for chunk in _chunks(ids):
-        records += ProbeRecord.objects.filter(pk__in=chunk).defer("result").prefetch_related("findings")
+        candidates = candidates.filter(pk__in=FindingRecord.objects.filter(FINDING_KINDS[kind]).values("probe_id"))
+    matching = set(candidates.order_by().values_list("id", flat=True))
+    newest = _newest_public_records(candidates.order_by().values("name"))
     ranks = ranks or {}
-    records.sort(key=lambda record: popularity_order(record.name, ranks))
-    return [BrowseEntry(record=record, rank=ranks.get(record.name)) for record in records]
+    names = sorted(
+        (name for name, record_id in newest.items() if record_id in matching),
+        key=lambda name: popularity_order(name, ranks),
+    )
+    return [BrowseEntry(name=name, record_id=newest[name], rank=ranks.get(name)) for name in names]
+
+
+def browse_records(*, entries: list[BrowseEntry]) -> list[ProbeRecord]:
+    """The records of `entries`, in their order, with their findings (without the stored result, which is large)."""
+    records = ProbeRecord.objects.filter(pk__in=[entry.record_id for entry in entries])
+    by_id = {record.pk: record for record in records.defer("result").prefetch_related("findings")}
+    return [by_id[entry.record_id] for entry in entries if entry.record_id in by_id]
 
 
 def dataset_numbers() -> dict[str, int]:
@@ -269,25 +283,63 @@ def package_pulled_in_by(*, name: str, limit: int = PULLED_IN_BY_AUDITS) -> list
         for edge in (graph or {}).get("edges") or ():
             if len(edge) == 2 and edge[1] == canonical and edge[0] not in private and edge[0] != canonical:
                 requirers.add(edge[0])
-    public: set[str] = set()
-    for chunk in _chunks(sorted(requirers)):
-        public.update(ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=chunk).values_list("name", flat=True))
-    return sorted(public)
+    public = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, name__in=sorted(requirers)[:PULLED_IN_BY_SHOWN])
+    return sorted(set(public.values_list("name", flat=True)))
+
+
+def _results_fingerprint(upto: int | None) -> tuple[int, int | None, Any]:
+    """How many results (with an id up to `upto`), the last id, and when that one was stored: an id used again after
+    a rollback (SQLite) is told apart by its time. Of every result, private ones too: SQLite counts a whole table
+    without reading it, but not the rows of one origin."""
+    rows = ProbeRecord.objects.all() if upto is None else ProbeRecord.objects.filter(id__lte=upto)
+    last = rows.aggregate(last=Max("id"))["last"]
+    stored = ProbeRecord.objects.filter(pk=last).values_list("created", flat=True).first()
+    return (rows.count(), last, stored)
+
+
+def _public_names_loaded(after: int | None) -> list[tuple[str, int]]:
+    """(name, how many public results) of the public results after the id `after` (None: of all)."""
+    rows = ProbeRecord.objects.filter(origin=INDEX_ORIGIN)
+    if after is not None:
+        rows = rows.filter(id__gt=after)
+    return list(rows.order_by().values("name").annotate(rows=Count("id")).values_list("name", "rows"))
+
+
+# The public names, kept by each process while the public results stay as they were (auditor/names.py).
+PUBLIC_NAMES = NameCatalogue(fingerprint=_results_fingerprint, load=_public_names_loaded)
+
+
+def package_search_count(
+    *,
+    q: str = "",
+    verdict: str | None = None,
+    thread: str | None = None,
+    viewer: Viewer = None,
+    local_mode: bool = False,
+) -> int | None:
+    """How many results `package_search` finds, from the kept names when it can tell without a query (a search by
+    name only, of public results only), else None: counting a search for a word many names contain would read every
+    result again."""
+    if not q.strip() or verdict or thread or _authenticated(viewer) or local_mode:
+        return None
+    names = PUBLIC_NAMES.get()
+    return sum(names.rows[name] for name in names.containing(canonicalize_name(q.strip())))
+
+
+def _private_names(*, viewer: Viewer, local_mode: bool) -> list[str]:
+    """The names of the private results the viewer may see: their own uploads (few), read each time."""
+    if not _authenticated(viewer) and not local_mode:
+        return []
+    private = Q(origin__lt=INDEX_ORIGIN) | Q(origin__gt=INDEX_ORIGIN)
+    visible = _visible_probe_records(viewer=viewer, local_mode=local_mode).filter(private)
+    return list(visible.order_by().values_list("name", flat=True).distinct())
 
 
 def package_name_suggestions(*, q: str, viewer: Viewer = None, local_mode: bool = False) -> list[str]:
-    """The names of visible packages closest to `q` (a typo of one), closest first: difflib's ratio, which works on
-    every database."""
+    """The names of visible packages closest to `q` (a typo of one), closest first."""
     wanted = canonicalize_name(q.strip())
     if not wanted:
         return []
-    # Names much longer or shorter than the query cannot be close enough (difflib's cutoff 0.6 bounds the length).
-    shortest, longest = max(1, len(wanted) // 2), len(wanted) * 2 + 2
-    names = (
-        _visible_probe_records(viewer=viewer, local_mode=local_mode)
-        .annotate(name_length=Length("name"))
-        .filter(name_length__gte=shortest, name_length__lte=longest)
-        .values_list("name", flat=True)
-        .distinct()
-    )
-    return difflib.get_close_matches(wanted, list(names), n=SUGGESTIONS, cutoff=0.6)
+    candidates = PUBLIC_NAMES.get().candidates(wanted)
+    candidates += NameIndex(_private_names(viewer=viewer, local_mode=local_mode)).candidates(wanted)
+    return closest(wanted, candidates, SUGGESTIONS)

@@ -8,8 +8,10 @@ is printed by the templates with auto-escaping, as in the audit pages (webui/pre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
+from django.core.paginator import Paginator
 from django.urls import NoReverseMatch, reverse
 
 from auditor.core.findings import (
@@ -44,6 +46,15 @@ def _url(url_name: str, **kwargs: str) -> str | None:
         return reverse(url_name, kwargs=kwargs)
     except NoReverseMatch:
         return None
+
+
+class CountedPaginator(Paginator):
+    """A paginator told how many items there are when the caller knows without counting them in the database."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        if count is not None:
+            self.count = count  # replaces the cached property's query
 
 
 class BrowseFilterForm(forms.Form):
@@ -131,14 +142,15 @@ def verified_fix(findings: list[Finding]) -> str:
     return " ".join(dict.fromkeys(fix for fix in fixes if fix))
 
 
-def browse_rows(entries: list[BrowseEntry]) -> list[BrowseRow]:
+def browse_rows(entries: list[BrowseEntry], records: list[ProbeRecord]) -> list[BrowseRow]:
+    """The rows of `entries` (a page of the list), from their `records` (`selectors.browse_records`)."""
+    ranks = {entry.record_id: entry.rank for entry in entries}
     rows = []
-    for entry in entries:
-        record = entry.record
+    for record in records:
         found = decisive(record.verdict, record_findings(record))
         rows.append(
             BrowseRow(
-                rank=entry.rank,
+                rank=ranks.get(record.pk),
                 name=record.name,
                 version=clean_text(record.version, NAME_LIMIT),
                 verdict=record.verdict,

@@ -245,16 +245,19 @@ def package_search(request: HttpRequest) -> HttpResponse:
     """Search stored results: public ones, and the viewer's own private ones."""
     form = PackageSearchForm(request.GET)
     records: Any = ProbeRecord.objects.none()
+    count = None
     status = 400
     if form.is_valid():
         status = 200
-        records = selectors.package_search(
-            q=form.cleaned_data["q"],
-            verdict=form.cleaned_data["verdict"] or None,
-            viewer=_viewer(request),
-            local_mode=_local_user(request),
-        )
-    page = Paginator(records, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
+        search = {
+            "q": form.cleaned_data["q"],
+            "verdict": form.cleaned_data["verdict"] or None,
+            "viewer": _viewer(request),
+            "local_mode": _local_user(request),
+        }
+        records = selectors.package_search(**search)
+        count = selectors.package_search_count(**search)
+    page = browse.CountedPaginator(records, PACKAGES_PER_PAGE, count=count).get_page(request.GET.get("page"))
     rows = presenters.record_rows(list(page.object_list))
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     context = {
@@ -321,12 +324,13 @@ def unsafe_packages(request: HttpRequest) -> HttpResponse:
         return render(request, "webui/unsafe.html", {"nav": "unsafe", "form": form, "page": None}, status=400)
     entries = selectors.packages_by_verdict(**form.filters(), ranks=popularity.popularity_ranks())
     page = Paginator(entries, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
+    entries = list(page.object_list)
     context = {
         "nav": "unsafe",
         "form": form,
         "filters": form.filters(),
         "page": page,
-        "rows": browse.browse_rows(list(page.object_list)),
+        "rows": browse.browse_rows(entries, selectors.browse_records(entries=entries)),
     }
     return render(request, "webui/unsafe.html", context)
 

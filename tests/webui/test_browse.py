@@ -345,3 +345,14 @@ def test_a_search_that_finds_something_suggests_nothing() -> None:
     html = Client().get("/packages/?q=numpy").content.decode()
 
     assert 'class="suggestions"' not in html
+
+
+def test_a_search_finds_a_package_stored_after_the_previous_search() -> None:
+    store_result("numpy")
+    assert "/packages/numpy/" in Client().get("/packages/?q=py").content.decode()
+
+    store_result("pyarrow")
+
+    html = Client().get("/packages/?q=py").content.decode()
+    assert "/packages/pyarrow/" in html
+    assert "2 results" in html
