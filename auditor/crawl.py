@@ -29,7 +29,7 @@ from auditor.core.pipeline import default_python
 from auditor.core.probe import PROBE_VERSION
 from auditor.core.resolve import ResolutionError, resolve
 from auditor.core.sources import sources_needed
-from auditor.models import INDEX_ORIGIN, Audit, Crawl, CrawlItem, ProbeRecord
+from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, Crawl, CrawlItem, ProbeRecord
 from auditor.services import audit_mark_failed
 
 logger = logging.getLogger(__name__)
@@ -242,8 +242,9 @@ def crawl_advance(*, crawl_id: int) -> Progress:
 
 def crawl_items_finished(*, crawl_id: int, excluding: set[int]) -> list[CrawlItem]:
     """The crawl's finished items, but those in `excluding` (already shown), in the order they finished."""
-    finished = CrawlItem.objects.filter(crawl_id=crawl_id, status__in=_FINISHED).exclude(pk__in=excluding)
-    return list(finished.select_related("audit").order_by("finished", "rank"))
+    finished = CrawlItem.objects.filter(crawl_id=crawl_id, status__in=_FINISHED)
+    new = set(finished.values_list("pk", flat=True)) - excluding  # not in SQL: `excluding` grows to the whole list
+    return list(finished.filter(pk__in=new).select_related("audit").order_by("finished", "rank"))
 
 
 # --- the summary ---------------------------------------------------------------------------------------------------
@@ -284,11 +285,7 @@ def _causes(counts: Counter[str]) -> str:
 def crawl_summary(*, crawl_id: int) -> Summary:
     items = CrawlItem.objects.filter(crawl_id=crawl_id)
     outcomes = Counter(items.values_list("outcome", flat=True))
-    skipped = Counter(
-        dict(Counter(items.filter(status=CrawlItem.Status.SKIPPED).values_list("outcome", flat=True)).items())
-    )
-    from auditor.models import AuditDistribution
-
+    skipped = Counter(items.filter(status=CrawlItem.Status.SKIPPED).values_list("outcome", flat=True))
     seen: dict[tuple[str, str], tuple[bool, str, str]] = {}  # (name, version) -> (probed here, verdict, cause)
     rows = AuditDistribution.objects.filter(
         audit__crawl_items__crawl_id=crawl_id, status=AuditDistribution.Status.DONE
