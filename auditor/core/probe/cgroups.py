@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import os
+import secrets
 import shlex
 import signal
 import time
@@ -25,7 +25,6 @@ from pathlib import Path
 
 LIMITS_PER_PROBE = "memory and processes per probe (cgroup)"
 LIMITS_PER_PROCESS = "memory and processes per process (rlimits only: no cgroup could be made)"
-_counter = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,9 @@ def _usable(found: Sequence[Hierarchy]) -> bool:
 
 @contextlib.contextmanager
 def _made(found: Sequence[Hierarchy]) -> Iterator[list[Path]]:
-    name = f"forkaudit-probe-{os.getpid()}-{next(_counter)}"
+    # Random, not a per-process counter: a killed process leaves its groups behind, and a later process given the
+    # same pid would start its count again on their names.
+    name = f"forkaudit-probe-{os.getpid()}-{secrets.token_hex(8)}"
     groups: list[Path] = []
     try:
         for hierarchy in found:
