@@ -92,6 +92,8 @@ class ProbeRecord(models.Model):
             models.Index(fields=["origin", "name", "version"], name="probe_record_origin_name_ver"),
             # Search by verdict and the browsing lists: the matching names in order, without reading the rows.
             models.Index(fields=["origin", "verdict", "name"], name="probe_record_origin_verdict"),
+            # The newest result stored: part of what tells a process that the results changed (auditor/memo.py).
+            models.Index(fields=["created"], name="probe_record_created"),
         ]
         ordering = ["name", "-created"]
 

@@ -3,7 +3,7 @@
 A search for part of a name (`LIKE '%fast%'`) reads every stored result: with 100,000 of them it costs more than the
 whole page should. The names are far fewer than the results (one per package, not per version, Python and platform)
 and change only when a new result is stored, so each process keeps them, with the database's fingerprint (how many
-public results, the last id, the newest time) that says when to read them again: only the results added since, when
+results, the last id, the newest time stored) that says when to read them again: only the results added since, when
 results were only added, else all of them. Typo suggestions rank names by the trigrams they share with the query,
 then by difflib's ratio, which alone would compare the query with every name. Plain Python: the same on SQLite and
 PostgreSQL.
@@ -71,7 +71,7 @@ def closest(query: str, names: Iterable[str], n: int) -> list[str]:
 class NameCatalogue:
     """A NameIndex of the database's names, read again when the fingerprint of its rows changes.
 
-    `fingerprint(upto)` returns (count, last id, when the last was stored) of the rows whose id is at most `upto`
+    `fingerprint(upto)` returns (count, last id, newest time stored) of the rows whose id is at most `upto`
     (None: of every row); `load(after)` (name, rows) of the rows whose id is greater than `after` (None: of every
     row). When the rows seen before are still there unchanged (their fingerprint is the same), only the rows added
     since are read.

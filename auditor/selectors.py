@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey
+from auditor.memo import FingerprintMemo
 from auditor.models import INDEX_ORIGIN, Audit, AuditDistribution, FindingRecord, ProbeRecord, probe_key_lookup
 from auditor.names import NameCatalogue, NameIndex, closest
 from auditor.popularity import popularity_order
@@ -193,7 +194,7 @@ FINDING_KINDS: dict[str, Q] = {
     "process": Q(kind="process-on-import"),
     "socket": Q(kind="socket-on-import"),
 }
-PULLED_IN_BY_AUDITS = 500  # the newest audits that hold a package whose graphs are read for its requirers
+PULLED_IN_BY_AUDITS = 100  # the newest audits holding a package whose graphs are read (each may be 100 KB)
 PULLED_IN_BY_SHOWN = 500  # requirers named at most
 SUGGESTIONS = 5
 NAMES_LOOKED_UP = 1000  # a search matching more names than this reads every name (LIKE): it is then worth it
@@ -232,17 +233,20 @@ def packages_by_verdict(
     A package whose older versions were unsafe but whose newest is not is not listed: the list says what installing
     it today does. Light (names and ids): `browse_records` loads the records of the page shown.
     """
+    listed: dict[str, int] = BROWSING.get(("by-verdict", verdict, kind), lambda: _listed(verdict, kind))
+    ranks = ranks or {}
+    names = sorted(listed, key=lambda name: popularity_order(name, ranks))
+    return [BrowseEntry(name=name, record_id=listed[name], rank=ranks.get(name)) for name in names]
+
+
+def _listed(verdict: str, kind: str | None) -> dict[str, int]:
+    """{name: id of its newest version's record} of the packages `packages_by_verdict` lists."""
     candidates = ProbeRecord.objects.filter(origin=INDEX_ORIGIN, verdict=verdict)
     if kind:
         candidates = candidates.filter(pk__in=FindingRecord.objects.filter(FINDING_KINDS[kind]).values("probe_id"))
     matching = set(candidates.order_by().values_list("id", flat=True))
     newest = _newest_public_records(candidates.order_by().values("name"))
-    ranks = ranks or {}
-    names = sorted(
-        (name for name, record_id in newest.items() if record_id in matching),
-        key=lambda name: popularity_order(name, ranks),
-    )
-    return [BrowseEntry(name=name, record_id=newest[name], rank=ranks.get(name)) for name in names]
+    return {name: record_id for name, record_id in newest.items() if record_id in matching}
 
 
 def browse_records(*, entries: list[BrowseEntry]) -> list[ProbeRecord]:
@@ -256,11 +260,14 @@ def dataset_numbers() -> dict[str, int]:
     """How much the public knowledge base holds: packages and versions probed, and packages whose newest version is
     unsafe (as `packages_by_verdict` lists them)."""
     public = ProbeRecord.objects.filter(origin=INDEX_ORIGIN)
-    return {
-        "packages": public.values("name").distinct().count(),
-        "versions": public.values("name", "version").distinct().count(),
-        "unsafe": len(packages_by_verdict(verdict="unsafe")),
-    }
+    return BROWSING.get(
+        "dataset-numbers",
+        lambda: {
+            "packages": public.values("name").distinct().count(),
+            "versions": public.values("name", "version").distinct().count(),
+            "unsafe": len(packages_by_verdict(verdict="unsafe")),
+        },
+    )
 
 
 def package_pulled_in_by(*, name: str, limit: int = PULLED_IN_BY_AUDITS) -> list[str]:
@@ -287,14 +294,14 @@ def package_pulled_in_by(*, name: str, limit: int = PULLED_IN_BY_AUDITS) -> list
     return sorted(set(public.values_list("name", flat=True)))
 
 
-def _results_fingerprint(upto: int | None) -> tuple[int, int | None, Any]:
-    """How many results (with an id up to `upto`), the last id, and when that one was stored: an id used again after
-    a rollback (SQLite) is told apart by its time. Of every result, private ones too: SQLite counts a whole table
-    without reading it, but not the rows of one origin."""
+def _results_fingerprint(upto: int | None = None) -> tuple[int, int | None, Any]:
+    """How many results (with an id up to `upto`), the last id, and the newest time one was stored: what changes when
+    a result is added (the count, the id), replaced (the time) or deleted (the count). Of every result, private ones
+    too: SQLite counts a whole table without reading it, not the rows of one origin."""
     rows = ProbeRecord.objects.all() if upto is None else ProbeRecord.objects.filter(id__lte=upto)
-    last = rows.aggregate(last=Max("id"))["last"]
-    stored = ProbeRecord.objects.filter(pk=last).values_list("created", flat=True).first()
-    return (rows.count(), last, stored)
+    rows = rows.order_by()
+    # One aggregate per query: SQLite finds a lone MAX by an index, not two together.
+    return (rows.count(), rows.aggregate(last=Max("id"))["last"], rows.aggregate(newest=Max("created"))["newest"])
 
 
 def _public_names_loaded(after: int | None) -> list[tuple[str, int]]:
@@ -307,6 +314,8 @@ def _public_names_loaded(after: int | None) -> list[tuple[str, int]]:
 
 # The public names, kept by each process while the public results stay as they were (auditor/names.py).
 PUBLIC_NAMES = NameCatalogue(fingerprint=_results_fingerprint, load=_public_names_loaded)
+# The browsing lists and the dataset's numbers, kept by each process while the results stay as they were.
+BROWSING = FingerprintMemo(_results_fingerprint)
 
 
 def package_search_count(

@@ -6,7 +6,8 @@ no network, no web server).
 
 The database is a new SQLite file in a temporary data directory (the embedded default), migrated, then seeded with
 `--versions` public results: 20,000 packages of 5 versions each, 1 in 20 unsafe (a native thread with a verified
-mitigation), 1 in 20 caution, 1 in 50 error, the rest safe, plus 500 private results of an uploaded wheel's owner.
+mitigation), 1 in 20 caution, 1 in 50 error, the rest safe, plus 500 private results of an uploaded wheel's owner,
+and 1,000 audits of 50 packages each whose graphs all hold the package whose page is measured.
 With DATABASE_URL set (a PostgreSQL database you can drop) it runs there instead. Each request runs `--repeat` times
 after one warm-up; the table gives the median and p95 of each, in milliseconds, and the p95 of the CPU time the
 request took in this process (what other work on a shared machine disturbs least; SQLite runs in this process, so it
@@ -28,6 +29,8 @@ import _common
 
 VERSIONS_PER_PACKAGE = 5
 PRIVATE_RESULTS = 500
+AUDITS = 1000  # each resolving 50 packages, the measured package among them
+PINS_PER_AUDIT = 50
 BATCH = 5000
 
 
@@ -97,7 +100,33 @@ def seed(versions: int) -> dict[str, int]:
                 for offset, record in enumerate(batch)
                 if start + offset in finding_of
             )
+    seed_audits(packages)
     return {"packages": packages, "records": len(records), "findings": len(finding_of)}
+
+
+def seed_audits(packages: int) -> None:
+    """Audits whose graphs all hold the measured package (its page reads who pulls it in from them)."""
+    from django.db import transaction
+
+    from auditor.models import Audit, AuditDistribution
+
+    measured = package_name(packages // 2)
+    audits = []
+    for index in range(AUDITS):
+        names = [package_name((index * PINS_PER_AUDIT + offset) % packages) for offset in range(PINS_PER_AUDIT - 1)]
+        edges = [[names[0], name] for name in names[1:]] + [[names[index % len(names)], measured]]
+        graph = {"direct": names[:1], "edges": edges, "pins": dict.fromkeys([*names, measured], "1.0.0")}
+        audits.append(Audit(input_kind="requirements", input_text="x\n", graph=graph, status="done"))
+    with transaction.atomic():
+        Audit.objects.bulk_create(audits)
+        AuditDistribution.objects.bulk_create(
+            (
+                AuditDistribution(audit=audit, name=name, version="1.0.0")
+                for audit in audits
+                for name in audit.graph["pins"]
+            ),
+            batch_size=BATCH,
+        )
 
 
 def _record(name: str, version: str, verdict: str, *, origin: str, owner: object) -> object:
@@ -144,6 +173,7 @@ def requests(packages: int) -> list[tuple[str, str]]:
         ("API search: thread name", "/api/v1/packages/?thread=python"),
         ("package page", f"/packages/{middle}/"),
         ("unknown package page (suggestions)", "/packages/djagno-cloud-00413/"),
+        ("home page (the dataset's numbers)", "/"),
         ("fork-unsafe list", "/unsafe/"),
         ("fork-unsafe list, native threads, page 10", "/unsafe/?kind=native&page=10"),
     ]

@@ -356,3 +356,12 @@ def test_a_search_finds_a_package_stored_after_the_previous_search() -> None:
     html = Client().get("/packages/?q=py").content.decode()
     assert "/packages/pyarrow/" in html
     assert "2 results" in html
+
+
+def test_the_list_follows_a_result_probed_again() -> None:
+    store_result("numpy", "2.4.6", Verdict.UNSAFE, (native_thread(),))
+    assert listed(Client().get("/unsafe/").content.decode()) == ["numpy"]
+
+    store_result("numpy", "2.4.6", Verdict.SAFE)  # the same key: the stored result is replaced
+
+    assert listed(Client().get("/unsafe/").content.decode()) == []
