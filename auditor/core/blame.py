@@ -10,13 +10,10 @@ does not bear out is the claimant's own thread, unexplained: what it really star
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.core.findings import ProbeResult, ThreadOnImport
-
-_THREAD_NUMBER = re.compile(r"Thread-\d+")  # threading's default names count threads per interpreter
+from auditor.core.findings import ProbeResult, ThreadOnImport, thread_kind
 
 
 def refuted(results: Mapping[str, ProbeResult]) -> dict[str, ProbeResult]:
@@ -47,9 +44,5 @@ def _borne_out(claim: Mapping[str, Any], results: Mapping[str, ProbeResult]) -> 
     if other is None or (claim.get("version") and other.version != claim.get("version")):
         return True  # not probed here, or another version: nothing to hold the claim against
     threads = [f for f in other.findings if isinstance(f, ThreadOnImport) and f.alive_after_import]
-    own = {(f.native, _kind(f.thread)) for f in threads}
-    return (bool(claim.get("native")), _kind(claim.get("thread"))) in own
-
-
-def _kind(name: object) -> str:
-    return _THREAD_NUMBER.sub("Thread-*", str(name))
+    own = {(f.native, thread_kind(f.thread)) for f in threads}
+    return (bool(claim.get("native")), thread_kind(claim.get("thread"))) in own

@@ -33,6 +33,8 @@ NON_PUBLIC_PARTS = frozenset(
 _TEST_DIRECTORIES = (NON_PUBLIC_PARTS - {"__main__"}) | {"_tests", "_testing", "_testbase", "testsuite"}
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 MAX_RECORD_BYTES = 20 * 2**20
+_SCHEME_DIRECTORIES = ("bin", "include", "share", "etc")
+_TEST_MODULES = ("conftest", "setup", "testing", "_testbase", "_testing")
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,17 @@ class InstalledDistribution:
     record_error: str | None = None  # why its RECORD could not be read (then `files` is empty)
 
     def module_files(self) -> list[str]:
+        # Installed into a target directory, a wheel's scripts land in bin/ and its headers and data files in
+        # include/, share/ or etc/ beside the packages: files of the installation scheme, not modules (xlsxwriter's
+        # bin/vba_extract.py is a command-line script that exits when run).
+        scheme = {d for d in _SCHEME_DIRECTORIES if f"{d}/__init__.py" not in self.files}
         return [
-            f for f in self.files if f.endswith(_MODULE_SUFFIXES) and ".dist-info/" not in f and not f.startswith("..")
+            f
+            for f in self.files
+            if f.endswith(_MODULE_SUFFIXES)
+            and ".dist-info/" not in f
+            and not f.startswith("..")
+            and f.partition("/")[0] not in scheme
         ]
 
 
@@ -219,7 +230,7 @@ def is_test_code(relative: str) -> bool:
     # thread's critical path: bench/README.md, finding 29).
     *directories, name = [part for part in relative.split("/") if part not in ("", ".")] or [""]
     stem = name.rpartition(".")[0] or name
-    return not _TEST_DIRECTORIES.isdisjoint(directories) or stem in ("conftest", "setup", "_testbase", "_testing")
+    return not _TEST_DIRECTORIES.isdisjoint(directories) or stem in _TEST_MODULES
 
 
 def module_name(relative: str) -> str | None:

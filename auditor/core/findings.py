@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -72,6 +73,15 @@ class Finding:
                 value = [str(v) if isinstance(v, Frame) else v for v in value]
             data[f.name] = value
         return data
+
+
+_THREAD_NUMBER = re.compile(r"Thread-\d+")
+
+
+def thread_kind(name: object) -> str:
+    """A thread's name without the number `threading` gives it by default (`Thread-3 (work)`), which counts threads
+    per interpreter: what makes threads of one interpreter comparable with those of another."""
+    return _THREAD_NUMBER.sub("Thread-*", str(name))
 
 
 @dataclass(frozen=True)

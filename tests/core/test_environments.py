@@ -52,6 +52,25 @@ def test_import_names_skip_private_and_test_modules_but_keep_private_top_levels(
     assert subs == ["pkg.api"]
 
 
+def test_import_names_leave_out_the_scripts_and_data_a_target_install_puts_beside_the_packages():
+    top, subs = import_names(
+        dist(
+            "xlsxwriter/__init__.py",
+            "xlsxwriter/worksheet.py",
+            "bin/vba_extract.py",  # a console script: it exits when run
+            "include/site/python3.11/pkg/header.py",
+            "share/jupyter/config.py",
+            "etc/tool/settings.py",
+        )
+    )
+
+    assert (top, subs) == (["xlsxwriter"], ["xlsxwriter.worksheet"])
+
+
+def test_a_real_package_named_like_a_scheme_directory_is_still_probed():
+    assert import_names(dist("bin/__init__.py", "bin/tool.py")) == (["bin"], ["bin.tool"])
+
+
 def test_import_names_descend_through_namespace_packages():
     top, subs = import_names(dist("google/protobuf/__init__.py", "google/protobuf/message.py"))
 
@@ -63,6 +82,7 @@ def test_import_names_descend_through_namespace_packages():
     [
         ("numpy/linalg/tests/test_linalg.py", True),
         ("pkg/testing/helpers.py", True),
+        ("platformdirs/testing.py", True),
         ("pkg/conftest.py", True),
         ("setup.py", True),
         ("pkg/_private.py", False),

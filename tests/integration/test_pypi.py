@@ -194,19 +194,30 @@ def test_a_django_plugin_that_needs_settings_is_probed_in_a_configured_project(t
         {"fa_django_plugin/__init__.py": "from django.conf import settings\nPAGE = getattr(settings, 'FA_PAGE', 10)\n"},
         requires=["django"],
     )
+    # Its package imports on its own; only its views need the configured project (django-debug-toolbar's panels).
+    views = build_wheel(
+        tmp_path,
+        "fa-django-views",
+        {
+            "fa_django_views/__init__.py": "",
+            "fa_django_views/views.py": "from django.conf import settings\nDEBUG = settings.DEBUG\n",
+        },
+        requires=["django"],
+    )
     env = create_environment(tmp_path / "env", python="/usr/bin/python3.11")
-    install(env, requirements=["django<6", "django-timezone-field==7.1"], wheels=[plugin])
+    install(env, requirements=["django<6", "django-timezone-field==7.1"], wheels=[plugin, views])
     dists = installed_distributions(env)
     attributor = Attributor(file_owners(env, dists), env.site_packages)
 
-    for name in ("fa-django-plugin", "django-timezone-field"):
+    for name in ("fa-django-plugin", "django-timezone-field", "fa-django-views"):
         [dist] = [d for d in dists if d.name == name]
         result = probe_distribution(
-            dist, env=env, attributor=attributor, sandbox=sandbox_for("bwrap"), options=ProbeOptions(shallow=True)
+            dist, env=env, attributor=attributor, sandbox=sandbox_for("bwrap"), options=ProbeOptions(shallow=False)
         )
 
         assert probe_verdict(result) == Verdict.SAFE, result.to_dict()
         assert "settings.configure()" in result.imported_with
+        assert all(m.status == "ok" for m in result.modules if m.name.startswith("fa_django_views")), result.modules
 
 
 def test_psycopg_binary_is_imported_through_psycopg_not_reported_as_an_error(tmp_path: Path):

@@ -76,7 +76,7 @@ def probe_distribution(
 
     outcomes, findings, fork_aware, report = run(specs)
     imported_with = ""
-    if _needs_django(outcomes, top_level) and (env.site_packages / "django").is_dir():
+    if _needs_django(outcomes) and (env.site_packages / "django").is_dir():
         # A framework plug-in: imported as applications import it, in a configured project (its result says so).
         django_apps.extend(top_level)
         outcomes, findings, fork_aware, report = run(specs)
@@ -135,13 +135,13 @@ def _none_imported(outcomes: dict[str, ModuleOutcome], top_level: Sequence[str])
     return not any((o := outcomes.get(name)) is not None and o.status == ModuleStatus.OK for name in top_level)
 
 
-def _needs_django(outcomes: dict[str, ModuleOutcome], top_level: Sequence[str]) -> bool:
-    """Whether a top-level module failed only for want of a configured Django project."""
+def _needs_django(outcomes: dict[str, ModuleOutcome]) -> bool:
+    """Whether a module failed for want of a configured Django project: a plug-in's top-level module, or only its
+    submodules (django-debug-toolbar's panels, drf-spectacular's views), which an application imports configured."""
     return any(
-        (outcome := outcomes.get(name)) is not None
-        and outcome.status == ModuleStatus.IMPORT_ERROR
+        outcome.status == ModuleStatus.IMPORT_ERROR
         and any(marker in (outcome.error or "") for marker in _DJANGO_UNCONFIGURED)
-        for name in top_level
+        for outcome in outcomes.values()
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,11 @@ from auditor.core.findings import (
     ProcessOnImport,
     SocketOnImport,
     ThreadOnImport,
+    thread_kind,
 )
 from auditor.core.probe.libraries import recognise
 
 MAX_STACK = 12
-_THREAD_NUMBER = re.compile(r"Thread-\d+")
 STDLIB = "<standard library>"
 
 
@@ -269,7 +268,7 @@ def _counted(findings: list[Finding]) -> list[Finding]:
             result.append(finding)
             continue
         kind = (
-            _THREAD_NUMBER.sub("Thread-*", finding.thread),
+            thread_kind(finding.thread),
             finding.native,
             finding.alive_after_import,
             finding.daemon,

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport
+from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
 from auditor.core.probe.runner import ModuleSpec
 
 # rerun(modules) -> (outcomes, findings, report): the probe's imports again, ending with a fork.
@@ -48,4 +48,4 @@ def with_fork_trial(findings: list[Finding], rerun: Rerun) -> tuple[list[Finding
 
 def _same_thread(a: ThreadOnImport, b: ThreadOnImport) -> bool:
     # Not by library: the host names the trial's threads after the fork, when a stopped one is gone.
-    return (a.native, a.module, a.thread) == (b.native, b.module, b.thread)
+    return (a.native, a.module, thread_kind(a.thread)) == (b.native, b.module, thread_kind(b.thread))

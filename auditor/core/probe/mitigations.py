@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport
+from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
 from auditor.core.probe.libraries import catalogue, known_libraries
 from auditor.core.probe.runner import ModuleSpec
 
@@ -69,7 +69,12 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
 
 
 def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
-    return isinstance(b, ThreadOnImport) and b.alive_after_import and b.native == a.native and b.module == a.module
+    # By name too: of two native threads of one module, a knob may stop one and not the other.
+    return (
+        isinstance(b, ThreadOnImport)
+        and b.alive_after_import
+        and (b.native, b.module, thread_kind(b.thread)) == (a.native, a.module, thread_kind(a.thread))
+    )
 
 
 def _unique(knobs: Sequence[Knob]) -> list[Knob]:

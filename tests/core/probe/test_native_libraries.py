@@ -70,6 +70,35 @@ int start_pool(void) {
 }
 """
 
+# Two pools of one library, each with its own switch: a knob that stops one must not be judged by the other.
+TWO_POOLS_C = r"""
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *pool_worker(void *unused) {
+    for (;;)
+        pause();
+    return unused;
+}
+
+static void start(const char *switch_name, const char *thread_name) {
+    const char *value = getenv(switch_name);
+    pthread_t thread;
+    if (value && strcmp(value, "1") == 0)
+        return;
+    if (pthread_create(&thread, NULL, pool_worker, NULL) == 0)
+        pthread_setname_np(thread, thread_name);
+}
+
+int start_pool(void) {
+    start("OPENBLAS_NUM_THREADS", "fa-blas-pool");
+    start("OMP_NUM_THREADS", "fa-omp-pool");
+    return 0;
+}
+"""
+
 LOAD = """
 import ctypes, os
 LIB = ctypes.CDLL(os.path.join(os.path.dirname(__file__), {file!r}))
@@ -121,6 +150,12 @@ sys.settrace(None)
             "files": {
                 "fa_fork_aware/__init__.py": LOAD.format(file="libfaaware.so") + "LIB.start_pool()\n",
                 "fa_fork_aware/libfaaware.so": shared_library(directory, FORK_AWARE_POOL_C, "aware"),
+            }
+        },
+        "fa-two-pools": {
+            "files": {
+                "fa_two_pools/__init__.py": LOAD.format(file="libfatwo.so") + "LIB.start_pool()\n",
+                "fa_two_pools/libfatwo.so": shared_library(directory, TWO_POOLS_C, "two"),
             }
         },
         # A thread that holds a lock for good, and an at-fork hook that takes it in the child: the child hangs.
@@ -223,3 +258,10 @@ def test_a_child_that_hangs_after_the_fork_is_unsafe_and_said_so(native_bench: P
 def test_the_fork_trial_can_be_left_out(native_bench: ProbeBench):
     result = native_bench.probe("fa-blas", fork_trial=False)
     assert not [f for f in result.findings if isinstance(f, ForkTrial)]
+
+
+def test_each_of_two_threads_of_one_module_gets_the_knob_that_stops_it(native_bench: ProbeBench):
+    result = native_bench.probe("fa-two-pools", fork_trial=False)
+
+    knobs = {t.thread: t.mitigation["env"] for t in live_native_threads(result) if t.mitigation}
+    assert knobs == {"fa-blas-pool": {"OPENBLAS_NUM_THREADS": "1"}, "fa-omp-pool": {"OMP_NUM_THREADS": "1"}}
