@@ -381,7 +381,7 @@ def test_render_markdown_without_offenders_says_so():
         == "## forkaudit: ✅ Fork-safe: nothing is left running or open after import (1 distribution)"
     )
     assert "How to apply the fix" not in markdown
-    assert "No distribution starts threads, processes or sockets on import." in markdown
+    assert "No distribution leaves a thread, a process or an open socket behind after import." in markdown
     assert "| Package |" not in markdown
 
 

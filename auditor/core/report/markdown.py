@@ -183,7 +183,7 @@ def _table(rows: list[DistributionReport]) -> list[str]:
 def _offenders_table(report: AuditReport, baseline: Comparison | None) -> list[str]:
     rows = offenders(report)
     if not rows:
-        return ["No distribution starts threads, processes or sockets on import."]
+        return ["No distribution leaves a thread, a process or an open socket behind after import."]
     if baseline is None:
         return _table(rows)
     new = [d for d in rows if not baseline.is_known(d)]

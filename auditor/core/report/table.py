@@ -179,7 +179,8 @@ def _via(distribution: DistributionReport, verbose: bool) -> list[str]:
         chains.insert(0, "direct" if distribution.direct else "")
     if verbose or len(chains) == 1:
         return chains
-    return [f"{chains[0]} (+{len(chains) - 1} more)"]
+    more = len(chains) - 1
+    return [f"{chains[0]} (+{more} more {'path' if more == 1 else 'paths'})"]
 
 
 def _columns(rows: Sequence[DistributionReport], verbose: bool, baseline: Comparison | None) -> list[_Column]:
@@ -188,7 +189,8 @@ def _columns(rows: Sequence[DistributionReport], verbose: bool, baseline: Compar
             "package", [[f"{clean_text(d.name, NAME_LIMIT)} {clean_text(d.version, NAME_LIMIT)}"] for d in rows], 40, 24
         ),
         _Column("verdict", [[_verdict(d, verbose, baseline)] for d in rows], 20, 18),
-        _Column("fix", [[_fix(d)] for d in rows], 40, 30),  # the fix is shown whole
+        # The fix is shown whole (JE_ARROW_MALLOC_CONF=background_thread:false is 42 columns), to be copied.
+        _Column("fix", [[_fix(d)] for d in rows], 60, 30),
         _Column("via", [_via(d, verbose) for d in rows], 30, 10),
         _Column("evidence", [_evidence(d, verbose) for d in rows], 10_000, EVIDENCE_MIN),
     ]
@@ -196,7 +198,7 @@ def _columns(rows: Sequence[DistributionReport], verbose: bool, baseline: Compar
 
 def _suffix_kept(entry: str, width: int) -> str:
     """One line of `entry`, keeping a trailing `(+N more)` whole."""
-    found = re.search(r" \(\+\d+ more\)$", entry)
+    found = re.search(r" \(\+\d+ more( paths?)?\)$", entry)
     if not found or cell_len(entry) <= width or cell_len(found.group()) + 2 > width:
         return truncate(entry, width)
     return truncate(entry[: found.start()], width - cell_len(found.group())) + found.group()
