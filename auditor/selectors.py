@@ -43,6 +43,16 @@ def probe_record_get(*, key: ProbeKey) -> ProbeRecord | None:
     return ProbeRecord.objects.filter(**lookup).order_by("-created").first()
 
 
+def probe_record_for(*, key: ProbeKey, owner_id: int | None) -> ProbeRecord | None:
+    """The record stored under `key` if an audit of `owner_id` may reuse it: a public result, or a private one of
+    its own. The one rule for the pipeline's cache, in the CLI and in the service. (The origin in the key already
+    names the uploader; this holds even if two owners' origins were to collide.)"""
+    record = probe_record_get(key=key)
+    if record is not None and not record.is_public and record.owner_id != owner_id:
+        return None
+    return record
+
+
 def _visible_probe_records(*, viewer: Viewer, local_mode: bool) -> QuerySet[ProbeRecord]:
     visible = Q(origin=INDEX_ORIGIN)
     if _authenticated(viewer):

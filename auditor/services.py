@@ -182,13 +182,22 @@ def audit_graph_store(*, audit_id: uuid.UUID | str, graph: Mapping[str, Any]) ->
     return len(pins)
 
 
+def audit_origins_store(*, audit_id: uuid.UUID | str, origins: Mapping[str, str]) -> None:
+    """Record which of the audit's distributions are private (uploaded wheels and what requires them), and whose."""
+    with transaction.atomic():
+        audit = Audit.objects.select_for_update().only("options").get(pk=audit_id)
+        Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": dict(origins)})
+
+
 def audit_distribution_complete(
     *,
     audit_distribution_id: int,
     probe: ProbeRecord | None,
     cached: bool,
+    error: str = "",
 ) -> bool:
-    """Mark a pending distribution done with its result and count it in the audit's progress.
+    """Mark a pending distribution done with its result (or, without one, the `error` that left it unprobed) and
+    count it in the audit's progress.
 
     A conditional UPDATE: only the first call for a distribution returns True and moves the progress.
     """
@@ -198,7 +207,7 @@ def audit_distribution_complete(
             return False
         done = AuditDistribution.objects.filter(
             pk=audit_distribution_id, status=AuditDistribution.Status.PENDING
-        ).update(status=AuditDistribution.Status.DONE, probe=probe, cached=cached)
+        ).update(status=AuditDistribution.Status.DONE, probe=probe, cached=cached, error=error[:10_000])
         if done:
             Audit.objects.filter(pk=distribution.audit_id).update(progress_done=F("progress_done") + 1)
     return done == 1

@@ -9,8 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from auditor.core.cache import ProbeKey
 from auditor.core.findings import ProbeResult
-from auditor.models import INDEX_ORIGIN
-from auditor.selectors import probe_record_get
+from auditor.selectors import probe_record_for
 from auditor.services import probe_record_store
 
 logger = logging.getLogger(__name__)
@@ -32,12 +31,8 @@ class DatabaseResultStore:
         self.owner = owner
 
     def get(self, key: ProbeKey) -> ProbeResult | None:
-        record = probe_record_get(key=key)
+        record = probe_record_for(key=key, owner_id=self.owner.pk if self.owner else None)
         if record is None:
-            return None
-        # Belt and braces: the origin already names the uploader, but a private result must never reach another
-        # user even if two owners' origins were to collide.
-        if record.origin != INDEX_ORIGIN and record.owner_id != (self.owner.pk if self.owner else None):
             return None
         try:
             return ProbeResult.from_dict(record.result)

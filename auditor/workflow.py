@@ -1,67 +1,58 @@
 """Audits in the service: submit, then prepare, analyse each distribution (on any worker), finish.
 
-Each step is a service function that a thin Celery task calls with ids. Steps are idempotent (conditional UPDATEs
-claim the work), so a redelivered task never probes twice nor counts twice. Every machine keeps its own copy of an
-audit's environment under `<work root>/<audit id>` (auditor.core.workspace), rebuilt from the stored pins and uploads
-when missing.
+The steps are the pipeline's own (auditor.core.pipeline: `resolve_input`, `analyse_distribution`, `finish_report`),
+the same the CLI's `run_audit` runs in one process: here each is a function that a thin Celery task calls with ids.
+Steps are idempotent (conditional UPDATEs claim the work), so a redelivered task never probes twice nor counts
+twice. Each machine's copy of an audit's environment is auditor.audit_environments'; who probes a version is
+auditor.claims'; every write goes through auditor.services.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import socket
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from auditor import dispatch
-from auditor.core.blame import refuted
+from auditor.audit_environments import audit_input, prepared_environment, workdir
+from auditor.claims import ProbeInProgress, claimed
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
-from auditor.core.environments import AuditEnvironment, file_owners, installed_distributions, interpreter_info
+from auditor.core.environments import file_owners, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
 from auditor.core.inputs.locks import marker_environment
-from auditor.core.integrity import intact_distributions
 from auditor.core.pipeline import (
     AuditFailed,
-    AuditInput,
     AuditOptions,
-    Prepared,
     analyse_distribution,
-    build_environment,
-    build_report,
     default_python,
-    distribution_report,
+    finish_report,
     importers_of,
     install_failure,
-    lookup_key,
+    installed_key,
     private_origins,
-    probe_key,
     resolve_input,
-    stage_wheels,
+    result_key,
 )
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
 from auditor.core.resolve import Resolution, ResolutionError, lock_pins
 from auditor.core.verdicts import probe_verdict
 from auditor.core.vulns import pip_audit_source
-from auditor.core.workspace import work_root
-from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeClaim, ProbeRecord, probe_record_key
-from auditor.selectors import probe_record_get
+from auditor.models import Audit, AuditDistribution, AuditUpload, ProbeRecord, probe_record_key
+from auditor.options import audit_options as options_from_settings
+from auditor.selectors import probe_record_for
 from auditor.services import (
     audit_create,
     audit_distribution_complete,
@@ -69,8 +60,11 @@ from auditor.services import (
     audit_mark_done,
     audit_mark_failed,
     audit_mark_running,
+    audit_origins_store,
 )
 from auditor.store import DatabaseResultStore
+
+__all__ = ["ProbeInProgress"]  # what the tasks catch, raised by auditor.claims
 
 logger = logging.getLogger(__name__)
 
@@ -164,13 +158,15 @@ def _finish_known(audit: Audit) -> bool:
     options = audit_options(audit)
     interpreter = interpreter_info(options.python)
     for name, version in earlier["pins"].items():
-        key = lookup_key(name, version, interpreter=interpreter, options=options, origins={})
+        key = result_key(
+            name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins={}
+        )
         if _stored(key, audit) is None:
             return False
     if not audit_mark_running(audit_id=audit.pk):
         return False
     audit_graph_store(audit_id=audit.pk, graph=earlier)
-    Audit.objects.filter(pk=audit.pk).update(options={**audit.options, "origins": {}})
+    audit_origins_store(audit_id=audit.pk, origins={})
     if _complete_stored(audit, options=options, origins={}):
         return False  # a result vanished meanwhile: the prepare task hands out what is left, as after a redelivery
     return audit_finish(audit_id=audit.pk)
@@ -191,10 +187,10 @@ def _earlier_resolution(audit: Audit) -> dict[str, Any] | None:
     if not earlier or not earlier.get("pins"):
         return None
     try:
-        audit_input = _audit_input(audit, _workdir(audit.pk))
-        requirements = list(audit_input.requirements)
-        if audit_input.lock is not None:
-            requirements += audit_input.lock.select(marker_environment(audit_options(audit).python)).requirements
+        given = audit_input(audit, workdir(audit.pk))
+        requirements = list(given.requirements)
+        if given.lock is not None:
+            requirements += given.lock.select(marker_environment(audit_options(audit).python)).requirements
     except (InputError, OSError, ValueError):
         return None
     if lock_pins(requirements) != earlier["pins"]:
@@ -206,42 +202,10 @@ def _earlier_resolution(audit: Audit) -> dict[str, Any] | None:
 
 
 def audit_options(audit: Audit) -> AuditOptions:
-    extra = {"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}
-    return AuditOptions(
-        shallow=bool(audit.options.get("shallow")),
-        timeout=float(settings.FORKAUDIT_PROBE_TIMEOUT),
-        jobs=os.cpu_count() or 1,  # processes of the static scan of a large distribution
-        build=settings.FORKAUDIT_BUILD_SOURCES,
-        sandbox=settings.FORKAUDIT_SANDBOX,
-        owner_tag=str(audit.owner_id or "local"),
-        **extra,
-    )
-
-
-def _workdir(audit_id: uuid.UUID | str) -> Path:
-    return work_root(settings.FORKAUDIT_WORK_DIR, Path(settings.FORKAUDIT_DATA_DIR)) / str(audit_id)
-
-
-def _audit_input(audit: Audit, workdir: Path) -> AuditInput:
-    uploads = list(audit.uploads.all())
-    if audit.input_kind == Audit.InputKind.WHEELS:
-        wheel_dir = workdir / "uploads"
-        wheel_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for upload in uploads:
-            path = wheel_dir / upload.filename
-            path.write_bytes(bytes(upload.content))
-            paths.append(path)
-        return AuditInput(wheels=tuple(paths))
-    files = {u.filename: bytes(u.content) for u in uploads}
-    parsed = parse_requirements(
-        files, main=uploads[0].filename, allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
-    )
-    return AuditInput(
-        requirements=parsed.options + parsed.requirements,
-        constraints=parsed.constraints,
-        prereleases=parsed.prereleases,
-        lock=parsed.lock,
+    # One distribution per task, and as many tasks at once as the worker has cores: each task's static scan runs in
+    # its own process, where the CLI's audits share one pool of scanners among their probes.
+    return options_from_settings(
+        shallow=bool(audit.options.get("shallow")), jobs=1, owner_tag=str(audit.owner_id or "local")
     )
 
 
@@ -265,26 +229,26 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         return pending_ids
     if audit.status == Audit.Status.QUEUED and not audit_mark_running(audit_id=audit_id):
         return []  # claimed by another delivery of this task at the same moment
-    workdir = _workdir(audit_id)
-    sweep(workdir.parent)
+    directory = workdir(audit_id)
+    sweep(directory.parent)
     try:
-        audit_input = _audit_input(audit, workdir)
+        given = audit_input(audit, directory)
         options = audit_options(audit)
         sandbox_for(options.sandbox)  # refuse early, before any work, when the sandbox cannot run
-        resolution = resolve_input(audit_input, workdir=workdir, options=options)
+        resolution = resolve_input(given, workdir=directory, options=options)
     except (ResolutionError, InputError) as exc:
         error = f"the requirements cannot be resolved: {exc.readable if isinstance(exc, ResolutionError) else exc}"
         audit_mark_failed(audit_id=audit_id, error=error, code=_failure_code(exc))
-        discard(workdir)  # no analysis was handed out yet: nothing else uses it (it may be in memory)
+        discard(directory)  # no analysis was handed out yet: nothing else uses it (it may be in memory)
         return []
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
         audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
-        discard(workdir)
+        discard(directory)
         return []
     graph = resolution.to_dict()
     audit_graph_store(audit_id=audit_id, graph=graph)
-    origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag, resolution=resolution)
-    Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": origins})
+    origins = private_origins(given.wheels, owner_tag=options.owner_tag, resolution=resolution)
+    audit_origins_store(audit_id=audit_id, origins=origins)
     pending = _complete_stored(audit, options=options, origins=origins)
     if not pending:
         audit_finish(audit_id=audit_id)
@@ -297,8 +261,13 @@ def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, 
     interpreter = interpreter_info(options.python)
     pending = []
     for distribution in AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING):
-        key = lookup_key(
-            distribution.name, distribution.version, interpreter=interpreter, options=options, origins=origins
+        key = result_key(
+            distribution.name,
+            distribution.version,
+            python=interpreter.version,
+            platform=interpreter.platform,
+            options=options,
+            origins=origins,
         )
         record = _stored(key, audit)
         if record is not None:
@@ -306,91 +275,6 @@ def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, 
         else:
             pending.append(distribution.pk)
     return pending
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _environment(audit: Audit, options: AuditOptions) -> Prepared:
-    """This machine's copy of the audit's environment: built once (under a file lock) from the stored pins, then
-    found again by every task on this machine from what the first one wrote down."""
-    workdir = _workdir(audit.pk)
-    resolution = Resolution.from_dict(audit.graph)
-    with _locked(workdir / ".lock"):
-        state_file = workdir / "environment.json"
-        state = json.loads(state_file.read_text()) if state_file.exists() else None
-        if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
-            env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
-            distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
-            return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
-        stage_wheels(_audit_input(audit, workdir).wheels, workdir)
-        prepared = build_environment(resolution, workdir=workdir, options=options)
-        env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
-        state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
-        return prepared
-
-
-_PATHS = {"root", "python", "site_packages", "base_prefix", "interpreter"}
-
-
-class ProbeInProgress(Exception):
-    """Another worker is probing the same distribution version right now: try again shortly."""
-
-
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
-
-
-def _process_start(pid: int | str) -> str | None:
-    """When process `pid` started (clock ticks since boot), None if there is no such process. With the pid it names
-    one process even when the pid is reused: a restarted container's worker often gets its predecessor's pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # after the command name, which may contain spaces
-    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie is dead: only its parent has not reaped it yet
-        return None
-    return fields[19]
-
-
-def _claim(key: ProbeKey, *, stale_after: timedelta) -> str:
-    """Claim the probe of `key`, or raise ProbeInProgress while a live claim of another worker holds it."""
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()
-    try:
-        ProbeClaim.objects.create(key=digest, holder=_holder())
-        return digest
-    except IntegrityError:
-        pass
-    claim = ProbeClaim.objects.filter(key=digest).first()
-    if claim is not None and not _claim_is_dead(claim, stale_after):
-        raise ProbeInProgress(key.name)
-    # The holder died (a killed worker) or took far too long: take the claim over, if nobody else did first.
-    taken = ProbeClaim.objects.filter(key=digest, holder=claim.holder if claim else "").update(
-        holder=_holder(), claimed=timezone.now()
-    )
-    if claim is not None and not taken:
-        raise ProbeInProgress(key.name)
-    if claim is None:
-        return _claim(key, stale_after=stale_after)
-    return digest
-
-
-def _claim_is_dead(claim: ProbeClaim, stale_after: timedelta) -> bool:
-    host, pid, started = (claim.holder.split(":", 2) + ["", ""])[:3]
-    if host == socket.gethostname() and pid.isdigit():
-        running_since = _process_start(pid)
-        if running_since is None or (started and running_since != started):
-            return True
-    return timezone.now() - claim.claimed > stale_after
 
 
 def audit_analyse(*, audit_distribution_id: int) -> None:
@@ -413,7 +297,7 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
     options = audit_options(audit)
     store = DatabaseResultStore(verdict_of=_verdict, owner=audit.owner)
     try:
-        prepared = _environment(audit, options)
+        prepared = prepared_environment(audit, options)
         sandbox = sandbox_for(options.sandbox)
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
         audit_mark_failed(audit_id=audit.pk, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
@@ -421,14 +305,12 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
     dist = next((d for d in prepared.distributions if d.name == distribution.name), None)
     if dist is None:
         error = prepared.install_errors.get(distribution.name, "it was not installed")
-        AuditDistribution.objects.filter(pk=distribution.pk).update(error=error[:10_000])
-        audit_distribution_complete(audit_distribution_id=distribution.pk, probe=None, cached=False)
+        audit_distribution_complete(audit_distribution_id=distribution.pk, probe=None, cached=False, error=error)
     else:
-        key = probe_key(dist, prepared.env, options, audit.options.get("origins", {}))
+        key = installed_key(dist, prepared.env, options, audit.options.get("origins", {}))
         record, cached = _stored(key, audit), True
         if record is None:
-            digest = _claim(key, stale_after=timedelta(seconds=options.timeout * 30 + 600))
-            try:
+            with claimed(key, stale_after=timedelta(seconds=options.timeout * 30 + 600)):
                 record, cached = _stored(key, audit), True  # finished by another worker while we waited
                 if record is None:
                     attributor = Attributor(
@@ -446,8 +328,6 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                     )
                     store.put(key, result)
                     record, cached = _stored(key, audit), False
-            finally:
-                ProbeClaim.objects.filter(key=digest).delete()
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
     audit_finish(audit_id=audit.pk)
 
@@ -457,10 +337,7 @@ def _verdict(result: ProbeResult) -> str:
 
 
 def _stored(key: ProbeKey, audit: Audit) -> ProbeRecord | None:
-    record = probe_record_get(key=key)
-    if record is not None and not record.is_public and record.owner_id != audit.owner_id:
-        return None
-    return record
+    return probe_record_for(key=key, owner_id=audit.owner_id)
 
 
 def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
@@ -474,38 +351,32 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
     sandbox = settings.FORKAUDIT_SANDBOX
     python, platform = "", ""
     distributions = list(audit.distributions.select_related("probe"))
-    results = {}
+    results: dict[str, tuple[ProbeResult, bool]] = {}
     for distribution in distributions:
         if distribution.probe is not None:
-            results[distribution.name] = ProbeResult.from_dict(distribution.probe.result)
-            python, platform = distribution.probe.python, distribution.probe.platform
-            sandbox = results[distribution.name].sandbox
+            result = ProbeResult.from_dict(distribution.probe.result)
+            python, platform, sandbox = distribution.probe.python, distribution.probe.platform, result.sandbox
         else:
-            results[distribution.name] = install_failure(
-                distribution.name, distribution.version, distribution.error, sandbox
-            )
-    # Blame that other probes do not bear out (auditor.core.blame): the claimant's own, in the report, and in the
-    # store for what this audit probed (a result reused from another audit is that audit's to correct).
-    for name, result in refuted(results).items():
-        distribution = next(d for d in distributions if d.name == name)
-        if not distribution.cached:
-            record = distribution.probe
-            DatabaseResultStore(verdict_of=_verdict, owner=record.owner).put(probe_record_key(record), result)
-        results[name] = result
-    reports = [distribution_report(results[d.name], resolution=resolution, cached=d.cached) for d in distributions]
+            result = install_failure(distribution.name, distribution.version, distribution.error, sandbox)
+        results[distribution.name] = (result, distribution.cached)
     vulnerabilities, problem = pip_audit_source(dict(resolution.pins), service=settings.FORKAUDIT_VULNERABILITY_SERVICE)
-    if vulnerabilities:
-        reports = [
-            dataclasses.replace(r, findings=r.findings + tuple(vulnerabilities.get(r.name, ()))) for r in reports
-        ]
-    report = build_report(
-        reports,
+    report, corrected = finish_report(
+        results,
+        resolution=resolution,
         environment=Environment(python=python, platform=platform, sandbox=sandbox),
-        errors=[problem] if problem else [],
+        vulnerabilities=vulnerabilities,
+        problem=problem,
     )
+    # Blame that other probes did not bear out is corrected in the store too, for what this audit probed (a result
+    # reused from another audit is that audit's to correct).
+    for distribution in distributions:
+        if distribution.name in corrected and not distribution.cached and distribution.probe is not None:
+            record = distribution.probe
+            store = DatabaseResultStore(verdict_of=_verdict, owner=record.owner)
+            store.put(probe_record_key(record), corrected[distribution.name])
     finished = audit_mark_done(audit_id=audit_id, report=report)
     if finished:
-        discard(_workdir(audit_id))
+        discard(workdir(audit_id))
     return finished
 
 

@@ -31,7 +31,7 @@ from auditor.core.config import ConfigError, Suppression, apply_suppressions, lo
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, parse_requirements, read_requirement_files, validate_wheel_set
 from auditor.core.inputs.locks import is_lock_file
-from auditor.core.pipeline import AuditFailed, AuditInput, AuditOptions, run_audit
+from auditor.core.pipeline import AuditFailed, AuditInput, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
 from auditor.core.report.baseline import BaselineError, compare, known_set_aside, read_baseline
@@ -279,15 +279,15 @@ def _audit(args: argparse.Namespace, audit_input: AuditInput, vulnerability_sour
     # Django and its database start while uv resolves (together, most of an audit whose results are all known). It is
     # waited for before leaving, even on an error: a database migration cut off mid-way would leave half-done work.
     django_ready = in_background(setup_django)
-    options = AuditOptions(
+    from auditor.options import audit_options
+
+    options = audit_options(
         shallow=args.shallow,
         timeout=args.timeout,
         jobs=args.jobs,
         no_cache=args.no_cache,
         build=settings.FORKAUDIT_BUILD_SOURCES and not args.no_build,
         use_index=not args.no_index,
-        sandbox=settings.FORKAUDIT_SANDBOX,
-        **({"python": settings.FORKAUDIT_PYTHON} if settings.FORKAUDIT_PYTHON else {}),
     )
     workdir = work_root(settings.FORKAUDIT_WORK_DIR, Path(settings.FORKAUDIT_DATA_DIR)) / uuid.uuid4().hex
     sweep(workdir.parent)

@@ -31,7 +31,6 @@ from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
     InstalledDistribution,
-    Interpreter,
     create_environment,
     file_owners,
     import_names,
@@ -332,21 +331,6 @@ def private_origins(wheels: Sequence[Path], *, owner_tag: str, resolution: Resol
     return origins
 
 
-def probe_key(
-    dist: InstalledDistribution, env: AuditEnvironment, options: AuditOptions, origins: Mapping[str, str]
-) -> ProbeKey:
-    return ProbeKey(
-        name=dist.name,
-        version=dist.version,
-        wheel_tag=dist.wheel_tag,
-        python=env.python_version,
-        platform=env.platform,
-        probe_version=PROBE_VERSION,
-        deep=not options.shallow,
-        origin=origins.get(dist.name, "index"),
-    )
-
-
 def python_files(dist: InstalledDistribution, env: AuditEnvironment) -> list[Path]:
     """The distribution's Python files that the static scan reads: not its tests, which the probe never imports."""
     return [
@@ -481,19 +465,42 @@ def build_report(
     )
 
 
-def lookup_key(
-    name: str, version: str, *, interpreter: Interpreter, options: AuditOptions, origins: Mapping[str, str]
+def result_key(
+    name: str,
+    version: str,
+    *,
+    python: str,
+    platform: str,
+    options: AuditOptions,
+    origins: Mapping[str, str],
+    wheel_tag: str = ANY_WHEEL_TAG,
 ) -> ProbeKey:
-    """The key of a pin's result for any wheel of that version on this Python and platform: known before install."""
+    """The key a distribution version's result is stored under. Before install the wheel is not known yet
+    (ANY_WHEEL_TAG: any wheel of that version on this Python and platform); a probed one is stored under its own."""
     return ProbeKey(
         name=name,
         version=version,
-        wheel_tag=ANY_WHEEL_TAG,
-        python=interpreter.version,
-        platform=interpreter.platform,
+        wheel_tag=wheel_tag,
+        python=python,
+        platform=platform,
         probe_version=PROBE_VERSION,
         deep=not options.shallow,
         origin=origins.get(name, "index"),
+    )
+
+
+def installed_key(
+    dist: InstalledDistribution, env: AuditEnvironment, options: AuditOptions, origins: Mapping[str, str]
+) -> ProbeKey:
+    """`result_key` of a distribution installed in `env`."""
+    return result_key(
+        dist.name,
+        dist.version,
+        python=env.python_version,
+        platform=env.platform,
+        options=options,
+        origins=origins,
+        wheel_tag=dist.wheel_tag,
     )
 
 
@@ -507,7 +514,9 @@ def known_results(
     interpreter = interpreter_info(options.python)
     found = {}
     for name, version in resolution.pins.items():
-        key = lookup_key(name, version, interpreter=interpreter, options=options, origins=origins)
+        key = result_key(
+            name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins=origins
+        )
         result = store.get(key)
         if result is not None:
             found[name] = result
@@ -531,7 +540,7 @@ def run_audit(
     sandbox = sandbox_check.result()
     # The vulnerability lookup waits on the network: it runs while the rest of the audit works.
     lookup = in_background(vulnerability_source, dict(resolution.pins)) if vulnerability_source else None
-    results = _analyse(
+    results, keys = _analyse(
         resolution, audit_input, workdir=workdir, store=store, options=options, sandbox=sandbox, progress=progress
     )
     found: dict[str, list[Vulnerability]] = {}
@@ -539,16 +548,42 @@ def run_audit(
     if lookup is not None:
         progress("vulnerabilities", {})
         found, problem = lookup.result()
+    interpreter = interpreter_info(options.python)
+    report, corrected = finish_report(
+        results,
+        resolution=resolution,
+        environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
+        vulnerabilities=found,
+        problem=problem,
+    )
+    for name, result in corrected.items():
+        if name in keys:  # corrected in the store only what this audit probed and stored
+            store.put(keys[name], result)
+    return report
+
+
+def finish_report(
+    results: Mapping[str, tuple[ProbeResult, bool]],
+    *,
+    resolution: Resolution,
+    environment: Environment,
+    vulnerabilities: Mapping[str, Sequence[Vulnerability]],
+    problem: str | None,
+) -> tuple[AuditReport, dict[str, ProbeResult]]:
+    """The audit's report from each distribution's result (and whether it was known before), once all are in; and
+    the results whose blame on others their own probes did not bear out (auditor.core.blame), corrected: the
+    caller stores those it probed. The one last step of the CLI's audits and the service's."""
+    corrected = refuted({name: result for name, (result, _) in results.items()})
     reports = [
-        distribution_report(result, resolution=resolution, cached=cached, vulnerabilities=found.get(name, ()))
+        distribution_report(
+            corrected.get(name, result),
+            resolution=resolution,
+            cached=cached,
+            vulnerabilities=vulnerabilities.get(name, ()),
+        )
         for name, (result, cached) in results.items()
     ]
-    interpreter = interpreter_info(options.python)
-    return build_report(
-        reports,
-        environment=Environment(python=interpreter.version, platform=interpreter.platform, sandbox=sandbox.name),
-        errors=[problem] if problem else [],
-    )
+    return build_report(reports, environment=environment, errors=[problem] if problem else []), corrected
 
 
 def _analyse(
@@ -560,9 +595,9 @@ def _analyse(
     options: AuditOptions,
     sandbox: Sandbox,
     progress: Progress,
-) -> dict[str, tuple[ProbeResult, bool]]:
+) -> tuple[dict[str, tuple[ProbeResult, bool]], dict[str, ProbeKey]]:
     """Each pinned distribution's result, and whether it was known before: known results are looked up, the rest is
-    installed, scanned and probed."""
+    installed, scanned and probed; and the keys this audit stored results under."""
     origins = private_origins(audit_input.wheels, owner_tag=options.owner_tag, resolution=resolution)
     keys: dict[str, ProbeKey] = {}
     results = {
@@ -571,7 +606,7 @@ def _analyse(
     }
     if len(results) == len(resolution.pins):
         progress("planned", {"total": len(results), "cached": len(results), "to_probe": 0})
-        return _blame_checked(results, store=store, keys={})
+        return results, keys
     # The scanner's workers start (and import libcst) while uv installs, which leaves the cores partly idle.
     with static.Scanner(static.scan_workers(options.jobs) if options.static_scan else 0) as scanner:
         prepared = build_environment(resolution, workdir=workdir, options=options)
@@ -593,20 +628,8 @@ def _analyse(
             )
             with contextlib.closing(analysed):  # an interruption stops the probes at once, not when collected
                 for dist, result in analysed:
-                    keys[dist.name] = probe_key(dist, env, options, origins)
+                    keys[dist.name] = installed_key(dist, env, options, origins)
                     store.put(keys[dist.name], result)
                     results[dist.name] = (result, False)
                     progress("probed", {"name": dist.name, "done": len(results), "total": total})
-    return _blame_checked(results, store=store, keys=keys)
-
-
-def _blame_checked(
-    results: dict[str, tuple[ProbeResult, bool]], *, store: ResultStore, keys: Mapping[str, ProbeKey]
-) -> dict[str, tuple[ProbeResult, bool]]:
-    """`results` with the blame that other probes do not bear out made the claimant's own (auditor.core.blame), once
-    all are in; the results this audit stored (`keys`) are stored corrected."""
-    for name, result in refuted({n: r for n, (r, _) in results.items()}).items():
-        if name in keys:
-            store.put(keys[name], result)
-        results[name] = (result, results[name][1])
-    return results
+    return results, keys

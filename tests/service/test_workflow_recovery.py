@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from auditor import services, workflow
+from auditor import claims, services, workflow
 from auditor.models import Audit, AuditDistribution, ProbeClaim
 
 if TYPE_CHECKING:
@@ -27,28 +27,28 @@ def claim_held_by(holder: str) -> ProbeClaim:
 
 
 def test_a_claim_of_this_live_process_is_not_dead():
-    assert not workflow._claim_is_dead(claim_held_by(workflow._holder()), NEVER_STALE)
+    assert not claims.claim_is_dead(claim_held_by(claims.holder()), NEVER_STALE)
 
 
 def test_a_claim_of_an_exited_process_is_dead():
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     holder = f"{socket.gethostname()}:{done.stdout.strip()}:12345"
 
-    assert workflow._claim_is_dead(claim_held_by(holder), NEVER_STALE)
+    assert claims.claim_is_dead(claim_held_by(holder), NEVER_STALE)
 
 
 def test_a_claim_of_an_earlier_process_with_the_same_pid_is_dead():
     # A restarted container: same host name, and the new worker got its predecessor's pid.
     holder = f"{socket.gethostname()}:{os.getpid()}:1"
 
-    assert workflow._claim_is_dead(claim_held_by(holder), NEVER_STALE)
+    assert claims.claim_is_dead(claim_held_by(holder), NEVER_STALE)
 
 
 def test_a_claim_of_another_host_is_dead_only_when_stale():
     claim = claim_held_by("another-host:1:1")
 
-    assert not workflow._claim_is_dead(claim, NEVER_STALE)
-    assert workflow._claim_is_dead(claim, timedelta(seconds=-1))
+    assert not claims.claim_is_dead(claim, NEVER_STALE)
+    assert claims.claim_is_dead(claim, timedelta(seconds=-1))
 
 
 @pytest.fixture

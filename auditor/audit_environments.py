@@ -1,0 +1,86 @@
+"""This machine's copy of an audit's environment, for the service's tasks on any worker.
+
+Every machine keeps its own copy under `<work root>/<audit id>` (auditor.core.workspace): the uploads written out,
+the environment built once from the stored pins (under a file lock), and what the first task wrote down about it,
+which every later task on this machine reads instead of building again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+
+from auditor.core.environments import AuditEnvironment, installed_distributions
+from auditor.core.inputs import parse_requirements
+from auditor.core.integrity import intact_distributions
+from auditor.core.pipeline import AuditInput, AuditOptions, Prepared, build_environment, stage_wheels
+from auditor.core.resolve import Resolution
+from auditor.core.workspace import work_root
+from auditor.models import Audit
+
+_PATHS = {"root", "python", "site_packages", "base_prefix", "interpreter"}  # AuditEnvironment's Path fields
+
+
+def workdir(audit_id: uuid.UUID | str) -> Path:
+    return work_root(settings.FORKAUDIT_WORK_DIR, Path(settings.FORKAUDIT_DATA_DIR)) / str(audit_id)
+
+
+def audit_input(audit: Audit, directory: Path) -> AuditInput:
+    """The audit's input from its stored uploads: its requirement files parsed, its wheels written to `directory`."""
+    uploads = list(audit.uploads.all())
+    if audit.input_kind == Audit.InputKind.WHEELS:
+        wheel_dir = directory / "uploads"
+        wheel_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for upload in uploads:
+            path = wheel_dir / upload.filename
+            path.write_bytes(bytes(upload.content))
+            paths.append(path)
+        return AuditInput(wheels=tuple(paths))
+    files = {u.filename: bytes(u.content) for u in uploads}
+    parsed = parse_requirements(
+        files, main=uploads[0].filename, allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS
+    )
+    return AuditInput(
+        requirements=parsed.options + parsed.requirements,
+        constraints=parsed.constraints,
+        prereleases=parsed.prereleases,
+        lock=parsed.lock,
+    )
+
+
+def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
+    """This machine's copy of the audit's environment: built once from the stored pins, then found again by every
+    task on this machine from what the first one wrote down (and checked: intact_distributions)."""
+    directory = workdir(audit.pk)
+    resolution = Resolution.from_dict(audit.graph)
+    with _locked(directory / ".lock"):
+        state_file = directory / "environment.json"
+        state = json.loads(state_file.read_text()) if state_file.exists() else None
+        if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
+            env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
+            distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
+            return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
+        stage_wheels(audit_input(audit, directory).wheels, directory)
+        prepared = build_environment(resolution, workdir=directory, options=options)
+        env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
+        state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
+        return prepared
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
