@@ -31,7 +31,7 @@ from auditor.core.config import ConfigError, Suppression, apply_suppressions, lo
 from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, parse_requirements, read_requirement_files, validate_wheel_set
 from auditor.core.inputs.locks import is_lock_file
-from auditor.core.pipeline import AuditFailed, AuditInput, run_audit
+from auditor.core.pipeline import AuditFailed, AuditInput, Planned, Probed, ProgressEvent, Resolving, run_audit
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
 from auditor.core.report.baseline import BaselineError, compare, known_set_aside, read_baseline
@@ -199,14 +199,14 @@ def _read_requirement_files(paths: list[Path]) -> dict[str, bytes]:
 class _AuditProgress(ProgressBar):
     """The pipeline's progress events, shown."""
 
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        if event == "resolving":
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, Resolving):
             self.say("resolving and installing…")
-        elif event == "planned":
-            self.say(f"{data['total']} distributions: {data['cached']} known, {data['to_probe']} to probe")
-            self.start(total=data["total"], completed=data["cached"])
-        elif event == "probed":
-            self.update(completed=data["done"], description=f"probed {data['name']}")
+        elif isinstance(event, Planned):
+            self.say(f"{event.total} distributions: {event.cached} known, {event.to_probe} to probe")
+            self.start(total=event.total, completed=event.cached)
+        elif isinstance(event, Probed):
+            self.update(completed=event.done, description=f"probed {event.name}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -121,10 +121,39 @@ class _InstallOptions(TypedDict):
     no_deps: bool
 
 
-Progress = Callable[[str, dict[str, Any]], None]
+@dataclass(frozen=True)
+class Resolving:
+    """The audit has started: uv resolves (and, for what is not known, installs)."""
 
 
-def _no_progress(event: str, data: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Planned:
+    """The set is resolved: `total` distributions, `cached` known from the store, `to_probe` left to analyse."""
+
+    total: int
+    cached: int
+    to_probe: int
+
+
+@dataclass(frozen=True)
+class Probed:
+    """Distribution `name` is analysed: `done` of `total`."""
+
+    name: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class LookingUpVulnerabilities:
+    """Everything is analysed; the vulnerability lookup is waited for."""
+
+
+ProgressEvent = Resolving | Planned | Probed | LookingUpVulnerabilities
+Progress = Callable[[ProgressEvent], None]
+
+
+def _no_progress(event: ProgressEvent) -> None:
     pass
 
 
@@ -535,7 +564,7 @@ def run_audit(
     """Run a whole audit in this process: probes run in parallel, each in its own sandboxed interpreter."""
     # The sandbox is tried (bwrap starts once) while uv resolves (bench/README.md, finding 33).
     sandbox_check = in_background(sandbox_for, options.sandbox)
-    progress("resolving", {})
+    progress(Resolving())
     resolution = resolve_input(audit_input, workdir=workdir, options=options)
     sandbox = sandbox_check.result()
     # The vulnerability lookup waits on the network: it runs while the rest of the audit works.
@@ -546,7 +575,7 @@ def run_audit(
     found: dict[str, list[Vulnerability]] = {}
     problem = None
     if lookup is not None:
-        progress("vulnerabilities", {})
+        progress(LookingUpVulnerabilities())
         found, problem = lookup.result()
     interpreter = interpreter_info(options.python)
     report, corrected = finish_report(
@@ -605,7 +634,7 @@ def _analyse(
         for name, result in known_results(resolution, store=store, options=options, origins=origins).items()
     }
     if len(results) == len(resolution.pins):
-        progress("planned", {"total": len(results), "cached": len(results), "to_probe": 0})
+        progress(Planned(total=len(results), cached=len(results), to_probe=0))
         return results, keys
     # The scanner's workers start (and import libcst) while uv installs, which leaves the cores partly idle.
     with static.Scanner(static.scan_workers(options.jobs) if options.static_scan else 0) as scanner:
@@ -615,7 +644,7 @@ def _analyse(
             results[name] = (install_failure(name, resolution.pins.get(name, "?"), message, sandbox.name), False)
         todo = [d for d in prepared.distributions if d.name not in results]
         total = len(results) + len(todo)
-        progress("planned", {"total": total, "cached": total - len(todo), "to_probe": len(todo)})
+        progress(Planned(total=total, cached=total - len(todo), to_probe=len(todo)))
         if todo:
             analysed = analyse_distributions(
                 todo,
@@ -631,5 +660,5 @@ def _analyse(
                     keys[dist.name] = installed_key(dist, env, options, origins)
                     store.put(keys[dist.name], result)
                     results[dist.name] = (result, False)
-                    progress("probed", {"name": dist.name, "done": len(results), "total": total})
+                    progress(Probed(name=dist.name, done=len(results), total=total))
     return results, keys

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.core.cache import MemoryStore
 from auditor.core.findings import Verdict, Vulnerability
-from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
+from auditor.core.pipeline import AuditInput, AuditOptions, Planned, run_audit
 from tests.wheelfactory import build_wheel
 
 OPTIONS = AuditOptions(use_index=False, timeout=10, python="/usr/bin/python3.11")
@@ -43,11 +43,11 @@ def test_run_audit_probes_everything_then_reuses_everything_without_installing(t
         workdir=tmp_path / "second",
         store=store,
         options=OPTIONS,
-        progress=lambda event, data: events.append((event, data)),
+        progress=events.append,
     )
 
     assert first.verdict == Verdict.UNSAFE
-    assert ("planned", {"total": 2, "cached": 2, "to_probe": 0}) in events
+    assert Planned(total=2, cached=2, to_probe=0) in events
     assert not (tmp_path / "second" / "env").exists()
     assert [d.cached for d in second.distributions] == [True, True]
     assert [d.to_dict() | {"cached": None} for d in second.distributions] == [
@@ -77,8 +77,8 @@ def test_run_audit_looks_up_vulnerabilities_while_it_probes(tmp_path):
         asked.set()
         return {"fa-lib": [Vulnerability(id="PYSEC-1", description="A flaw.")]}, "vulnerability data incomplete"
 
-    def progress(event, data):
-        if event == "planned":  # the probes start after this event
+    def progress(event):
+        if isinstance(event, Planned):  # the probes start after this event
             seen_when_planned.append(asked.wait(timeout=10))
 
     report = run_audit(
