@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +35,7 @@ from auditor.core.findings import AuditReport
 from auditor.core.inputs import InputError
 from auditor.core.report import render as render_report
 from auditor.models import Audit, ProbeRecord
+from auditor.request_checks import UploadRefused, check_upload_length, is_package_name, is_version
 from webui import browse, presenters
 from webui.badge import badge_svg
 from webui.forms import AuditForm, PackageSearchForm
@@ -45,8 +45,6 @@ PREFILL_LENGTH = 1000  # characters of requirements a link may fill the form wit
 PACKAGES_PER_PAGE = 50
 BADGE_MAX_AGE = 300  # seconds: short, so a new verdict shows within minutes
 # PEP 508 names; anything else names no package (and never reaches the database).
-_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)
-_VERSION = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 # Download formats: URL suffix → (renderer, content type).
 REPORT_FORMATS = {
     "json": ("json", "application/json"),
@@ -158,16 +156,11 @@ def _throttled(request: HttpRequest, form: AuditForm, wait: float | None) -> Htt
 
 
 def _oversize_refusal(request: HttpRequest) -> HttpResponse | None:
-    """Refuse a body over the upload limit from its Content-Length, before any of it is read."""
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = -1
-    limit = settings.FORKAUDIT_MAX_UPLOAD_BYTES
-    if 0 <= length <= limit:
-        return None
-    message = "The request has no valid length." if length < 0 else f"The upload is larger than {limit:,} bytes."
-    return _new_audit_page(request, AuditForm(), status=413 if length > limit else 400, refusal=message)
+        check_upload_length(request.META, settings.FORKAUDIT_MAX_UPLOAD_BYTES)
+    except UploadRefused as refused:
+        return _new_audit_page(request, AuditForm(), status=refused.status, refusal=str(refused))
+    return None
 
 
 def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
@@ -272,7 +265,7 @@ def package_search(request: HttpRequest) -> HttpResponse:
         )
         if query and not rows
         else [],
-        "audit_name": canonicalize_name(query) if query and not rows and _NAME.match(query) else "",
+        "audit_name": canonicalize_name(query) if query and not rows and is_package_name(query) else "",
     }
     return render(request, "webui/packages.html", context, status=status)
 
@@ -280,7 +273,7 @@ def package_search(request: HttpRequest) -> HttpResponse:
 @require_safe
 def package_detail(request: HttpRequest, name: str) -> HttpResponse:
     """Every version of a package with its verdict (one result per version: public first, then newest)."""
-    if not _NAME.match(name):
+    if not is_package_name(name):
         raise Http404("No such package.")
     canonical = canonicalize_name(name)
     if canonical != name:
@@ -339,7 +332,7 @@ def unsafe_packages(request: HttpRequest) -> HttpResponse:
 def package_version(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """One version: every result the viewer may see (per Python, platform, depth), public first."""
     records: list[ProbeRecord] = []
-    if _NAME.match(name) and _VERSION.match(version):
+    if is_package_name(name) and is_version(version):
         records = selectors.package_version_detail(
             name=name, version=version, viewer=_viewer(request), local_mode=_local_user(request)
         )
@@ -359,7 +352,7 @@ def package_version(request: HttpRequest, name: str, version: str) -> HttpRespon
 def badge(request: HttpRequest, name: str) -> HttpResponse:
     """`fork-safety | <verdict>` of the newest public version; `unknown` when there is none."""
     verdict = None
-    if _NAME.match(name):
+    if is_package_name(name):
         records = selectors.package_versions(name=name, viewer=None, local_mode=False)
         public = [record for record in records if record.is_public]
         verdict = public[0].verdict if public else None

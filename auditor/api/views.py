@@ -6,7 +6,6 @@ viewer may not see answers exactly like one that does not exist (404), anonymous
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -46,10 +45,9 @@ from auditor.core.inputs import InputError
 from auditor.core.report.describe import MESSAGE_LIMIT, describe_finding, finding_level, plain
 from auditor.core.report.sanitize import clean_text
 from auditor.models import Audit, AuditDistribution, ProbeRecord
+from auditor.request_checks import UploadRefused, check_upload_length, is_package_name, is_version
 
 # PEP 508 names; anything else names no package (and never reaches the database).
-_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)
-_VERSION = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -136,16 +134,12 @@ class AuditSubmitView(APIView):
 
 
 def _check_content_length(request: Request) -> None:
-    """Refuse a body over the upload limit from its Content-Length, before any of it is read."""
-    raw = request.META.get("CONTENT_LENGTH") or "0"
     try:
-        length = int(raw)
-    except ValueError:
-        raise exceptions.ParseError("The Content-Length header is not a number.", code="malformed") from None
-    if length < 0:
-        raise exceptions.ParseError("The Content-Length header is negative.", code="malformed")
-    if length > settings.FORKAUDIT_MAX_UPLOAD_BYTES:
-        raise too_large(settings.FORKAUDIT_MAX_UPLOAD_BYTES)
+        check_upload_length(request.META, settings.FORKAUDIT_MAX_UPLOAD_BYTES)
+    except UploadRefused as refused:
+        if refused.status == 413:
+            raise too_large(settings.FORKAUDIT_MAX_UPLOAD_BYTES) from None
+        raise exceptions.ParseError(str(refused), code="malformed") from None
 
 
 class AuditDetailView(APIView):
@@ -285,7 +279,7 @@ class PackageDetailView(APIView):
     )
     def get(self, request: Request, name: str) -> Response:
         records = []
-        if _NAME.match(name):
+        if is_package_name(name):
             records = selectors.package_versions(name=name, viewer=_viewer(request), local_mode=is_local_user(request))
         if not records:
             raise exceptions.NotFound("Package not found.")
@@ -308,7 +302,7 @@ class PackageVersionView(APIView):
     )
     def get(self, request: Request, name: str, version: str) -> Response:
         records: list[ProbeRecord] = []
-        if _NAME.match(name) and _VERSION.match(version):
+        if is_package_name(name) and is_version(version):
             records = selectors.package_version_detail(
                 name=name, version=version, viewer=_viewer(request), local_mode=is_local_user(request)
             )

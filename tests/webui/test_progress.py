@@ -70,8 +70,9 @@ def test_a_distribution_that_could_not_be_installed_is_an_error_with_its_reason(
 ) -> None:
     audit = audit_under_way(alice)
     requests = AuditDistribution.objects.get(audit=audit, name="requests")
-    AuditDistribution.objects.filter(pk=requests.pk).update(error="no wheel for this platform")
-    audit_distribution_complete(audit_distribution_id=requests.pk, probe=None, cached=False)
+    audit_distribution_complete(
+        audit_distribution_id=requests.pk, probe=None, cached=False, error="no wheel for this platform"
+    )
 
     body = client_for(alice).get(f"/api/v1/audits/{audit.pk}/").json()
 
