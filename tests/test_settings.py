@@ -34,6 +34,7 @@ SETTINGS_VARIABLES = (
     "FORKAUDIT_LAUNCH_TOKEN",
     "FORKAUDIT_MAX_UPLOAD_BYTES",
     "FORKAUDIT_SUBMIT_RATE",
+    "FORKAUDIT_PUBLIC_URL",
     "FORKAUDIT_TRUSTED_PROXIES",
     "FORKAUDIT_VULNERABILITY_SERVICE",
     "FORKAUDIT_WORK_DIR",
@@ -109,6 +110,7 @@ MANAGE_CHECK = [sys.executable, str(PROJECT / "manage.py"), "check"]
             "amqp://guest:pw@rabbit//",
             "CELERY_BROKER_URL must be a URL starting with filesystem://",
         ),
+        ("FORKAUDIT_PUBLIC_URL", "forkaudit.example.org", "FORKAUDIT_PUBLIC_URL must be a URL starting with http://"),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_a_message_naming_it(

@@ -292,8 +292,19 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
         "newest": presenters.record_rows(versions[:1])[0],
         "pulled_in_by": [(requirer, reverse("webui:package", kwargs={"name": requirer})) for requirer in requirers],
         "badge_url": reverse("webui:badge", kwargs={"name": canonical}),
+        "badge_snippet": _badge_snippet(request, canonical),
+        "public_url": settings.FORKAUDIT_PUBLIC_URL,
     }
     return render(request, "webui/package.html", context)
+
+
+def _badge_snippet(request: HttpRequest, name: str) -> str:
+    """The Markdown of a badge that links to the package's page, at the service's public address
+    (FORKAUDIT_PUBLIC_URL; else the one this request came to)."""
+    base = settings.FORKAUDIT_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    badge = base + reverse("webui:badge", kwargs={"name": name})
+    page = base + reverse("webui:package", kwargs={"name": name})
+    return f"[![fork-safety]({badge})]({page})"
 
 
 def _unknown_package(request: HttpRequest, name: str) -> HttpResponse:

@@ -57,6 +57,9 @@ FORKAUDIT_TRUSTED_PROXIES
     request that comes from one of them has its client's address taken from `X-Forwarded-For` (the right-most
     address there that is not a trusted proxy); anyone else could write that header. It is what anonymous submissions
     are rate-limited by. Default: none (the address of the connection).
+FORKAUDIT_PUBLIC_URL
+    The address users reach the service at (`https://forkaudit.example.org`), for the links it hands out to be
+    pasted elsewhere (a package's badge snippet). Default: the address of the request.
 FORKAUDIT_VULNERABILITY_SERVICE
     Where known vulnerabilities come from: `osv`, `pypi` (PyPI's JSON API), or `none` (no vulnerability data, no
     network). Default: osv.
@@ -117,6 +120,7 @@ if 0 < len(FORKAUDIT_LAUNCH_TOKEN) < 32:
 FORKAUDIT_MAX_UPLOAD_BYTES = env_int("FORKAUDIT_MAX_UPLOAD_BYTES", 100 * 2**20, minimum=1024)
 FORKAUDIT_SUBMIT_RATE = env_rate("FORKAUDIT_SUBMIT_RATE", "30/hour")
 FORKAUDIT_VULNERABILITY_SERVICE = env_str("FORKAUDIT_VULNERABILITY_SERVICE", DEFAULT_SERVICE, choices=SERVICES)
+FORKAUDIT_PUBLIC_URL = env_url("FORKAUDIT_PUBLIC_URL", "", schemes={"http", "https"}).rstrip("/")
 FORKAUDIT_TRUSTED_PROXIES = env_list("FORKAUDIT_TRUSTED_PROXIES", [])
 for _proxy in FORKAUDIT_TRUSTED_PROXIES:
     try:

@@ -79,3 +79,26 @@ def test_a_hostile_name_is_escaped() -> None:
     assert "<script>" not in body
     assert "&lt;script&gt;" in body
     ET.fromstring(response.content)  # still well-formed XML
+
+
+def test_the_package_page_offers_a_badge_that_links_to_it_at_the_public_address(settings) -> None:
+    store_result("numpy", "2.4.6", Verdict.UNSAFE, (native_thread(),))
+    settings.FORKAUDIT_PUBLIC_URL = "https://forkaudit.example.org"
+
+    page = Client().get("/packages/numpy/").content.decode()
+
+    snippet = (
+        "[![fork-safety](https://forkaudit.example.org/badge/numpy.svg)](https://forkaudit.example.org/packages/numpy/)"
+    )
+    assert snippet in page
+    assert "FORKAUDIT_PUBLIC_URL" not in page
+
+
+def test_without_a_public_address_the_snippet_uses_the_requests_and_says_how_to_set_it(settings) -> None:
+    store_result("numpy", "2.4.6", Verdict.SAFE)
+    settings.FORKAUDIT_PUBLIC_URL = ""
+
+    page = Client().get("/packages/numpy/", HTTP_HOST="localhost:8000").content.decode()
+
+    assert "(http://localhost:8000/badge/numpy.svg)](http://localhost:8000/packages/numpy/)" in page
+    assert "FORKAUDIT_PUBLIC_URL" in page
