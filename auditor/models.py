@@ -204,6 +204,8 @@ class AuditDistribution(models.Model):
     cached = models.BooleanField(default=False, help_text="The result was reused, not probed for this audit.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True, help_text="Why it could not be installed, if it could not.")
+    probing_since = models.DateTimeField(null=True, blank=True, help_text="When a worker started probing it.")
+    modules_to_import = models.PositiveIntegerField(null=True, blank=True, help_text="What its probe imports.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["audit", "name"], name="audit_distribution_unique_name")]

@@ -213,6 +213,13 @@ def audit_distribution_complete(
     return done == 1
 
 
+def audit_distribution_probing(*, audit_distribution_id: int, modules: int) -> None:
+    """Note that a worker has started probing a pending distribution, which imports `modules` modules (progress)."""
+    AuditDistribution.objects.filter(pk=audit_distribution_id, status=AuditDistribution.Status.PENDING).update(
+        probing_since=timezone.now(), modules_to_import=modules
+    )
+
+
 def audit_mark_done(*, audit_id: uuid.UUID | str, report: AuditReport) -> bool:
     """Finish an audit with its report; False if it had already finished (done or failed)."""
     finished = Audit.objects.filter(pk=audit_id, status__in=[Audit.Status.QUEUED, Audit.Status.RUNNING]).update(

@@ -28,7 +28,7 @@ from auditor.audit_environments import audit_input, prepared_environment, workdi
 from auditor.claims import ProbeInProgress, claimed
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
-from auditor.core.environments import file_owners, interpreter_info
+from auditor.core.environments import file_owners, import_names, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
 from auditor.core.inputs.locks import marker_environment
@@ -56,6 +56,7 @@ from auditor.selectors import probe_record_for
 from auditor.services import (
     audit_create,
     audit_distribution_complete,
+    audit_distribution_probing,
     audit_graph_store,
     audit_mark_done,
     audit_mark_failed,
@@ -313,6 +314,9 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
             with claimed(key, stale_after=timedelta(seconds=options.timeout * 30 + 600)):
                 record, cached = _stored(key, audit), True  # finished by another worker while we waited
                 if record is None:
+                    top_level, submodules = import_names(dist)
+                    modules = len(top_level) + (0 if options.shallow else len(submodules))
+                    audit_distribution_probing(audit_distribution_id=distribution.pk, modules=modules)
                     attributor = Attributor(
                         file_owners(prepared.env, prepared.distributions),
                         prepared.env.site_packages,

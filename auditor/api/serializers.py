@@ -166,11 +166,14 @@ class DistributionProgressSerializer(serializers.Serializer):
     name = serializers.CharField()
     version = serializers.CharField()
     state = serializers.ChoiceField(
-        choices=["queued", "done"], help_text="queued until its result is in (probed, or reused), then done."
+        choices=["queued", "probing", "done"],
+        help_text="queued until a worker probes it (probing), done once its result is in (probed, or reused).",
     )
     verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True, help_text="Once done.")
     cached = serializers.BooleanField(help_text="Its result was reused from an earlier probe.")
-    modules = serializers.IntegerField(allow_null=True, help_text="Modules it imported, once done.")
+    modules = serializers.IntegerField(
+        allow_null=True, help_text="Modules it is importing while probing; those it imported, once done."
+    )
     findings = serializers.ListField(
         child=serializers.CharField(), help_text="What it does that matters, most severe first (at most 3), once done."
     )

@@ -198,13 +198,15 @@ def _distribution_state(row: AuditDistribution) -> dict[str, Any]:
     elif done and probe is None:
         findings = [clean_text(row.error or "it could not be installed", MESSAGE_LIMIT)]
     modules = probe.result.get("modules") if probe is not None and isinstance(probe.result, dict) else None
+    state = "done" if done else "probing" if row.probing_since is not None else "queued"
     return {
         "name": row.name,
         "version": row.version,
-        "state": "done" if done else "queued",
+        "state": state,
         "verdict": verdict,
         "cached": row.cached,
-        "modules": len(modules) if isinstance(modules, list) else None,
+        # Done: the modules its probe imported; probing: those it is importing.
+        "modules": len(modules) if isinstance(modules, list) else row.modules_to_import if state == "probing" else None,
         "findings": findings,
     }
 

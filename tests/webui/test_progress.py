@@ -11,7 +11,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from auditor.models import Audit, AuditDistribution
-from auditor.services import audit_distribution_complete, audit_graph_store, audit_mark_running
+from auditor.services import (
+    audit_distribution_complete,
+    audit_distribution_probing,
+    audit_graph_store,
+    audit_mark_running,
+)
 from tests.api.builders import store_result
 from tests.probe_results import native_thread
 from tests.webui.browser import DESKTOP, PHONE, expect, log_in, open_page, screenshot
@@ -62,6 +67,20 @@ def test_the_api_gives_each_distributions_state_and_findings(client_for: ClientF
     )
     assert states["pandas"]["findings"] == []
     assert (states["requests"]["state"], states["requests"]["verdict"]) == ("queued", None)
+
+
+@pytest.mark.django_db
+def test_a_distribution_a_worker_probes_is_probing_with_the_modules_it_imports(
+    client_for: ClientFor, alice: User
+) -> None:
+    audit = audit_under_way(alice)
+    requests = AuditDistribution.objects.get(audit=audit, name="requests")
+    audit_distribution_probing(audit_distribution_id=requests.pk, modules=12)
+
+    body = client_for(alice).get(f"/api/v1/audits/{audit.pk}/").json()
+
+    [state] = [d for d in body["distributions"] if d["name"] == "requests"]
+    assert (state["state"], state["verdict"], state["modules"]) == ("probing", None, 12)
 
 
 @pytest.mark.django_db

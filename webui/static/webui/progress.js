@@ -19,7 +19,7 @@
   var MAX_INTERVAL = 30000;
   var delay = FIRST;
   var elapsed = null; // [seconds the server counted, when we heard it]
-  var ORDER = { unsafe: 0, error: 1, caution: 2, queued: 3, safe: 4 };
+  var ORDER = { unsafe: 0, error: 1, caution: 2, probing: 3, queued: 4, safe: 5 };
 
   function element(tag, className, content) {
     var node = document.createElement(tag);
@@ -33,10 +33,13 @@
   }
 
   function rank(d) {
-    return ORDER[d.state === "done" ? d.verdict : "queued"];
+    return ORDER[d.state === "done" ? d.verdict : d.state];
   }
 
   function describe(d) {
+    if (d.state === "probing") {
+      return d.modules !== null ? "probing " + d.modules + (d.modules === 1 ? " module" : " modules") : "probing";
+    }
     if (d.state !== "done") {
       return "queued";
     }
@@ -58,7 +61,7 @@
       return rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     });
     var items = sorted.map(function (d) {
-      var state = d.state === "done" ? d.verdict : "queued";
+      var state = d.state === "done" ? d.verdict : d.state;
       var item = element("li", "dist-state dist-state-" + state);
       item.setAttribute("data-state", state);
       item.appendChild(element("span", "name", d.name + " " + d.version));
