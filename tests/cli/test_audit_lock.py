@@ -62,6 +62,20 @@ def test_audit_of_a_uv_lock_blames_the_thread_starter_on_the_path_the_lock_gives
     assert (dists["fa-app"]["verdict"], dists["fa-app"]["direct"]) == ("safe", True)
 
 
+def test_sarif_of_a_lock_points_at_the_lock_entry_of_the_package_that_brings_the_culprit_in(forkaudit, lock_file):
+    done = forkaudit("audit", "-r", str(lock_file), "--no-index", "--shallow", "--format", "sarif")
+
+    assert done.returncode == 1, done.stderr
+    [result] = json.loads(done.stdout)["runs"][0]["results"]
+    [location] = result["locations"]
+    where = location["physicalLocation"]
+    lines = lock_file.read_text().splitlines()
+    assert where["artifactLocation"]["uri"].endswith("uv.lock")
+    # fa-telemetry comes in through fa-app: the result is at fa-app's entry in the lock.
+    line = where["region"]["startLine"]
+    assert lines[line - 1] == "[[package]]" and lines[line] == 'name = "fa-app"'
+
+
 def test_dev_takes_the_locks_development_dependencies_too(lock_file):
     args = argparse.Namespace(requirements=[str(lock_file)], wheels=None, dev=True)
 

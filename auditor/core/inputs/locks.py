@@ -82,6 +82,7 @@ class Package:
     optional: tuple[tuple[str, tuple[Dependency, ...]], ...] = ()  # (extra, what it adds)
     project: bool = False  # the user's own (editable or virtual) project: not audited; what it requires is
     extras: tuple[str, ...] = ()  # flat formats: the extras the lock asks of it
+    line: int | None = None  # where the lock writes it (for reports that point at the line that brings it in)
 
     def requirement(self, extras: Iterable[str]) -> str:
         """The line uv is given: the exact pin, with the extras the lock asks of it."""
@@ -393,7 +394,7 @@ def _uv(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
             spot = _git_url(spot) if kind == "git" else spot
         else:
             raise reader.error(f"{name}: unknown source {excerpt(kind)}", line)
-        packages.append(Package(name, version, None, spot, tuple(dependencies), optional))
+        packages.append(Package(name, version, None, spot, tuple(dependencies), optional, line=line))
     has_projects = any(p.project for p in packages)
     if not has_projects:
         # A script's lock (`uv lock --script`) or a workspace without a root project: its manifest's requirements.
@@ -468,7 +469,7 @@ def _pylock(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
             where = archive.get("url") or archive.get("path")
             location = reader.external(name, "an archive source", where, line)
         version = reader.version_of(table.get("version"), name, line) if location is None else ""
-        packages.append(Package(name, version, marker, location))
+        packages.append(Package(name, version, marker, location, line=line))
     groups = frozenset(all_groups if dev else default_groups)
     return Lock(reader.name, tuple(packages), None, flat=True, lock_file_markers=True, groups=groups)
 
@@ -531,7 +532,9 @@ def _poetry(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
                 target = canonicalize_name(re.split(r"[\s\[(<>=!~;]", spelled.strip(), maxsplit=1)[0])
                 entries += optional_by_name.get(target, [Dependency(target)])
             optional[canonicalize_name(extra)] = tuple(entries)
-        packages.append(Package(name, version, marker, location, tuple(dependencies), tuple(optional.items())))
+        packages.append(
+            Package(name, version, marker, location, tuple(dependencies), tuple(optional.items()), line=line)
+        )
     return Lock(reader.name, tuple(packages), None, flat=flat)
 
 
@@ -604,7 +607,7 @@ def _pipfile(reader: _Reader, data: dict[str, Any], dev: bool) -> Lock:
                     )
                 version = reader.version_of(spelled_version.lstrip("="), name, line)
             extras = _extras(reader, entry.get("extras"), name, line)
-            packages.append(Package(name, version, marker, location, extras=extras))
+            packages.append(Package(name, version, marker, location, extras=extras, line=line))
     # A package in both sections is the same pin twice.
     return Lock(reader.name, tuple(dict.fromkeys(packages)), None, flat=True)
 

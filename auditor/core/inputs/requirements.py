@@ -159,7 +159,10 @@ def _lock(parser: _Parser, mains: list[str], *, allow_external: bool, dev: bool)
         raise InputError("no such file in the upload", file=name)
     if len(mains) > 1 or len(parser.files) > 1:
         raise InputError("a lock file is audited on its own, without requirements files beside it", file=name)
-    return Requirements((), (), (), lock=parse_lock(key, parser.files[key], allow_external=allow_external, dev=dev))
+    lock = parse_lock(key, parser.files[key], allow_external=allow_external, dev=dev)
+    # Each package where the lock writes it: a report points at the entry of the package that brings one in.
+    origins = {p.name: RequirementOrigin(p.name, key, p.line) for p in lock.packages if p.line and not p.project}
+    return Requirements((), (), (), lock=lock, origins=tuple(origins.values()))
 
 
 def parse_requirements_text(
