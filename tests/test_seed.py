@@ -111,3 +111,17 @@ def test_a_seed_that_is_not_a_file_stops_start_up_naming_the_variable(tmp_path: 
     assert done.returncode == 2
     assert "FORKAUDIT_SEED must be a dataset file or `none`" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.django_db
+def test_the_shipped_seed_imports_whole_and_knows_numpy_and_pyarrow():
+    from auditor.models import ProbeRecord
+    from auditor.seed import default_seed_path, load_seed
+
+    added = load_seed(default_seed_path())
+
+    assert added is not None and added > 1000
+    assert load_seed(default_seed_path()) is None  # once
+    for name in ("numpy", "pyarrow", "requests"):
+        assert ProbeRecord.objects.filter(name=name, origin="index", deep=True).exists(), name
+    assert ProbeRecord.objects.filter(name="pyarrow", verdict="unsafe").exists()
