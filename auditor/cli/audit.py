@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     # pip-audit starts in a process of its own, on another core, while this one starts Django.
     with LookupProcess(service) as vulnerability_source:
         report = _audit(args, audit_input, vulnerability_source)
-    return finish(apply_suppressions(report, suppressions), args, baseline, **_render_options(args))
+    return finish(apply_suppressions(report, suppressions), args, baseline, **render_options(args))
 
 
 def finish(report: AuditReport, args: argparse.Namespace, baseline: AuditReport | None, **options: Any) -> int:
@@ -253,11 +253,11 @@ def read_baseline_option(path: Path | None) -> AuditReport | None:
         raise UsageError(str(exc)) from exc
 
 
-def _render_options(args: argparse.Namespace) -> dict[str, Any]:
+def render_options(args: argparse.Namespace) -> dict[str, Any]:
     """The table fits the terminal it is printed on (a file gets the default width); SARIF points at the lines of the
     requirements files, as paths from the repository's root."""
     if args.format == "table":
-        return {"width": DEFAULT_WIDTH if args.output else None, "verbose": args.verbose}
+        return {"width": DEFAULT_WIDTH if args.output else None, "verbose": getattr(args, "verbose", False)}
     if args.format == "sarif" and args.requirements:
         files = _read_requirement_files([Path(r) for r in args.requirements])
         try:

@@ -33,6 +33,7 @@ from auditor.cli.audit import (
     add_requirement_option,
     finish,
     read_baseline_option,
+    render_options,
     with_project_settings,
 )
 from auditor.cli.common import Incomplete, UsageError, positive_float, version
@@ -364,7 +365,7 @@ def run(args: argparse.Namespace) -> int:
         report = AuditReport.from_dict(data["report"])
     except (KeyError, TypeError, ValueError) as exc:
         raise Incomplete(f"the server's report cannot be read by this forkaudit: {exc}") from exc
-    return finish(apply_suppressions(report, suppressions), args, baseline)
+    return finish(apply_suppressions(report, suppressions), args, baseline, **render_options(args))
 
 
 _AUDIT_ID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")

@@ -88,6 +88,21 @@ def test_check_exits_1_for_an_unsafe_set_and_writes_the_json_report(
     assert "Traceback" not in done.stderr
 
 
+def test_check_writes_sarif_that_points_at_the_requirement_line(live: Service, private_index: None, tmp_path: Path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# the app\nforkaudit-test-check-app==1.0\n")
+
+    done = forkaudit_check(
+        "-r", str(requirements), "--server", live.url, "--format", "sarif", "--poll", "0.5", token=live.token
+    )
+
+    assert done.returncode == 1, done.stderr
+    [result] = json.loads(done.stdout)["runs"][0]["results"]
+    where = result["locations"][0]["physicalLocation"]
+    assert where["artifactLocation"]["uri"].endswith("requirements.txt")
+    assert where["region"]["startLine"] == 2
+
+
 def test_check_applies_the_projects_suppressions(live: Service, private_index: None, requirements: Path, tmp_path):
     (tmp_path / ".forkaudit.toml").write_text(
         'format = "json"\n[[suppress]]\npackage = "forkaudit-test-check-telemetry"\nreason = "fork-safe in our use"\n'
