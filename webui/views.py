@@ -32,9 +32,10 @@ from auditor import popularity, selectors, workflow
 from auditor.api.authentication import has_launch_session, launch_token_path
 from auditor.api.throttles import SubmitRateThrottle
 from auditor.core.findings import AuditReport
-from auditor.core.inputs import InputError
+from auditor.core.inputs import InputError, parse_requirements
+from auditor.core.inputs.requirements import RequirementOrigin
 from auditor.core.report import render as render_report
-from auditor.models import Audit, ProbeRecord
+from auditor.models import Audit, AuditUpload, ProbeRecord
 from auditor.request_checks import UploadRefused, check_upload_length, is_package_name, is_version
 from webui import browse, presenters
 from webui.badge import badge_svg
@@ -221,13 +222,31 @@ def audit_report(request: HttpRequest, audit_id: str, fmt: str) -> HttpResponse:
     if renderer == "json":
         body = json.dumps(audit.report, indent=2) + "\n"
     else:
+        options = {"origins": _requirement_origins(audit)} if renderer == "sarif" else {}
         try:
-            body = render_report(AuditReport.from_dict(audit.report), renderer)
+            body = render_report(AuditReport.from_dict(audit.report), renderer, **options)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise Http404("This report cannot be read.") from None
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="forkaudit-{audit.pk}.{fmt}"'
     return response
+
+
+def _requirement_origins(audit: Audit) -> tuple[RequirementOrigin, ...]:
+    """Where the audit's uploaded requirements (or lock) file writes each package, for SARIF's locations: the file
+    by the name it was uploaded under, which is its path from the repository's root when a CI job sent it so."""
+    uploads = [u for u in audit.uploads.all() if u.kind == AuditUpload.Kind.REQUIREMENTS]
+    if not uploads:
+        return ()
+    try:
+        parsed = parse_requirements(
+            {u.filename: bytes(u.content) for u in uploads},
+            main=uploads[0].filename,
+            allow_external=settings.FORKAUDIT_ALLOW_EXTERNAL_REQUIREMENTS,
+        )
+    except InputError:
+        return ()  # read before the audit ran; a setting changed since: the results are still located by name
+    return parsed.origins
 
 
 # --- packages ------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from auditor.models import AuditUpload
 from tests.webui.reports import done_audit, running_audit
 
 ClientFor = Callable[[User], Client]
@@ -48,6 +49,22 @@ def test_sarif_download_is_a_sarif_log(client_for: ClientFor, alice: User) -> No
     assert response.status_code == 200
     assert response["Content-Type"] == "application/sarif+json"
     assert json.loads(response.content)["version"] == "2.1.0"
+
+
+def test_sarif_download_points_at_the_line_of_the_uploaded_requirements_file(
+    client_for: ClientFor, alice: User
+) -> None:
+    audit = done_audit(alice)
+    content = b"# what the app needs\npandas==2.2.3\nrequests\n"
+    AuditUpload.objects.create(
+        audit=audit, kind=AuditUpload.Kind.REQUIREMENTS, filename="requirements.txt", content=content, sha256="0" * 64
+    )
+
+    log = json.loads(client_for(alice).get(f"/audits/{audit.pk}/report.sarif").content)
+
+    numpy = next(r for r in log["runs"][0]["results"] if r["properties"]["distribution"] == "numpy")
+    where = numpy["locations"][0]["physicalLocation"]
+    assert (where["artifactLocation"]["uri"], where["region"]["startLine"]) == ("requirements.txt", 2)  # pandas's
 
 
 def test_unknown_format_is_404(client_for: ClientFor, alice: User) -> None:
