@@ -53,7 +53,7 @@ class ProbeRecord(models.Model):
 
     name = models.CharField(max_length=200, help_text="Canonical (PEP 503) distribution name.")
     version = models.CharField(max_length=100)
-    wheel_tag = models.CharField(max_length=255)
+    wheel_tag = models.CharField(max_length=1000)  # compressed tag sets grow long: semgrep 1.187.0's has 329
     python = models.CharField(max_length=32)
     platform = models.CharField(max_length=100)
     probe_version = models.CharField(max_length=32)

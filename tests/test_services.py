@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 
@@ -299,3 +300,18 @@ def test_audit_mark_failed_records_the_failure_code() -> None:
 
     audit.refresh_from_db()
     assert (audit.status, audit.failure_code) == ("failed", "resolution-failed")
+
+
+def test_a_result_with_a_long_compressed_wheel_tag_is_stored() -> None:
+    # semgrep 1.187.0's wheel: cp39.cp310.cp311.cp312.cp313.cp314.py39.py310.py311.py312.py313.py314-none-… (329).
+    tag = (
+        ".".join(f"cp3{minor}" for minor in range(8, 15))
+        + "-none-"
+        + ".".join(f"manylinux_2_{n}_x86_64" for n in range(17, 30))
+    )
+    key = dataclasses.replace(probe_key("semgrep", "1.187.0"), wheel_tag=tag)
+
+    record = probe_record_store(key=key, result=probe_result("semgrep", "1.187.0"), verdict="safe")
+
+    assert len(tag) > 255
+    assert ProbeRecord.objects.get(pk=record.pk).wheel_tag == tag

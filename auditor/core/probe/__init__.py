@@ -17,7 +17,7 @@ from auditor.core.probe.provenance import script_modules, with_provenance
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
-PROBE_VERSION = "6"  # bump when the probe would find something different for the same distribution
+PROBE_VERSION = "7"  # bump when the probe would find something different for the same distribution
 
 
 @dataclass(frozen=True)
