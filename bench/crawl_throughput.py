@@ -1,0 +1,417 @@
+"""The crawl's throughput against the floor, and with two workers against one (issue 13, item 6).
+
+Run:  .venv/bin/python bench/crawl_throughput.py [--from FILE] [--rounds 2] [--python PATH] [--keep]
+
+Needs PyPI and redis-server. The projects are a fixed list of 20 small, popular projects of the shipped ranking
+(`auditor/data/top-pypi-packages.tsv`; pure Python or small binary wheels, quick to install; `PROJECTS` below), or
+those of `--from FILE` (one a line, as `forkaudit crawl --from` reads them), each with its dependencies. uv's cache is
+warmed first by installing every project once (untimed), so no timed row downloads a wheel; every row still asks the
+index for the projects' newest versions, as a crawl must. Measured, each in every round:
+
+  floor, k at once   for each project, in the list's order, k at a time: `uv venv` + `uv pip install PROJECT` into a
+                     fresh venv (in /dev/shm when forkaudit would work there), then, for each installed distribution
+                     no earlier project brought, one plain interpreter (`python -c`, the probe's environment
+                     variables) that imports every module the deep probe imports (its top-level modules and public
+                     submodules, auditor.core.environments.import_names), each in a try; a project that an earlier
+                     project's set already held is not installed again (as the crawl finds it known)
+  crawl, k workers   `forkaudit crawl --from LIST --concurrency k` on a fresh data directory (migrated untimed, no
+                     seed, no vulnerability lookups), driven through Redis by k Celery workers started beforehand,
+                     each as `forkaudit serve` starts its worker but with one thread (`--concurrency 1`): k probes at
+                     a time at most, k projects in flight. Timed from the command's start to its exit.
+
+with k = 1 and k = 2 (the floor's parallelism is the crawl's). The four are measured one after another in each round
+(floor 1, crawl 1, floor 2, crawl 2), so that a pair shares this machine's drift; `--rounds` times, medians used.
+Printed: each median, the crawl's throughput as a share of the floor's (floor seconds ÷ crawl seconds, the same
+projects; target ≥ 0.8), two workers against one (crawl 1 ÷ crawl 2; target ≥ 1.8 where the cores allow: the floor's
+own 2-against-1 says what this machine allows), the core count and the 1-minute load average around every row (other
+sessions' work inflates wall times). And where the crawl's time goes, from the database of each crawl: per project,
+resolving (handed out → audit submitted), the audit (submitted → finished; its probes' stored seconds beside it) and
+the wait for the driver to notice (audit finished → item settled). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import _common
+from _common import REPO, VENV_BIN, median, table, uv_env
+
+from auditor.cli.serve import worker_command
+from auditor.core.environments import create_environment, import_names, installed_distributions
+from auditor.core.pipeline import default_python
+from auditor.core.probe.sandbox import probe_environment
+from auditor.core.ranking import read_project_list, top_projects
+from auditor.core.uv import uv_binary
+from auditor.core.workspace import MEMORY, choose_work_root
+
+# Small, popular, quick to install: pure Python or small binary wheels (pyyaml, markupsafe, charset-normalizer,
+# wrapt, multidict, frozenlist, psutil), in the ranking's order. requests brings four more, python-dateutil six,
+# jinja2 markupsafe.
+PROJECTS = [
+    "packaging",
+    "requests",
+    "typing-extensions",
+    "python-dateutil",
+    "pyyaml",
+    "click",
+    "pluggy",
+    "attrs",
+    "platformdirs",
+    "filelock",
+    "multidict",
+    "pyasn1",
+    "pytz",
+    "frozenlist",
+    "colorama",
+    "wrapt",
+    "pyparsing",
+    "tomli",
+    "psutil",
+    "cachetools",
+]
+IMPORT_ALL = (
+    "import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except BaseException: pass"
+)
+START_TIMEOUT = 60.0
+CRAWL_TIMEOUT = 1800.0
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- the floor -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FloorRun:
+    seconds: float
+    installed: int = 0  # projects installed (the others were in an earlier project's set)
+    imported: int = 0  # distributions imported
+    modules: int = 0
+
+
+def uv(args: Sequence[str]) -> None:
+    done = subprocess.run([uv_binary(), *args], env=uv_env(), capture_output=True, text=True, umask=0o022)
+    if done.returncode != 0:
+        raise SystemExit(f"uv {' '.join(args[:2])} failed: {done.stderr[-3000:]}")
+
+
+def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdir: Path) -> FloorRun:
+    """Install each project into a fresh venv and deep-import what no earlier project brought, `jobs` at a time."""
+    run = FloorRun(0.0)
+    seen: set[str] = set()  # distributions imported (or being imported) by some project
+    lock = threading.Lock()
+
+    def one(index: int, project: str) -> None:
+        with lock:
+            if project in seen:
+                return  # an earlier project's set had it: the crawl finds it known
+            run.installed += 1
+        env = create_environment(root / f"floor{jobs}-{index}", python=python)
+        try:
+            uv(["pip", "install", "--quiet", "--python", str(env.python), "--only-binary", ":all:", project])
+            for dist in installed_distributions(env):
+                with lock:
+                    if dist.name in seen:
+                        continue
+                    seen.add(dist.name)
+                    run.imported += 1
+                top, submodules = import_names(dist)
+                run.modules += len(top) + len(submodules)
+                subprocess.run(
+                    [str(env.python), "-c", IMPORT_ALL, *top, *submodules],
+                    env=probe_environment(),
+                    cwd=workdir,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=300,
+                )
+        finally:
+            shutil.rmtree(env.root, ignore_errors=True)
+
+    os.sync()  # what earlier rows left to write back is not this row's (bench/README.md, finding 24)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        for future in [pool.submit(one, index, project) for index, project in enumerate(projects)]:
+            future.result()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+# --- the crawl -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:]) if self.log.exists() else ""
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM, then its whole process group after `grace` seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+
+
+def start(argv: Sequence[str], *, env: dict[str, str], log: Path) -> Child:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, process_group=0
+        )
+    return Child(process, log)
+
+
+def wait_until(predicate: Callable[[], bool], *, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what()}")
+        time.sleep(0.1)
+
+
+def start_redis(directory: Path) -> tuple[Child, str]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("redis-server is not installed (Debian package redis-server; scripts/setup --test)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = start(
+        argv + ["--dir", str(directory), "--loglevel", "warning"], env=dict(os.environ), log=directory / "redis.log"
+    )
+
+    def answers() -> bool:
+        if redis.process.poll() is not None:
+            raise SystemExit(f"redis-server exited:\n{redis.tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    wait_until(answers, what=lambda: f"redis-server\n{redis.tail()}")
+    return redis, f"redis://127.0.0.1:{port}/0"
+
+
+@dataclass
+class CrawlRun:
+    seconds: float
+    summary: list[str]
+    phases: dict[str, list[float]] = field(default_factory=dict)  # per project: resolve, audit, probes, settle
+
+
+def crawl(project_list: Path, *, workers: int, python: str, root: Path) -> CrawlRun:
+    root.mkdir()
+    data = root / "data"
+    redis, url = start_redis(root)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "UV_OFFLINE", "UV_FIND_LINKS")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="auditor.project.settings",
+        FORKAUDIT_DATA_DIR=str(data),
+        CELERY_BROKER_URL=url,
+        FORKAUDIT_PYTHON=python,
+        FORKAUDIT_SEED="none",  # nothing known: every project is resolved and audited
+        FORKAUDIT_VULNERABILITY_SERVICE="none",  # a crawl stores probe results; the floor looks nothing up either
+        PYTHONUNBUFFERED="1",
+    )
+    children: list[Child] = []
+    try:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"], env=env, cwd=REPO, capture_output=True
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"migrate failed: {done.stderr[-2000:].decode(errors='replace')}")
+        for number in range(1, workers + 1):
+            argv = worker_command(concurrency=1) + ["--hostname", f"bench{number}@%h"]
+            worker = start(argv, env=env, log=root / f"worker{number}.log")
+            children.append(worker)
+            wait_until(
+                lambda w=worker: w.process.poll() is None and " ready." in w.log.read_text(errors="replace"),
+                what=lambda w=worker: f"worker to be ready\n{w.tail()}",
+            )
+        command = [str(VENV_BIN / "forkaudit"), "crawl", "--from", str(project_list), "--concurrency", str(workers)]
+        os.sync()
+        started = time.perf_counter()
+        done = subprocess.run(
+            command, env=env, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=CRAWL_TIMEOUT
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            logs = "\n".join(w.tail() for w in children)
+            raise SystemExit(f"the crawl failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}\n{logs}")
+    finally:
+        for child in children:
+            child.stop()
+        redis.stop()
+    return CrawlRun(seconds, done.stdout.strip().splitlines()[-2:], phases(data / "forkaudit.sqlite3"))
+
+
+def phases(database: Path) -> dict[str, list[float]]:
+    """Per audited project: seconds from being handed out to its audit's submission (resolving it), of its audit,
+    of its audit's probes (their stored seconds, summed), and from the audit's end to the item's settling."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT i.dispatched, a.created, a.finished, i.finished, "
+            "(SELECT COALESCE(SUM(p.seconds), 0) FROM auditor_auditdistribution d JOIN auditor_proberecord p "
+            " ON p.id = d.probe_id WHERE d.audit_id = a.id AND d.cached = 0) "
+            "FROM auditor_crawlitem i JOIN auditor_audit a ON a.id = i.audit_id WHERE i.outcome = 'probed'"
+        ).fetchall()
+    found: dict[str, list[float]] = {"resolve": [], "audit": [], "probes": [], "settle": []}
+    for dispatched, submitted, audited, settled, probe_seconds in rows:
+        dispatched, submitted, audited, settled = map(datetime.fromisoformat, (dispatched, submitted, audited, settled))
+        found["resolve"].append((submitted - dispatched).total_seconds())
+        found["audit"].append((audited - submitted).total_seconds())
+        found["probes"].append(probe_seconds)
+        found["settle"].append((settled - audited).total_seconds())
+    return found
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", type=Path, help="the projects, one a line (default: PROJECTS)")
+    parser.add_argument("--python", default=default_python(), help="interpreter of every environment")
+    parser.add_argument("--rounds", type=int, default=2, help="repetitions of each row (median used; default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
+    args = parser.parse_args()
+    if args.source is not None:
+        projects = read_project_list(args.source.read_text(encoding="utf-8"), source=str(args.source))
+    else:
+        ranked = set(top_projects(1000))
+        missing = [p for p in PROJECTS if p not in ranked]
+        assert not missing, f"not in the ranking's top 1,000: {missing}"
+        projects = PROJECTS
+    cores = os.cpu_count() or 1
+    print(f"# crawl of {len(projects)} projects — {_common.machine()}; environments on {args.python}")
+    tmp, workdir = _common.scratch()
+    in_memory = choose_work_root(tmp).is_relative_to(MEMORY)  # where forkaudit's audits work: the floor too
+    envs = Path(tempfile.mkdtemp(prefix="forkaudit-bench-", dir=MEMORY)) if in_memory else tmp / "envs"
+    envs.mkdir(exist_ok=True)
+    project_list = tmp / "projects.txt"
+    project_list.write_text("".join(f"{p}\n" for p in projects))
+    loads: list[str] = []
+    floors: dict[int, list[FloorRun]] = {1: [], 2: []}
+    crawls: dict[int, list[CrawlRun]] = {1: [], 2: []}
+    try:
+        note("warming uv's cache (untimed)…")
+        warm = create_environment(envs / "warm", python=args.python)
+        seconds, _ = _common.timed(
+            lambda: [
+                uv(["pip", "install", "--quiet", "--python", str(warm.python), "--only-binary", ":all:", p])
+                for p in projects
+            ]
+        )
+        shutil.rmtree(warm.root)
+        note(f"  {seconds:.1f} s")
+        for round_ in range(args.rounds):
+            for k in (1, 2):
+                before = os.getloadavg()[0]
+                floors[k].append(floor(projects, jobs=k, python=args.python, root=envs, workdir=workdir))
+                loads.append(f"floor {k}: {before:.2f} → {os.getloadavg()[0]:.2f}")
+                note(f"round {round_ + 1}: floor, {k} at once: {floors[k][-1].seconds:.1f} s ({loads[-1]})")
+                before = os.getloadavg()[0]
+                crawls[k].append(crawl(project_list, workers=k, python=args.python, root=tmp / f"crawl{k}-{round_}"))
+                loads.append(f"crawl {k}: {before:.2f} → {os.getloadavg()[0]:.2f}")
+                note(f"round {round_ + 1}: crawl, {k} worker(s): {crawls[k][-1].seconds:.1f} s ({loads[-1]})")
+    finally:
+        if args.keep:
+            note(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(envs, ignore_errors=True)
+
+    def seconds(runs: Sequence[FloorRun] | Sequence[CrawlRun]) -> float:
+        return median([run.seconds for run in runs])
+
+    def samples(runs: Sequence[FloorRun] | Sequence[CrawlRun]) -> str:
+        return ", ".join(f"{run.seconds:.1f}" for run in runs)
+
+    f1, f2, c1, c2 = seconds(floors[1]), seconds(floors[2]), seconds(crawls[1]), seconds(crawls[2])
+    last = floors[1][-1]
+    print(
+        f"\n{len(projects)} projects, {last.installed} installed (the others were in an earlier set), "
+        f"{last.imported} distributions, {last.modules} modules imported; {cores} cores\n"
+    )
+    print(crawls[1][-1].summary[0] + "\n" + crawls[1][-1].summary[1] + "\n")
+    rows = [
+        [
+            "floor: uv install + bare deep imports",
+            f"{f1:.1f}",
+            f"{f2:.1f}",
+            f"{f1 / f2:.2f}×",
+            samples(floors[1]) + " / " + samples(floors[2]),
+        ],
+        [
+            "forkaudit crawl (k workers of 1 thread)",
+            f"{c1:.1f}",
+            f"{c2:.1f}",
+            f"{c1 / c2:.2f}×",
+            samples(crawls[1]) + " / " + samples(crawls[2]),
+        ],
+        ["crawl's throughput ÷ the floor's", f"{f1 / c1:.2f}×", f"{f2 / c2:.2f}×", "", "floor s ÷ crawl s"],
+    ]
+    print(table(["what", "k = 1, s", "k = 2, s", "2 vs 1", f"samples (median of {args.rounds})"], rows))
+    print(f"\nload average (1 min) before → after each row: {'; '.join(loads)}; {_common.load()} at the end")
+
+    print("\nWhere the crawl's time goes (the last round; per audited project, median and sum, seconds):\n")
+    profile = []
+    for k in (1, 2):
+        run = crawls[k][-1]
+        for phase, meaning in (
+            ("resolve", "handed out → audit submitted (resolving the project)"),
+            ("audit", "audit submitted → finished (prepare: resolve + install; probes; finish)"),
+            ("probes", "its probes' stored seconds, summed"),
+            ("settle", "audit finished → item settled (the driver polls every second)"),
+        ):
+            values = run.phases[phase]
+            profile.append([f"{k} worker(s)", phase, f"{median(values):.2f}", f"{sum(values):.1f}", meaning])
+    print(table(["crawl", "phase", "median", "sum", "what"], profile))
+
+    print("\nTargets:")
+    checks = [
+        ("crawl ≥ 0.8 × the floor's throughput, one at a time", f1 / c1 >= 0.8, f"{f1 / c1:.2f}×"),
+        ("crawl ≥ 0.8 × the floor's throughput, two at once", f2 / c2 >= 0.8, f"{f2 / c2:.2f}×"),
+        (
+            f"two workers ≥ 1.8 × one ({cores} cores)",
+            c1 / c2 >= 1.8,
+            f"{c1 / c2:.2f}× (the floor's own: {f1 / f2:.2f}×)",
+        ),
+    ]
+    for name, met, detail in checks:
+        print(f"- {name}: {'MET' if met else 'MISSED'} — {detail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
