@@ -7,16 +7,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_PACKAGE_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)  # PEP 508's names
-_VERSION = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")  # any spelling: the selectors fold them (2.0 and 2.0.0)
+_PACKAGE_NAME = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE)  # PEP 508's names
+_VERSION = re.compile(r"[^\x00-\x1f\x7f]{1,100}")  # any spelling: the selectors fold them (2.0 and 2.0.0)
 
 
 def is_package_name(text: str) -> bool:
-    return bool(_PACKAGE_NAME.match(text))
+    return _PACKAGE_NAME.fullmatch(text) is not None  # fullmatch: `$` would let a trailing newline through
 
 
 def is_version(text: str) -> bool:
-    return bool(_VERSION.match(text))
+    return _VERSION.fullmatch(text) is not None
 
 
 class UploadRefused(Exception):

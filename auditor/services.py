@@ -154,8 +154,12 @@ def audit_mark_running(*, audit_id: uuid.UUID | str) -> bool:
     return claimed == 1
 
 
-def audit_graph_store(*, audit_id: uuid.UUID | str, graph: Mapping[str, Any]) -> int:
-    """Record the resolved graph and create one pending AuditDistribution per pin; returns the number of pins.
+def audit_graph_store(
+    *, audit_id: uuid.UUID | str, graph: Mapping[str, Any], origins: Mapping[str, str] | None = None
+) -> int:
+    """Record the resolved graph, and with it which of its distributions are private (`origins`: uploaded wheels and
+    what requires them, and whose; None keeps what the audit has), and create one pending AuditDistribution per pin;
+    returns the number of pins. One write: nobody reads a graph whose private distributions are not marked yet.
 
     `graph` is {"direct": [names], "edges": [[requirer, required], ...], "pins": {name: version}}. Names are
     canonicalized. Calling it again with the same graph changes nothing (existing rows are kept, done or not).
@@ -167,11 +171,14 @@ def audit_graph_store(*, audit_id: uuid.UUID | str, graph: Mapping[str, Any]) ->
     if unknown:
         raise ValueError(f"direct requirements without a pin: {', '.join(unknown)}")
     with transaction.atomic():
-        updated = Audit.objects.filter(pk=audit_id).update(
-            graph={"direct": direct, "edges": edges, "pins": pins}, progress_total=len(pins)
-        )
-        if not updated:
+        audit = Audit.objects.select_for_update().only("options").filter(pk=audit_id).first()
+        if audit is None:
             raise Audit.DoesNotExist(f"no audit {audit_id}")
+        Audit.objects.filter(pk=audit_id).update(
+            graph={"direct": direct, "edges": edges, "pins": pins},
+            progress_total=len(pins),
+            options=audit.options if origins is None else {**audit.options, "origins": dict(origins)},
+        )
         AuditDistribution.objects.bulk_create(
             [
                 AuditDistribution(audit_id=audit_id, name=name, version=version, direct=name in direct)
@@ -180,13 +187,6 @@ def audit_graph_store(*, audit_id: uuid.UUID | str, graph: Mapping[str, Any]) ->
             ignore_conflicts=True,
         )
     return len(pins)
-
-
-def audit_origins_store(*, audit_id: uuid.UUID | str, origins: Mapping[str, str]) -> None:
-    """Record which of the audit's distributions are private (uploaded wheels and what requires them), and whose."""
-    with transaction.atomic():
-        audit = Audit.objects.select_for_update().only("options").get(pk=audit_id)
-        Audit.objects.filter(pk=audit_id).update(options={**audit.options, "origins": dict(origins)})
 
 
 def audit_distribution_complete(

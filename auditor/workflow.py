@@ -61,7 +61,6 @@ from auditor.services import (
     audit_mark_done,
     audit_mark_failed,
     audit_mark_running,
-    audit_origins_store,
 )
 from auditor.store import DatabaseResultStore
 
@@ -119,7 +118,8 @@ def audit_submit(
             for name, content in (requirements or wheels)
         )
     try:
-        finished = _finish_known(audit)
+        with transaction.atomic():  # a savepoint: a database error here leaves a caller's transaction usable
+            finished = _finish_known(audit)
     except Exception:  # a shortcut must never cost a submission: the worker does the audit as usual
         logger.warning("audit %s could not be finished at once", audit.pk, exc_info=True)
         finished = False
@@ -152,7 +152,12 @@ def _input_fingerprint(files: Sequence[tuple[str, bytes]], *, shallow: bool) -> 
 def _finish_known(audit: Audit) -> bool:
     """Finish an audit in the submitting request when nothing is left to do: the same input was audited before, it
     can only resolve to what it pins, and the database has every pin's result. Saves the task round trip (the
-    embedded broker's poll) that a repeat would otherwise wait for. False when a worker must do the audit."""
+    embedded broker's poll) that a repeat would otherwise wait for. False when a worker must do the audit.
+
+    Not while vulnerabilities are looked up: that waits on the network, which a web request must not, and a process
+    that died during it would leave the audit running with no task to finish it."""
+    if settings.FORKAUDIT_VULNERABILITY_SERVICE != "none":
+        return False
     earlier = _earlier_resolution(audit)
     if earlier is None:
         return False
@@ -166,8 +171,7 @@ def _finish_known(audit: Audit) -> bool:
             return False
     if not audit_mark_running(audit_id=audit.pk):
         return False
-    audit_graph_store(audit_id=audit.pk, graph=earlier)
-    audit_origins_store(audit_id=audit.pk, origins={})
+    audit_graph_store(audit_id=audit.pk, graph=earlier, origins={})
     if _complete_stored(audit, options=options, origins={}):
         return False  # a result vanished meanwhile: the prepare task hands out what is left, as after a redelivery
     return audit_finish(audit_id=audit.pk)
@@ -246,10 +250,8 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
         discard(directory)
         return []
-    graph = resolution.to_dict()
-    audit_graph_store(audit_id=audit_id, graph=graph)
     origins = private_origins(given.wheels, owner_tag=options.owner_tag, resolution=resolution)
-    audit_origins_store(audit_id=audit_id, origins=origins)
+    audit_graph_store(audit_id=audit_id, graph=resolution.to_dict(), origins=origins)
     pending = _complete_stored(audit, options=options, origins=origins)
     if not pending:
         audit_finish(audit_id=audit_id)

@@ -315,3 +315,13 @@ def test_a_result_with_a_long_compressed_wheel_tag_is_stored() -> None:
 
     assert len(tag) > 255
     assert ProbeRecord.objects.get(pk=record.pk).wheel_tag == tag
+
+
+def test_the_graph_is_stored_with_its_private_distributions_in_one_write() -> None:
+    audit = audit_create(owner=None, input_kind="requirements", input_text="x\n", options={"shallow": True})
+    origins = {"requests": "upload:local:ab"}
+
+    audit_graph_store(audit_id=audit.pk, graph=GRAPH, origins=origins)
+
+    audit.refresh_from_db()
+    assert audit.graph["pins"] and audit.options == {"shallow": True, "origins": origins}

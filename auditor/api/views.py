@@ -40,10 +40,11 @@ from auditor.api.serializers import (
     PackageVersionSerializer,
 )
 from auditor.api.throttles import SubmitRateThrottle
-from auditor.core.findings import FINDING_TYPES, Verdict, finding_from_dict
+from auditor.core.findings import Verdict
 from auditor.core.inputs import InputError
 from auditor.core.report.describe import MESSAGE_LIMIT, describe_finding, finding_level, plain
 from auditor.core.report.sanitize import clean_text
+from auditor.culprits import record_findings
 from auditor.models import Audit, AuditDistribution, ProbeRecord
 from auditor.request_checks import UploadRefused, check_upload_length, is_package_name, is_version
 
@@ -192,8 +193,7 @@ def _distribution_state(row: AuditDistribution) -> dict[str, Any]:
     verdict = probe.verdict if probe is not None else (Verdict.ERROR.value if done else None)
     findings: list[str] = []
     if probe is not None and verdict != Verdict.SAFE:
-        known = [finding_from_dict(f.data) for f in probe.findings.all() if f.data.get("kind") in FINDING_TYPES]
-        known.sort(key=lambda f: finding_level(f).rank)
+        known = sorted(record_findings(probe), key=lambda f: finding_level(f).rank)
         findings = [plain(describe_finding(f)) for f in known[:FINDINGS_IN_PROGRESS]]
     elif done and probe is None:
         findings = [clean_text(row.error or "it could not be installed", MESSAGE_LIMIT)]

@@ -246,7 +246,7 @@ def test_pip_audit_source_reports_unreachable_osv_without_raising(
         {"requests": "2.0.0", "django": "3.0"}, service="osv", timeout=2, cache_dir=tmp_path
     )
 
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # bounded by its timeout: without one it waits for minutes
     if problem is None:  # a machine that reaches OSV: requests 2.0.0 has known vulnerabilities
         assert "requests" in found
     else:  # this machine: no route to OSV
@@ -262,7 +262,7 @@ def test_pip_audit_source_reports_unusable_pypi_without_raising(tmp_path: Path) 
         {"requests": "2.0.0", "django": "3.0"}, service="pypi", timeout=2, cache_dir=tmp_path
     )
 
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # bounded by its timeout: without one it waits for minutes
     if problem is None:  # a machine that reaches PyPI's JSON API
         assert "requests" in found
     else:  # this machine: the versioned JSON pages answer 404, so PyPIService skips every distribution
@@ -316,7 +316,7 @@ def test_pip_audit_source_stops_after_the_first_timeout(tmp_path: Path) -> None:
     assert problem == (
         f"vulnerability data unavailable: http://127.0.0.1:{port} cannot be reached (no answer within 0.5 s)" + TURN_OFF
     )
-    assert elapsed < 1.5
+    assert elapsed < 5  # gave up at its timeout (0.5 s), with room for a busy machine
     assert len(connections) == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -67,8 +68,9 @@ def submit(client: Client, text: str, capture: Callable) -> tuple[Audit, int]:  
 
 
 def test_a_repeat_of_a_known_set_is_done_when_the_submission_returns(
-    client_for: ClientFor, alice: User, django_capture_on_commit_callbacks: Callable
+    client_for: ClientFor, alice: User, django_capture_on_commit_callbacks: Callable, settings: Any
 ) -> None:  # type: ignore[type-arg]
+    settings.FORKAUDIT_VULNERABILITY_SERVICE = "none"
     first = audited_before(alice)
     client = client_for(alice)
 
@@ -83,6 +85,18 @@ def test_a_repeat_of_a_known_set_is_done_when_the_submission_returns(
     assert [d["paths"] for d in repeat.report["distributions"] if d["name"] == "fa-blas"] == [[["fa-app", "fa-blas"]]]
     page = client.get(f"/audits/{repeat.pk}/").content.decode()
     assert "data-culprit" in page and "progress.js" not in page  # the report at once, no progress to poll
+
+
+def test_a_repeat_whose_vulnerabilities_are_looked_up_goes_to_a_worker(
+    client_for: ClientFor, alice: User, django_capture_on_commit_callbacks: Callable, settings: Any
+) -> None:  # type: ignore[type-arg]
+    # The lookup waits on the network: not in a web request, and not where a dying process would strand the audit.
+    settings.FORKAUDIT_VULNERABILITY_SERVICE = "osv"
+    audited_before(alice)
+
+    repeat, tasks = submit(client_for(alice), LOCK, django_capture_on_commit_callbacks)
+
+    assert (repeat.status, tasks) == ("queued", 1)
 
 
 @pytest.mark.parametrize(
