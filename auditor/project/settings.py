@@ -305,6 +305,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport does not create its folders, processed_folder included.
     for _folder in ("queue", "processed", "control"):
         ensure_directory("FORKAUDIT_DATA_DIR", _broker / _folder)
+    CELERY_BROKER_TRANSPORT = "auditor.filebroker:Transport"  # kombu's, with messages that appear whole
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
         "data_folder_out": str(_broker / "queue"),
