@@ -87,6 +87,11 @@ PROJECTS = [
 IMPORT_ALL = (
     "import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except BaseException: pass"
 )
+# `forkaudit crawl` with another interval between the driver's looks at the crawl (auditor.cli.crawl.POLL_SECONDS)
+POLLED = (
+    "import sys, auditor.cli.crawl as c; from auditor.cli import main\n"
+    "c.POLL_SECONDS = float(sys.argv[1]); sys.exit(main(sys.argv[2:]))"
+)
 START_TIMEOUT = 60.0
 CRAWL_TIMEOUT = 1800.0
 
@@ -229,7 +234,7 @@ class CrawlRun:
     phases: dict[str, list[float]] = field(default_factory=dict)  # per project: resolve, audit, probes, settle
 
 
-def crawl(project_list: Path, *, workers: int, python: str, root: Path) -> CrawlRun:
+def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: float | None = None) -> CrawlRun:
     root.mkdir()
     data = root / "data"
     redis, url = start_redis(root)
@@ -258,7 +263,10 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path) -> Crawl
                 lambda w=worker: w.process.poll() is None and " ready." in w.log.read_text(errors="replace"),
                 what=lambda w=worker: f"worker to be ready\n{w.tail()}",
             )
-        command = [str(VENV_BIN / "forkaudit"), "crawl", "--from", str(project_list), "--concurrency", str(workers)]
+        command = [str(VENV_BIN / "forkaudit")]
+        if poll is not None:  # the experiment: the same command with the driver's poll interval changed
+            command = [sys.executable, "-c", POLLED, str(poll)]
+        command += ["crawl", "--from", str(project_list), "--concurrency", str(workers)]
         os.sync()
         started = time.perf_counter()
         done = subprocess.run(
@@ -272,20 +280,29 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path) -> Crawl
         for child in children:
             child.stop()
         redis.stop()
-    return CrawlRun(seconds, done.stdout.strip().splitlines()[-2:], phases(data / "forkaudit.sqlite3"))
+    return CrawlRun(seconds, done.stdout.strip().splitlines()[-2:], phases(data / "forkaudit.sqlite3", seconds))
 
 
-def phases(database: Path) -> dict[str, list[float]]:
+def phases(database: Path, seconds: float) -> dict[str, list[float]]:
     """Per audited project: seconds from being handed out to its audit's submission (resolving it), of its audit,
-    of its audit's probes (their stored seconds, summed), and from the audit's end to the item's settling."""
+    of its audit's probes (their stored seconds, summed), and from the audit's end to the item's settling; and the
+    command's `seconds` outside the crawl's own life (its creation to its end)."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        created, ended = db.execute("SELECT created, finished FROM auditor_crawl").fetchone()
         rows = db.execute(
             "SELECT i.dispatched, a.created, a.finished, i.finished, "
             "(SELECT COALESCE(SUM(p.seconds), 0) FROM auditor_auditdistribution d JOIN auditor_proberecord p "
             " ON p.id = d.probe_id WHERE d.audit_id = a.id AND d.cached = 0) "
             "FROM auditor_crawlitem i JOIN auditor_audit a ON a.id = i.audit_id WHERE i.outcome = 'probed'"
         ).fetchall()
-    found: dict[str, list[float]] = {"resolve": [], "audit": [], "probes": [], "settle": []}
+    inside = (datetime.fromisoformat(ended) - datetime.fromisoformat(created)).total_seconds()
+    found: dict[str, list[float]] = {
+        "resolve": [],
+        "audit": [],
+        "probes": [],
+        "settle": [],
+        "outside": [seconds - inside],
+    }
     for dispatched, submitted, audited, settled, probe_seconds in rows:
         dispatched, submitted, audited, settled = map(datetime.fromisoformat, (dispatched, submitted, audited, settled))
         found["resolve"].append((submitted - dispatched).total_seconds())
@@ -293,6 +310,15 @@ def phases(database: Path) -> dict[str, list[float]]:
         found["probes"].append(probe_seconds)
         found["settle"].append((settled - audited).total_seconds())
     return found
+
+
+PHASES = (
+    ("resolve", "handed out → audit submitted (resolving the project)"),
+    ("audit", "audit submitted → finished (prepare: resolve + install; probes; finish)"),
+    ("probes", "its probes' stored seconds, summed (part of the audit)"),
+    ("settle", "audit finished → item settled (when the driver next looks)"),
+    ("outside", "the command's start-up and end (once per crawl, not per project)"),
+)
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
@@ -303,6 +329,12 @@ def main() -> int:
     parser.add_argument("--from", dest="source", type=Path, help="the projects, one a line (default: PROJECTS)")
     parser.add_argument("--python", default=default_python(), help="interpreter of every environment")
     parser.add_argument("--rounds", type=int, default=2, help="repetitions of each row (median used; default 2)")
+    parser.add_argument(
+        "--poll-experiment",
+        type=float,
+        metavar="SECONDS",
+        help="also crawl with the driver looking at the crawl every SECONDS instead of every second",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     args = parser.parse_args()
     if args.source is not None:
@@ -321,8 +353,8 @@ def main() -> int:
     project_list = tmp / "projects.txt"
     project_list.write_text("".join(f"{p}\n" for p in projects))
     loads: list[str] = []
-    floors: dict[int, list[FloorRun]] = {1: [], 2: []}
-    crawls: dict[int, list[CrawlRun]] = {1: [], 2: []}
+    kinds = ["floor", "crawl"] + (["poll"] if args.poll_experiment else [])
+    runs: dict[tuple[str, int], list] = {(kind, k): [] for kind in kinds for k in (1, 2)}
     try:
         note("warming uv's cache (untimed)…")
         warm = create_environment(envs / "warm", python=args.python)
@@ -336,14 +368,18 @@ def main() -> int:
         note(f"  {seconds:.1f} s")
         for round_ in range(args.rounds):
             for k in (1, 2):
-                before = os.getloadavg()[0]
-                floors[k].append(floor(projects, jobs=k, python=args.python, root=envs, workdir=workdir))
-                loads.append(f"floor {k}: {before:.2f} → {os.getloadavg()[0]:.2f}")
-                note(f"round {round_ + 1}: floor, {k} at once: {floors[k][-1].seconds:.1f} s ({loads[-1]})")
-                before = os.getloadavg()[0]
-                crawls[k].append(crawl(project_list, workers=k, python=args.python, root=tmp / f"crawl{k}-{round_}"))
-                loads.append(f"crawl {k}: {before:.2f} → {os.getloadavg()[0]:.2f}")
-                note(f"round {round_ + 1}: crawl, {k} worker(s): {crawls[k][-1].seconds:.1f} s ({loads[-1]})")
+                for kind in kinds:
+                    before = os.getloadavg()[0]
+                    if kind == "floor":
+                        run = floor(projects, jobs=k, python=args.python, root=envs, workdir=workdir)
+                    else:
+                        poll = args.poll_experiment if kind == "poll" else None
+                        run = crawl(
+                            project_list, workers=k, python=args.python, root=tmp / f"{kind}{k}-{round_}", poll=poll
+                        )
+                    runs[kind, k].append(run)
+                    loads.append(f"{kind} {k}: {before:.2f} → {os.getloadavg()[0]:.2f}")
+                    note(f"round {round_ + 1}: {kind}, k = {k}: {run.seconds:.1f} s ({loads[-1]})")
     finally:
         if args.keep:
             note(f"kept {tmp}")
@@ -351,51 +387,40 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(envs, ignore_errors=True)
 
-    def seconds(runs: Sequence[FloorRun] | Sequence[CrawlRun]) -> float:
-        return median([run.seconds for run in runs])
-
-    def samples(runs: Sequence[FloorRun] | Sequence[CrawlRun]) -> str:
-        return ", ".join(f"{run.seconds:.1f}" for run in runs)
-
-    f1, f2, c1, c2 = seconds(floors[1]), seconds(floors[2]), seconds(crawls[1]), seconds(crawls[2])
-    last = floors[1][-1]
+    times = {key: median([run.seconds for run in values]) for key, values in runs.items()}
+    f1, f2, c1, c2 = times["floor", 1], times["floor", 2], times["crawl", 1], times["crawl", 2]
+    last = runs["floor", 1][-1]
     print(
         f"\n{len(projects)} projects, {last.installed} installed (the others were in an earlier set), "
         f"{last.imported} distributions, {last.modules} modules imported; {cores} cores\n"
     )
-    print(crawls[1][-1].summary[0] + "\n" + crawls[1][-1].summary[1] + "\n")
-    rows = [
-        [
-            "floor: uv install + bare deep imports",
-            f"{f1:.1f}",
-            f"{f2:.1f}",
-            f"{f1 / f2:.2f}×",
-            samples(floors[1]) + " / " + samples(floors[2]),
-        ],
-        [
-            "forkaudit crawl (k workers of 1 thread)",
-            f"{c1:.1f}",
-            f"{c2:.1f}",
-            f"{c1 / c2:.2f}×",
-            samples(crawls[1]) + " / " + samples(crawls[2]),
-        ],
-        ["crawl's throughput ÷ the floor's", f"{f1 / c1:.2f}×", f"{f2 / c2:.2f}×", "", "floor s ÷ crawl s"],
-    ]
-    print(table(["what", "k = 1, s", "k = 2, s", "2 vs 1", f"samples (median of {args.rounds})"], rows))
+    print("\n".join(runs["crawl", 1][-1].summary) + "\n")
+    names = {
+        "floor": "floor: uv install + bare deep imports, k at once",
+        "crawl": "forkaudit crawl --concurrency k, k workers of 1 thread",
+        "poll": f"the same, the driver polling every {args.poll_experiment} s (an experiment)",
+    }
+    rows = []
+    for kind in kinds:
+        one, two = times[kind, 1], times[kind, 2]
+        samples = " / ".join(", ".join(f"{run.seconds:.1f}" for run in runs[kind, k]) for k in (1, 2))
+        share = "" if kind == "floor" else f"{f1 / one:.2f}× / {f2 / two:.2f}×"
+        rows.append([names[kind], f"{one:.1f}", f"{two:.1f}", f"{one / two:.2f}×", share, samples])
+    headers = ["what", "k = 1, s", "k = 2, s", "2 vs 1", "throughput ÷ floor's, k = 1 / 2", "samples, s"]
+    print(table(headers, rows))
     print(f"\nload average (1 min) before → after each row: {'; '.join(loads)}; {_common.load()} at the end")
 
-    print("\nWhere the crawl's time goes (the last round; per audited project, median and sum, seconds):\n")
+    print(
+        "\nWhere the crawl's time goes (the last round; per audited project, median and sum, seconds; with two "
+        "workers two projects overlap):\n"
+    )
     profile = []
-    for k in (1, 2):
-        run = crawls[k][-1]
-        for phase, meaning in (
-            ("resolve", "handed out → audit submitted (resolving the project)"),
-            ("audit", "audit submitted → finished (prepare: resolve + install; probes; finish)"),
-            ("probes", "its probes' stored seconds, summed"),
-            ("settle", "audit finished → item settled (the driver polls every second)"),
-        ):
-            values = run.phases[phase]
-            profile.append([f"{k} worker(s)", phase, f"{median(values):.2f}", f"{sum(values):.1f}", meaning])
+    for kind in kinds[1:]:
+        for k in (1, 2):
+            run = runs[kind, k][-1]
+            for phase, meaning in PHASES:
+                values = run.phases[phase]
+                profile.append([f"{kind}, k = {k}", phase, f"{median(values):.2f}", f"{sum(values):.1f}", meaning])
     print(table(["crawl", "phase", "median", "sum", "what"], profile))
 
     print("\nTargets:")
