@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ def load_seed(path: Path, *, using: str = "default") -> int | None:
     print(f"forkaudit: loading the seed dataset {path.name} (once)", file=sys.stderr, flush=True)
     opened = gzip.open(path, "rb") if content[:2] == b"\x1f\x8b" else path.open("rb")
     with opened as stream:
-        summary = import_dataset(stream)
+        try:
+            summary = import_dataset(stream)
+        except IntegrityError:
+            # Another process (a second web replica migrating at the same moment) stored the same results first;
+            # the import is one transaction, so nothing of this one was kept.
+            return None
     DatasetLoad.objects.using(using).get_or_create(
         sha256=digest, defaults={"name": path.name, "imported": summary.imported}
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from auditor import dispatch, workflow
+from auditor.claims import ProbeInProgress
 
 ANALYSE_TIME_LIMIT = 60 * 60
 
@@ -39,7 +40,7 @@ def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ign
     distribution_id = int(audit_distribution_id)
     try:
         workflow.audit_analyse(audit_distribution_id=distribution_id)
-    except workflow.ProbeInProgress as exc:
+    except ProbeInProgress as exc:
         # Another worker probes the same version for another audit: wait for its result instead of probing twice.
         raise self.retry(countdown=2, exc=exc) from exc
     except Exception as exc:

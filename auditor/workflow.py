@@ -25,7 +25,7 @@ from django.db import transaction
 
 from auditor import dispatch
 from auditor.audit_environments import audit_input, prepared_environment, workdir
-from auditor.claims import ProbeInProgress, claimed
+from auditor.claims import claimed
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
 from auditor.core.environments import file_owners, import_names, interpreter_info
@@ -41,9 +41,9 @@ from auditor.core.pipeline import (
     importers_of,
     install_failure,
     installed_key,
+    pin_key,
     private_origins,
     resolve_input,
-    result_key,
 )
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
@@ -63,8 +63,6 @@ from auditor.services import (
     audit_mark_running,
 )
 from auditor.store import DatabaseResultStore
-
-__all__ = ["ProbeInProgress"]  # what the tasks catch, raised by auditor.claims
 
 logger = logging.getLogger(__name__)
 
@@ -164,10 +162,7 @@ def _finish_known(audit: Audit) -> bool:
     options = audit_options(audit)
     interpreter = interpreter_info(options.python)
     for name, version in earlier["pins"].items():
-        key = result_key(
-            name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins={}
-        )
-        if _stored(key, audit) is None:
+        if _reusable(pin_key(name, version, interpreter=interpreter, options=options, origins={}), audit) is None:
             return False
     if not audit_mark_running(audit_id=audit.pk):
         return False
@@ -264,15 +259,8 @@ def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, 
     interpreter = interpreter_info(options.python)
     pending = []
     for distribution in AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING):
-        key = result_key(
-            distribution.name,
-            distribution.version,
-            python=interpreter.version,
-            platform=interpreter.platform,
-            options=options,
-            origins=origins,
-        )
-        record = _stored(key, audit)
+        name, version = distribution.name, distribution.version
+        record = _reusable(pin_key(name, version, interpreter=interpreter, options=options, origins=origins), audit)
         if record is not None:
             audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=True)
         else:
@@ -311,10 +299,10 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=None, cached=False, error=error)
     else:
         key = installed_key(dist, prepared.env, options, audit.options.get("origins", {}))
-        record, cached = _stored(key, audit), True
+        record, cached = _reusable(key, audit), True
         if record is None:
             with claimed(key, stale_after=timedelta(seconds=options.timeout * 30 + 600)):
-                record, cached = _stored(key, audit), True  # finished by another worker while we waited
+                record, cached = _reusable(key, audit), True  # finished by another worker while we waited
                 if record is None:
                     top_level, submodules = import_names(dist)
                     modules = len(top_level) + (0 if options.shallow else len(submodules))
@@ -333,7 +321,7 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                         importers=importers_of(dist.name, prepared.resolution, prepared.distributions),
                     )
                     store.put(key, result)
-                    record, cached = _stored(key, audit), False
+                    record, cached = _reusable(key, audit), False
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
     audit_finish(audit_id=audit.pk)
 
@@ -342,7 +330,8 @@ def _verdict(result: ProbeResult) -> str:
     return str(probe_verdict(result))
 
 
-def _stored(key: ProbeKey, audit: Audit) -> ProbeRecord | None:
+def _reusable(key: ProbeKey, audit: Audit) -> ProbeRecord | None:
+    """The stored result of `key` that the audit may reuse (auditor.selectors.probe_record_for)."""
     return probe_record_for(key=key, owner_id=audit.owner_id)
 
 

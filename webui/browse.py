@@ -15,14 +15,13 @@ from django.core.paginator import Paginator
 from django.urls import NoReverseMatch, reverse
 
 from auditor.core.findings import Finding, ForkTrial, ProcessOnImport, SocketOnImport, ThreadOnImport, Verdict
-from auditor.core.report.describe import CODE_LIMIT, MESSAGE_LIMIT, NAME_LIMIT, describe_finding
+from auditor.core.report.describe import CODE_LIMIT, IMPORT_AFTER_FORK, MESSAGE_LIMIT, NAME_LIMIT, describe_finding
 from auditor.core.report.sanitize import clean_text
 from auditor.culprits import Culprit, culprit, decisive, record_findings, verified_fix
 from auditor.models import ProbeRecord
 from auditor.selectors import BROWSE_VERDICTS, FINDING_KINDS, BrowseEntry
 from webui.presenters import Sentence
 
-IMPORT_AFTER_FORK = "import it after the fork (gunicorn post_fork, Celery worker_process_init), or do not preload"
 KIND_LABELS = {
     "native": "native thread",
     "python": "Python thread",

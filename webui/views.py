@@ -45,7 +45,6 @@ RECENT_AUDITS = 20
 PREFILL_LENGTH = 1000  # characters of requirements a link may fill the form with
 PACKAGES_PER_PAGE = 50
 BADGE_MAX_AGE = 300  # seconds: short, so a new verdict shows within minutes
-# PEP 508 names; anything else names no package (and never reaches the database).
 # Download formats: URL suffix → (renderer, content type).
 REPORT_FORMATS = {
     "json": ("json", "application/json"),

@@ -48,8 +48,6 @@ from auditor.culprits import record_findings
 from auditor.models import Audit, AuditDistribution, ProbeRecord
 from auditor.request_checks import UploadRefused, check_upload_length, is_package_name, is_version
 
-# PEP 508 names; anything else names no package (and never reaches the database).
-
 
 def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)

@@ -31,6 +31,7 @@ from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
     InstalledDistribution,
+    Interpreter,
     create_environment,
     file_owners,
     import_names,
@@ -518,6 +519,15 @@ def result_key(
     )
 
 
+def pin_key(
+    name: str, version: str, *, interpreter: Interpreter, options: AuditOptions, origins: Mapping[str, str]
+) -> ProbeKey:
+    """`result_key` of a pin before install: any wheel of that version on this interpreter's Python and platform."""
+    return result_key(
+        name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins=origins
+    )
+
+
 def installed_key(
     dist: InstalledDistribution, env: AuditEnvironment, options: AuditOptions, origins: Mapping[str, str]
 ) -> ProbeKey:
@@ -543,10 +553,7 @@ def known_results(
     interpreter = interpreter_info(options.python)
     found = {}
     for name, version in resolution.pins.items():
-        key = result_key(
-            name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins=origins
-        )
-        result = store.get(key)
+        result = store.get(pin_key(name, version, interpreter=interpreter, options=options, origins=origins))
         if result is not None:
             found[name] = result
     return found

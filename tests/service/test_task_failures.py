@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from auditor import services, tasks, workflow
+from auditor import claims, services, tasks, workflow
 from auditor.core.inputs import InputError
 from auditor.core.pipeline import AuditFailed
 from auditor.core.probe.sandbox import SandboxUnavailable
@@ -92,11 +92,11 @@ def test_an_analysis_that_meets_a_probe_in_progress_is_retried_not_failed(alice:
     distribution = AuditDistribution.objects.filter(audit=audit).first()
 
     def probe_in_progress(*, audit_distribution_id: int) -> None:
-        raise workflow.ProbeInProgress("fa-one")
+        raise claims.ProbeInProgress("fa-one")
 
     monkeypatch.setattr(workflow, "audit_analyse", probe_in_progress)
     # Called as a plain function, Celery's retry raises the exception it was given.
-    with pytest.raises(workflow.ProbeInProgress):
+    with pytest.raises(claims.ProbeInProgress):
         tasks.analyse_distribution(str(distribution.pk))
 
     assert Audit.objects.get(pk=audit.pk).status == Audit.Status.RUNNING

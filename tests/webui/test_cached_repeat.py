@@ -13,7 +13,7 @@ from django.test import Client
 
 from auditor import workflow
 from auditor.core.environments import interpreter_info
-from auditor.core.pipeline import result_key
+from auditor.core.pipeline import pin_key
 from auditor.models import Audit, ProbeRecord
 from auditor.services import audit_distribution_complete, audit_graph_store, audit_mark_running, probe_record_store
 from tests.probe_results import native_thread, probe_result
@@ -31,9 +31,7 @@ def store_results(audit: Audit) -> dict[str, int]:
     interpreter = interpreter_info(options.python)
     ids = {}
     for name, version in GRAPH["pins"].items():
-        key = result_key(
-            name, version, python=interpreter.version, platform=interpreter.platform, options=options, origins={}
-        )
+        key = pin_key(name, version, interpreter=interpreter, options=options, origins={})
         findings = (native_thread(),) if name == "fa-blas" else ()
         record = probe_record_store(
             key=dataclasses.replace(key, wheel_tag="py3-none-any"),

@@ -314,6 +314,8 @@ def describe_finding(finding: Finding) -> Phrase:
 
 CULPRITS_NAMED = 3  # culprits named in a headline; the others are counted
 _IMPORT_AFTER_FORK = "import it after the fork"
+# What to do about a package without a verified knob, where there is room to say how.
+IMPORT_AFTER_FORK = "import it after the fork (gunicorn post_fork, Celery worker_process_init), or do not preload"
 
 
 def _live(finding: Finding) -> bool:

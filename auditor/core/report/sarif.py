@@ -40,6 +40,7 @@ from auditor.core.inputs.requirements import RequirementOrigin
 from auditor.core.report.baseline import Comparison
 from auditor.core.report.describe import (
     CODE_LIMIT,
+    IMPORT_AFTER_FORK,
     MESSAGE_LIMIT,
     NAME_LIMIT,
     PATH_ARROW,
@@ -217,7 +218,7 @@ def headline(distribution: DistributionReport) -> str:
     if fix:
         text += f"; fix: set {' '.join(fix)} before the import (verified)"
     elif distribution.verdict in (Verdict.UNSAFE, Verdict.CAUTION):
-        text += "; fix: import it after the fork (gunicorn post_fork, Celery worker_process_init) or do not preload"
+        text += f"; fix: {IMPORT_AFTER_FORK}"
     return text + "."
 
 
