@@ -290,23 +290,26 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         created, ended = db.execute("SELECT created, finished FROM auditor_crawl").fetchone()
         rows = db.execute(
-            "SELECT i.dispatched, a.created, a.finished, i.finished, "
+            "SELECT i.dispatched, a.created, a.started, "
+            "(SELECT MIN(d.probing_since) FROM auditor_auditdistribution d WHERE d.audit_id = a.id), "
+            "a.finished, i.finished, "
             "(SELECT COALESCE(SUM(p.seconds), 0) FROM auditor_auditdistribution d JOIN auditor_proberecord p "
             " ON p.id = d.probe_id WHERE d.audit_id = a.id AND d.cached = 0) "
             "FROM auditor_crawlitem i JOIN auditor_audit a ON a.id = i.audit_id WHERE i.outcome = 'probed'"
         ).fetchall()
     inside = (datetime.fromisoformat(ended) - datetime.fromisoformat(created)).total_seconds()
-    found: dict[str, list[float]] = {
-        "resolve": [],
-        "audit": [],
-        "probes": [],
-        "settle": [],
-        "outside": [seconds - inside],
-    }
-    for dispatched, submitted, audited, settled, probe_seconds in rows:
-        dispatched, submitted, audited, settled = map(datetime.fromisoformat, (dispatched, submitted, audited, settled))
+    found: dict[str, list[float]] = {phase: [] for phase, _ in PHASES}
+    found["outside"].append(seconds - inside)
+    for *stamps, probe_seconds in rows:
+        dispatched, submitted, started, probing, audited, settled = (
+            datetime.fromisoformat(stamp) if stamp else None for stamp in stamps
+        )
         found["resolve"].append((submitted - dispatched).total_seconds())
         found["audit"].append((audited - submitted).total_seconds())
+        found["queued"].append((started - submitted).total_seconds())
+        if probing is not None:  # None when nothing was left to probe
+            found["prepare"].append((probing - started).total_seconds())
+            found["analyse"].append((audited - probing).total_seconds())
         found["probes"].append(probe_seconds)
         found["settle"].append((settled - audited).total_seconds())
     return found
@@ -314,8 +317,11 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
 
 PHASES = (
     ("resolve", "handed out → audit submitted (resolving the project)"),
-    ("audit", "audit submitted → finished (prepare: resolve + install; probes; finish)"),
-    ("probes", "its probes' stored seconds, summed (part of the audit)"),
+    ("audit", "audit submitted → finished"),
+    ("queued", "… of which: submitted → its first task started"),
+    ("prepare", "… then: resolve the audit's input, install the set (first task → first probe)"),
+    ("analyse", "… then: probes, static scan, finish (first probe → audit finished)"),
+    ("probes", "… its probes' stored seconds, summed"),
     ("settle", "audit finished → item settled (when the driver next looks)"),
     ("outside", "the command's start-up and end (once per crawl, not per project)"),
 )
@@ -419,7 +425,7 @@ def main() -> int:
         for k in (1, 2):
             run = runs[kind, k][-1]
             for phase, meaning in PHASES:
-                values = run.phases[phase]
+                values = run.phases[phase] or [0.0]
                 profile.append([f"{kind}, k = {k}", phase, f"{median(values):.2f}", f"{sum(values):.1f}", meaning])
     print(table(["crawl", "phase", "median", "sum", "what"], profile))
 
