@@ -232,6 +232,7 @@ class CrawlRun:
     seconds: float
     summary: list[str]
     phases: dict[str, list[float]] = field(default_factory=dict)  # per project: resolve, audit, probes, settle
+    driver_cpu: float = 0.0  # CPU seconds of the `forkaudit crawl` process (the driver)
 
 
 def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: float | None = None) -> CrawlRun:
@@ -268,11 +269,13 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
             command = [sys.executable, "-c", POLLED, str(poll)]
         command += ["crawl", "--from", str(project_list), "--concurrency", str(workers)]
         os.sync()
+        cpu = _common.children_cpu()  # the workers are not waited for yet: this is the driver's alone
         started = time.perf_counter()
         done = subprocess.run(
             command, env=env, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=CRAWL_TIMEOUT
         )
         seconds = time.perf_counter() - started
+        driver_cpu = _common.children_cpu() - cpu
         if done.returncode != 0:
             logs = "\n".join(w.tail() for w in children)
             raise SystemExit(f"the crawl failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}\n{logs}")
@@ -280,7 +283,8 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
         for child in children:
             child.stop()
         redis.stop()
-    return CrawlRun(seconds, done.stdout.strip().splitlines()[-2:], phases(data / "forkaudit.sqlite3", seconds))
+    summary = done.stdout.strip().splitlines()[-2:]
+    return CrawlRun(seconds, summary, phases(data / "forkaudit.sqlite3", seconds), driver_cpu)
 
 
 def phases(database: Path, seconds: float) -> dict[str, list[float]]:
@@ -428,6 +432,14 @@ def main() -> int:
                 values = run.phases[phase] or [0.0]
                 profile.append([f"{kind}, k = {k}", phase, f"{median(values):.2f}", f"{sum(values):.1f}", meaning])
     print(table(["crawl", "phase", "median", "sum", "what"], profile))
+    print(
+        "\nCPU seconds of the driver (the `forkaudit crawl` process; its workers' are not in it): "
+        + "; ".join(
+            f"{kind}, k = {k}: " + ", ".join(f"{run.driver_cpu:.2f}" for run in runs[kind, k])
+            for kind in kinds[1:]
+            for k in (1, 2)
+        )
+    )
 
     print("\nTargets:")
     checks = [
