@@ -1,6 +1,7 @@
 """The crawl's throughput against the floor, and with two workers against one (issue 13, item 6).
 
 Run:  .venv/bin/python bench/crawl_throughput.py [--from FILE] [--rounds 2] [--python PATH] [--keep]
+                                                [--poll-experiment SECONDS]
 
 Needs PyPI and redis-server. The projects are a fixed list of 20 small, popular projects of the shipped ranking
 (`auditor/data/top-pypi-packages.tsv`; pure Python or small binary wheels, quick to install; `PROJECTS` below), or
@@ -26,7 +27,9 @@ projects; target ≥ 0.8), two workers against one (crawl 1 ÷ crawl 2; target �
 own 2-against-1 says what this machine allows), the core count and the 1-minute load average around every row (other
 sessions' work inflates wall times). And where the crawl's time goes, from the database of each crawl: per project,
 resolving (handed out → audit submitted), the audit (submitted → finished; its probes' stored seconds beside it) and
-the wait for the driver to notice (audit finished → item settled). Nothing is asserted.
+the wait for the driver to notice (audit finished → item settled). With `--poll-experiment SECONDS`, each round also
+crawls with the driver looking at the crawl every SECONDS (auditor.cli.crawl.POLL_SECONDS) instead: what that interval
+costs. Nothing is asserted. Figures and findings: bench/README.md.
 """
 
 from __future__ import annotations
@@ -136,9 +139,10 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
                     if dist.name in seen:
                         continue
                     seen.add(dist.name)
-                    run.imported += 1
                 top, submodules = import_names(dist)
-                run.modules += len(top) + len(submodules)
+                with lock:
+                    run.imported += 1
+                    run.modules += len(top) + len(submodules)
                 subprocess.run(
                     [str(env.python), "-c", IMPORT_ALL, *top, *submodules],
                     env=probe_environment(),
