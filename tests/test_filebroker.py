@@ -24,14 +24,16 @@ def test_a_message_is_renamed_into_the_queue_only_once_it_is_whole(tmp_path: Pat
         rename(source, target)
 
     monkeypatch.setattr(os, "replace", watched)
-    queue_folder, control = tmp_path / "queue", tmp_path / "control"
-    queue_folder.mkdir()
-    control.mkdir()
+    queue_folder, processed, control = tmp_path / "queue", tmp_path / "processed", tmp_path / "control"
+    for folder in (queue_folder, processed, control):
+        folder.mkdir()
+    # Taken messages kept in a folder of the test's own (without, kombu moves them through tempfile.gettempdir()).
     options = {
         "data_folder_in": str(queue_folder),
         "data_folder_out": str(queue_folder),
+        "processed_folder": str(processed),
         "control_folder": str(control),
-        "store_processed": False,
+        "store_processed": True,
     }
     with Connection(transport=Transport, transport_options=options) as connection:
         queue = connection.SimpleQueue("celery")
@@ -44,3 +46,4 @@ def test_a_message_is_renamed_into_the_queue_only_once_it_is_whole(tmp_path: Pat
     assert json.loads(written)["body"]  # the whole message was in the file before it was renamed
     assert message.payload == {"task": "audit"}
     assert os.listdir(queue_folder) == []  # taken, nothing partial left behind
+    assert [name.endswith(".celery.msg") for name in os.listdir(processed)] == [True]
