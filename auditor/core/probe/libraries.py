@@ -116,6 +116,7 @@ def catalogue() -> dict:
     return tomllib.loads(CATALOGUE.read_text())
 
 
+@cache
 def known_libraries() -> tuple[Library, ...]:
     entries = catalogue()["library"]
     return tuple(

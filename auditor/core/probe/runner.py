@@ -407,7 +407,9 @@ def _host_threads(pid: int) -> tuple[dict[int, str] | None, dict[int, str]]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         numbers[tid] = int(fields.get("NSpid", tid).split()[-1])
         threads[numbers[tid]] = fields.get("Name", "").strip()
-    libraries = {numbers[tid]: path for tid, path in thread_libraries(pid, list(numbers)).items()}
+    # Most probes leave no thread: their memory map is not read at all.
+    found = thread_libraries(pid, list(numbers)) if numbers else {}
+    libraries = {numbers[tid]: path for tid, path in found.items()}
     return threads, libraries
 
 
