@@ -1,18 +1,19 @@
 """Crawls: the latest version of many projects probed through the service's own workflow, shared by every worker.
 
-A crawl is a row and one item per project. `crawl_advance` (called by whoever drives the crawl, `forkaudit crawl`)
-hands out at most `concurrency` items at a time, the politeness towards the index: each becomes a `crawl_item` task,
-which resolves the project (its newest installable version and the size of its set) and submits a normal public audit
-of `project==version` (auditor/workflow.py), so the crawl stores, and reuses, exactly what any audit would. Every step
-is a conditional UPDATE, so a redelivered task or a second driver never does anything twice, and a crawl run again
-after a kill goes on with what it had not finished.
-"""
+A crawl is a row and one item per project. `crawl_advance` hands out at most `concurrency` items at a time (the
+politeness towards the index): each becomes a `crawl_item` task, which submits a normal public audit of the project
+(auditor/workflow.py; it resolves the project to its newest version and holds the set to the crawl's size budget), so
+the crawl stores, and reuses, exactly what any audit would. The task that ends an item's audit, or settles an item
+without one, calls `crawl_advance` to hand out the next; `forkaudit crawl` calls it too, to report and to take over
+what a lost worker left. Every step is a conditional UPDATE, so a redelivered task or a second driver never does
+anything twice, and a crawl run again after a kill goes on with what it had not finished."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from auditor import dispatch
@@ -93,33 +95,47 @@ def crawl_resume(*, crawl_id: int, requeue_audits: bool) -> None:
 
 
 def crawl_item_run(*, item_id: int) -> None:
-    """Resolve a queued item's project and submit its audit, or settle it at once (known, up to date, skipped)."""
+    """Submit the audit of a queued item's project, or settle the item at once (known, unresolvable) and hand out
+    the next. The audit resolves the project to its newest version and holds its set to the crawl's size budget: a
+    new project is resolved once. Only a refresh resolves a known project here first, to learn whether the database
+    has its newest version."""
     item = CrawlItem.objects.select_related("crawl").filter(pk=item_id).first()
     if item is None or item.status != CrawlItem.Status.QUEUED:
         return  # a redelivery, or another delivery got there first
     options = CrawlOptions(**{k: v for k, v in item.crawl.options.items() if k != "projects_sha256"})
     stored = stored_versions(item.project, shallow=options.shallow)
     if stored and not options.refresh:
-        _settle(item, CrawlItem.Status.DONE, outcome="known", version=_newest(stored))
+        _settle_now(item, CrawlItem.Status.DONE, outcome="known", version=_newest(stored))
         return
-    try:
-        version, size = resolve_project(item.project)
-    except ResolutionError as exc:
-        _settle(item, CrawlItem.Status.SKIPPED, outcome="unresolvable", reason=_first_lines(str(exc)))
-        return
-    if version is not None and version in stored:
-        _settle(item, CrawlItem.Status.DONE, outcome="known", version=version)
-        return
-    if size > options.max_distributions:
-        reason = f"its set has {size} distributions, more than the crawl's budget of {options.max_distributions}"
-        _settle(item, CrawlItem.Status.SKIPPED, outcome="too-large", version=version or "", reason=reason)
-        return
+    version = None
+    if stored:
+        try:
+            version = newest_version(item.project)
+        except ResolutionError as exc:
+            _settle_now(item, CrawlItem.Status.SKIPPED, outcome="unresolvable", reason=_first_lines(str(exc)))
+            return
+        if version in stored:
+            _settle_now(item, CrawlItem.Status.DONE, outcome="known", version=version)
+            return
+    _submit(item, version=version, options=options)
+
+
+def _settle_now(item: CrawlItem, status: str, **fields: str) -> None:
+    """Settle an item without an audit, and hand out the next one."""
+    _settle(item, status, **fields)
+    crawl_advance(crawl_id=item.crawl_id)
+
+
+def _submit(item: CrawlItem, *, version: str | None, options: CrawlOptions) -> None:
     requirement = f"{item.project}=={version}\n" if version else f"{item.project}\n"
     from auditor.workflow import audit_submit  # the workflow imports the whole engine: only the task needs it
 
     with transaction.atomic():
         audit = audit_submit(
-            owner=None, requirements=[("requirements.txt", requirement.encode())], shallow=options.shallow
+            owner=None,
+            requirements=[("requirements.txt", requirement.encode())],
+            shallow=options.shallow,
+            max_distributions=options.max_distributions,
         )
         claimed = CrawlItem.objects.filter(pk=item.pk, status=CrawlItem.Status.QUEUED).update(
             status=CrawlItem.Status.RUNNING, audit=audit, version=version or ""
@@ -134,22 +150,36 @@ def crawl_item_fail_unexpectedly(*, item_id: int, error: Exception) -> None:
     logger.error("crawl item %s failed on an unexpected error", item_id, exc_info=error)
     item = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.QUEUED).first()
     if item is not None:
-        _settle(item, CrawlItem.Status.SKIPPED, outcome="internal-error", reason=f"{type(error).__name__}: {error}")
+        reason = f"{type(error).__name__}: {error}"
+        _settle_now(item, CrawlItem.Status.SKIPPED, outcome="internal-error", reason=reason)
 
 
-def resolve_project(project: str) -> tuple[str | None, int]:
-    """The newest version of `project` installable on the audits' interpreter and the number of distributions in its
-    set, from uv's resolution against the index (what the audit will install). A set that needs a source build to be
-    resolved is not built here: (None, 0), and the audit resolves and builds it."""
+def crawl_audit_ended(*, audit_id: uuid.UUID | str) -> None:
+    """Settle the crawl item of an audit that has just ended and hand out the next project now, rather than at the
+    driver's next look. Nothing for an audit that is not a crawl's, or not over."""
+    over = (Audit.Status.DONE, Audit.Status.FAILED)
+    crawl_id = (
+        CrawlItem.objects.filter(audit_id=audit_id, status=CrawlItem.Status.RUNNING, audit__status__in=over)
+        .values_list("crawl_id", flat=True)
+        .first()
+    )
+    if crawl_id is not None:
+        crawl_advance(crawl_id=crawl_id)
+
+
+def newest_version(project: str) -> str | None:
+    """The newest version of `project` installable on the audits' interpreter, from uv's resolution against the
+    index (what its audit would install). A project that needs a source build to be resolved is not built here: None,
+    and its audit resolves and builds it."""
     python = Path(settings.FORKAUDIT_PYTHON or default_python())
     with tempfile.TemporaryDirectory(prefix="forkaudit-crawl-") as workdir:
         try:
             resolution = resolve([project], python=python, workdir=Path(workdir))
         except ResolutionError as exc:
             if sources_needed(str(exc)):
-                return None, 0
+                return None
             raise
-    return resolution.pins.get(project), len(resolution.pins)
+    return resolution.pins.get(project)
 
 
 def stored_versions(project: str, *, shallow: bool) -> set[str]:
@@ -203,33 +233,32 @@ def crawl_advance(*, crawl_id: int) -> Progress:
     for item in CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).select_related("audit"):
         over_budget = item.dispatched is not None and now - item.dispatched > budget
         audit = item.audit
+        version = _resolved_version(item)
         if item.status == CrawlItem.Status.RUNNING and audit is not None and audit.status == Audit.Status.DONE:
-            changed = _settle(item, CrawlItem.Status.DONE, outcome="probed")
+            _settle(item, CrawlItem.Status.DONE, outcome="probed", version=version)
         elif item.status == CrawlItem.Status.RUNNING and audit is not None and audit.status == Audit.Status.FAILED:
-            outcome = "unresolvable" if audit.failure_code == Audit.FailureCode.RESOLUTION_FAILED else "audit-failed"
-            changed = _settle(item, CrawlItem.Status.SKIPPED, outcome=outcome, reason=_first_lines(audit.error))
+            outcome = _FAILURE_OUTCOMES.get(audit.failure_code, "audit-failed")
+            _settle(item, CrawlItem.Status.SKIPPED, outcome=outcome, version=version, reason=_first_lines(audit.error))
         elif item.status == CrawlItem.Status.RUNNING and audit is None:
-            changed = _settle(item, CrawlItem.Status.SKIPPED, outcome="audit-failed", reason="its audit was deleted")
+            _settle(item, CrawlItem.Status.SKIPPED, outcome="audit-failed", reason="its audit was deleted")
         elif over_budget:
             reason = f"not done within the crawl's budget of {options['item_seconds']} s"
-            changed = _settle(item, CrawlItem.Status.SKIPPED, outcome="time-budget", reason=reason)
+            changed = _settle(item, CrawlItem.Status.SKIPPED, outcome="time-budget", version=version, reason=reason)
             if changed and audit is not None:
                 # Its remaining distributions' tasks then find the audit finished and do nothing; what was probed
                 # so far stays stored.
                 audit_mark_failed(audit_id=audit.pk, error=f"the crawl stopped it: {reason}")
-        else:
-            continue
-        if not changed:
-            continue  # settled meanwhile by someone else
-    in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
-    pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
-    for item_id in pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]:
-        handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
-            status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
-        )
-        if handed:
-            in_flight += 1
-            dispatch.enqueue("auditor.tasks.crawl_item", item_id)
+    with transaction.atomic():
+        # One hand-out at a time (the crawl's row locked; SQLite's transactions take the write lock when they
+        # start): the driver and every worker that ends an audit call this, and the concurrency holds.
+        Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
+        in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
+        pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
+        handed = list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)])
+        CrawlItem.objects.filter(pk__in=handed).update(status=CrawlItem.Status.QUEUED, dispatched=timezone.now())
+        in_flight += len(handed)
+        for item_id in handed:
+            transaction.on_commit(lambda item_id=item_id: dispatch.enqueue("auditor.tasks.crawl_item", item_id))
     total = CrawlItem.objects.filter(crawl=crawl).count()
     finished = CrawlItem.objects.filter(crawl=crawl, status__in=_FINISHED).count()
     done = finished == total
@@ -238,6 +267,19 @@ def crawl_advance(*, crawl_id: int) -> Progress:
             status=Crawl.Status.DONE, finished=timezone.now()
         )
     return Progress(total=total, finished=finished, in_flight=in_flight, done=done)
+
+
+_FAILURE_OUTCOMES = {
+    Audit.FailureCode.RESOLUTION_FAILED: "unresolvable",
+    Audit.FailureCode.TOO_LARGE: "too-large",
+}
+
+
+def _resolved_version(item: CrawlItem) -> str:
+    """The version of the item's project that its audit resolved, once it has ("" before, or when it was given)."""
+    if item.version or item.audit is None or not item.audit.graph:
+        return ""
+    return str(item.audit.graph.get("pins", {}).get(canonicalize_name(item.project), ""))
 
 
 def crawl_items_finished(*, crawl_id: int, excluding: set[int]) -> list[CrawlItem]:

@@ -147,6 +147,7 @@ class Audit(models.Model):
         RESOLUTION_FAILED = "resolution-failed", "the requirements cannot be resolved"
         INSTALL_FAILED = "install-failed", "the audit environment could not be made"
         SANDBOX_UNAVAILABLE = "sandbox-unavailable", "the sandbox cannot run on the worker"
+        TOO_LARGE = "too-large", "the set is larger than the audit's budget (crawls only)"
         INTERNAL = "internal", "an error on the server"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -10,10 +10,14 @@ enforce Celery's time limits, so they are declared for other pools and not relie
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from auditor import dispatch, workflow
 from auditor.claims import ProbeInProgress
+
+logger = logging.getLogger(__name__)
 
 ANALYSE_TIME_LIMIT = 60 * 60
 
@@ -24,9 +28,11 @@ def prepare_audit(audit_id: str) -> None:
         distribution_ids = workflow.audit_prepare(audit_id=audit_id)
     except Exception as exc:
         workflow.audit_fail_unexpectedly(audit_id=audit_id, error=exc)
-        return
+        distribution_ids = []
     for distribution_id in distribution_ids:
         dispatch.enqueue("auditor.tasks.analyse_distribution", distribution_id)
+    if not distribution_ids:  # the audit ended here (failed, or every result was stored)
+        _crawl_next(audit_id)
 
 
 @shared_task(
@@ -39,12 +45,26 @@ def prepare_audit(audit_id: str) -> None:
 def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ignore[no-untyped-def]
     distribution_id = int(audit_distribution_id)
     try:
-        workflow.audit_analyse(audit_distribution_id=distribution_id)
+        audit_id = workflow.audit_analyse(audit_distribution_id=distribution_id)
     except ProbeInProgress as exc:
         # Another worker probes the same version for another audit: wait for its result instead of probing twice.
         raise self.retry(countdown=2, exc=exc) from exc
     except Exception as exc:
         workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=distribution_id, error=exc)
+        return
+    if audit_id is not None:
+        _crawl_next(audit_id)
+
+
+def _crawl_next(audit_id: object) -> None:
+    """If the audit was a crawl's and is over, the crawl's next project is handed out now (not at the driver's next
+    look). Never fails the audit's task: the driver would hand it out anyway."""
+    from auditor import crawl  # the crawl's domain, imported by the tasks that need it only
+
+    try:
+        crawl.crawl_audit_ended(audit_id=str(audit_id))
+    except Exception:
+        logger.warning("the crawl of audit %s could not be advanced", audit_id, exc_info=True)
 
 
 @shared_task(name="auditor.tasks.crawl_item", acks_late=True, time_limit=30 * 60)

@@ -73,11 +73,13 @@ def audit_submit(
     requirements: Sequence[tuple[str, bytes]] = (),
     wheels: Sequence[tuple[str, bytes]] = (),
     shallow: bool = False,
+    max_distributions: int | None = None,
 ) -> Audit:
     """Validate the input and queue an audit of it. Raises InputError with a message for the user.
 
     `requirements` are (file name, content) pairs, the first being the main file and the others what it may
-    include with -r/-c; `wheels` are (file name, content) pairs. Exactly one of the two must be given.
+    include with -r/-c; `wheels` are (file name, content) pairs. Exactly one of the two must be given. An audit whose
+    set has more than `max_distributions` (a crawl's budget) fails as `too-large` once resolved, before any install.
     """
     if bool(requirements) == bool(wheels):
         raise InputError("give requirements or wheels (one of the two)")
@@ -102,7 +104,12 @@ def audit_submit(
             validate_wheel_set(paths)
         kind, text = Audit.InputKind.WHEELS, json.dumps([name for name, _ in wheels])
     upload_kind = AuditUpload.Kind.REQUIREMENTS if requirements else AuditUpload.Kind.WHEEL
-    options = {"shallow": bool(shallow), "input": _input_fingerprint(requirements or wheels, shallow=bool(shallow))}
+    options: dict[str, Any] = {
+        "shallow": bool(shallow),
+        "input": _input_fingerprint(requirements or wheels, shallow=bool(shallow)),
+    }
+    if max_distributions is not None:
+        options["max_distributions"] = max_distributions
     with transaction.atomic():
         audit = audit_create(owner=owner, input_kind=kind, input_text=text, options=options)
         AuditUpload.objects.bulk_create(
@@ -245,12 +252,25 @@ def audit_prepare(*, audit_id: uuid.UUID | str) -> list[int]:
         audit_mark_failed(audit_id=audit_id, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
         discard(directory)
         return []
+    too_large = _over_budget(resolution, budget=audit.options.get("max_distributions"))
+    if too_large:
+        audit_mark_failed(audit_id=audit_id, error=too_large, code=Audit.FailureCode.TOO_LARGE)
+        discard(directory)
+        return []
     origins = private_origins(given.wheels, owner_tag=options.owner_tag, resolution=resolution)
     audit_graph_store(audit_id=audit_id, graph=resolution.to_dict(), origins=origins)
     pending = _complete_stored(audit, options=options, origins=origins)
     if not pending:
         audit_finish(audit_id=audit_id)
     return pending
+
+
+def _over_budget(resolution: Resolution, *, budget: int | None) -> str:
+    """Why the set is too large for the audit's budget, or ""."""
+    if budget is None or len(resolution.pins) <= budget:
+        return ""
+    named = ", ".join(f"{name} {resolution.pins[name]}" for name in sorted(resolution.direct))
+    return f"the set of {named} has {len(resolution.pins)} distributions, more than the budget of {budget}"
 
 
 def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, str]) -> list[int]:
@@ -268,8 +288,9 @@ def _complete_stored(audit: Audit, *, options: AuditOptions, origins: dict[str, 
     return pending
 
 
-def audit_analyse(*, audit_distribution_id: int) -> None:
-    """Analyse one distribution of a running audit (or reuse its stored result) and count it done.
+def audit_analyse(*, audit_distribution_id: int) -> uuid.UUID | None:
+    """Analyse one distribution of a running audit (or reuse its stored result) and count it done; the id of its
+    audit (None if the distribution is gone).
 
     Raises ProbeInProgress when another worker is probing the same version: the task retries later.
     """
@@ -277,14 +298,14 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
         AuditDistribution.objects.select_related("audit", "audit__owner").filter(pk=audit_distribution_id).first()
     )
     if distribution is None:
-        return
+        return None
     if distribution.status == AuditDistribution.Status.DONE:
         # A redelivery: if the worker died between completing the last distribution and finishing, finish now.
         audit_finish(audit_id=distribution.audit_id)
-        return
+        return distribution.audit_id
     audit = distribution.audit
     if audit.status != Audit.Status.RUNNING:
-        return
+        return audit.pk
     options = audit_options(audit)
     store = DatabaseResultStore(verdict_of=_verdict, owner=audit.owner)
     try:
@@ -292,7 +313,7 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
         sandbox = sandbox_for(options.sandbox)
     except (AuditFailed, SandboxUnavailable, OSError) as exc:
         audit_mark_failed(audit_id=audit.pk, error=f"the audit could not be completed: {exc}", code=_failure_code(exc))
-        return
+        return audit.pk
     dist = next((d for d in prepared.distributions if d.name == distribution.name), None)
     if dist is None:
         error = prepared.install_errors.get(distribution.name, "it was not installed")
@@ -324,6 +345,7 @@ def audit_analyse(*, audit_distribution_id: int) -> None:
                     record, cached = _reusable(key, audit), False
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
     audit_finish(audit_id=audit.pk)
+    return audit.pk
 
 
 def _verdict(result: ProbeResult) -> str:

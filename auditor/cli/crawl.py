@@ -1,9 +1,10 @@
 """`forkaudit crawl`: probe the latest version of many projects through the service's workers (auditor/crawl.py).
 
-This command drives the crawl: it hands projects out a few at a time, shows the progress and prints the summary; the
-work is Celery tasks that any worker takes. On the embedded broker (files in the data directory, one machine) it
-starts a worker of its own, as `forkaudit serve` does, and stops it at the end; with a shared broker (Redis) the
-service's workers do the work. Killed or interrupted, it is run again with the same arguments to go on.
+This command opens (or resumes) the crawl, hands out its first projects, shows the progress and prints the
+summary; the work is Celery tasks that any worker takes, and the worker that ends a project hands out the next. On the
+embedded broker (files in the data directory, one machine) it starts a worker of its own, as `forkaudit serve` does,
+and stops it at the end; with a shared broker (Redis) the service's workers do the work. Killed or interrupted, it is
+run again with the same arguments to go on.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, Incomplete, UsageError, positive_int, setup_django
 from auditor.cli.progress import ProgressBar
 
-POLL_SECONDS = 0.2  # the next project is handed out when the driver looks (bench/README.md, finding 43)
+POLL_SECONDS = 0.2  # how often the progress is shown (the workers hand out the next project themselves)
 MAX_TOP = 100_000
 
 
