@@ -23,7 +23,7 @@ from auditor.core.integrity import intact_distributions
 from auditor.core.pipeline import AuditInput, AuditOptions, Prepared, build_environment, stage_wheels
 from auditor.core.resolve import Resolution
 from auditor.core.workspace import work_root
-from auditor.models import Audit
+from auditor.models import Audit, AuditDistribution
 
 _PATHS = {"root", "python", "site_packages", "base_prefix", "interpreter"}  # AuditEnvironment's Path fields
 
@@ -69,7 +69,8 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
             distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
             return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
         stage_wheels(audit_input(audit, directory).wheels, directory)
-        prepared = build_environment(resolution, workdir=directory, options=options)
+        probes = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING).count()
+        prepared = build_environment(resolution, workdir=directory, options=options, probes=probes)
         env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
         state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
         return prepared

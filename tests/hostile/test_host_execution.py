@@ -35,14 +35,28 @@ def pth_wheel(directory: Path, marker: Path) -> Path:
 def test_a_deep_audit_runs_no_pth_file_on_the_host_and_still_compiles_bytecode(tmp_path):
     marker = tmp_path / "marker"
     wheel = pth_wheel(tmp_path / "wheels", marker)
+    other = build_wheel(tmp_path / "wheels", "fa-pth-neighbour", {"fa_pth_neighbour/__init__.py": ""})
     options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
 
-    report = run_audit(AuditInput(wheels=(wheel,)), workdir=tmp_path / "work", store=MemoryStore(), options=options)
+    report = run_audit(
+        AuditInput(wheels=(wheel, other)), workdir=tmp_path / "work", store=MemoryStore(), options=options
+    )
 
     assert not marker.exists()
     assert report.verdict == Verdict.SAFE
     compiled = list((tmp_path / "work" / "env").rglob("fa_pth_hook/__pycache__/__init__.cpython-311.pyc"))
     assert compiled, "the deep audit compiled the environment's bytecode (in the sandbox)"
+
+
+def test_a_deep_audit_of_one_distribution_leaves_the_compiling_to_its_one_interpreter(tmp_path):
+    (tmp_path / "wheels").mkdir()
+    wheel = build_wheel(tmp_path / "wheels", "fa-pth-alone", {"fa_pth_alone/__init__.py": ""})
+    options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
+
+    report = run_audit(AuditInput(wheels=(wheel,)), workdir=tmp_path / "work", store=MemoryStore(), options=options)
+
+    assert report.verdict == Verdict.SAFE
+    assert not list((tmp_path / "work" / "env").rglob("__pycache__/*.pyc"))
 
 
 def test_an_installed_wheel_cannot_replace_the_environments_interpreter_configuration(tmp_path):
