@@ -35,7 +35,11 @@ def pth_wheel(directory: Path, marker: Path) -> Path:
 def test_a_deep_audit_runs_no_pth_file_on_the_host_and_still_compiles_bytecode(tmp_path):
     marker = tmp_path / "marker"
     wheel = pth_wheel(tmp_path / "wheels", marker)
-    other = build_wheel(tmp_path / "wheels", "fa-pth-neighbour", {"fa_pth_neighbour/__init__.py": ""})
+    other = build_wheel(
+        tmp_path / "wheels",
+        "fa-pth-neighbour",
+        {"fa_pth_neighbour/__init__.py": "", "fa_pth_neighbour/tests/test_it.py": "def test(): pass\n"},
+    )
     options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
 
     report = run_audit(
@@ -46,6 +50,8 @@ def test_a_deep_audit_runs_no_pth_file_on_the_host_and_still_compiles_bytecode(t
     assert report.verdict == Verdict.SAFE
     compiled = list((tmp_path / "work" / "env").rglob("fa_pth_hook/__pycache__/__init__.cpython-311.pyc"))
     assert compiled, "the deep audit compiled the environment's bytecode (in the sandbox)"
+    assert list((tmp_path / "work" / "env").rglob("fa_pth_neighbour/__pycache__/*.pyc"))
+    assert not list((tmp_path / "work" / "env").rglob("tests/__pycache__/*.pyc")), "no probe imports a test"
 
 
 def test_a_deep_audit_of_one_distribution_leaves_the_compiling_to_its_one_interpreter(tmp_path):
