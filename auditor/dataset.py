@@ -73,7 +73,8 @@ def export_dataset(out: IO[str]) -> int:
     out.write(_json_line(header()))
     count = 0
     public = package_search()  # what an anonymous visitor sees outside local mode: the index's results only
-    for record in public.select_related(None).order_by(*_KEY_FIELDS).iterator(chunk_size=_BATCH):
+    # With the stored result, which package_search leaves out: it is what a line holds.
+    for record in public.select_related(None).defer(None).order_by(*_KEY_FIELDS).iterator(chunk_size=_BATCH):
         out.write(_json_line(_record_line(record)))
         count += 1
     return count

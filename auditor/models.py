@@ -105,6 +105,27 @@ class ProbeRecord(models.Model):
         return self.origin == INDEX_ORIGIN
 
 
+class ResultsVersion(models.Model):
+    """One row (id 1) that the database itself changes with every write to ProbeRecord, by triggers (migration
+    0010): whatever adds, replaces or removes results (a service, an import, the admin, a user's deletion and its
+    cascade, a bulk or raw write) changes it in the same transaction. How a process that keeps values computed from
+    the results (auditor/selectors.py) learns, with one lookup by primary key, that they changed.
+
+    Random values, not counters: a write rolled back (the tests' transactions) must not leave a value that a later
+    write makes again. The row is made again by the next write if it is gone (`manage.py flush`). On PostgreSQL a
+    transaction that writes results holds the row until it ends: writers of results commit one after another (a
+    probe's store holds it while it writes its findings; a dataset import for the whole import).
+    """
+
+    changes = models.BigIntegerField(help_text="A new random value whenever a result is added, replaced or removed.")
+    removals = models.BigIntegerField(
+        help_text="A new random value whenever a result is removed (or its id, name or origin changed)."
+    )
+
+    def __str__(self) -> str:
+        return f"results version {self.changes}/{self.removals}"
+
+
 class FindingRecord(models.Model):
     """One finding of a probe result, in columns so that package search can filter by kind and thread name."""
 

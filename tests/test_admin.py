@@ -53,3 +53,25 @@ def test_admin_filters_probe_records_by_verdict(admin_client_with_data: Client) 
 
 def test_admin_offers_no_add_page(admin_client_with_data: Client) -> None:
     assert admin_client_with_data.get(reverse("admin:auditor_audit_add")).status_code == 403
+
+
+@pytest.mark.parametrize("how", ["one", "selected"])
+def test_a_result_deleted_in_the_admin_leaves_the_search_and_the_unsafe_list(
+    admin_client_with_data: Client, how: str
+) -> None:
+    assert "numpy" in Client().get("/packages/", {"q": "num"}).content.decode()  # the names kept, and the list
+    assert "numpy" in Client().get("/unsafe/").content.decode()
+    record = ProbeRecord.objects.get()
+
+    if how == "one":
+        url = reverse("admin:auditor_proberecord_delete", args=[record.pk])
+        response = admin_client_with_data.post(url, {"post": "yes"})
+    else:
+        url = reverse("admin:auditor_proberecord_changelist")
+        form = {"action": "delete_selected", "_selected_action": [record.pk], "post": "yes"}
+        response = admin_client_with_data.post(url, form)
+
+    assert response.status_code == 302
+    assert not ProbeRecord.objects.exists()
+    assert "No package matches this search." in Client().get("/packages/", {"q": "num"}).content.decode()
+    assert "numpy" not in Client().get("/unsafe/").content.decode()

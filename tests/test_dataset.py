@@ -127,6 +127,15 @@ def test_export_then_import_into_an_empty_database_gives_the_same_public_records
     assert ProbeRecord.objects.filter(owner__isnull=False).count() == 0
 
 
+def test_export_reads_the_results_in_one_query_not_one_each(alice, django_assert_max_num_queries):
+    _store_public_and_private(alice)
+
+    with django_assert_max_num_queries(1):
+        lines = _export().splitlines()
+
+    assert len(lines) == 4 and all(json.loads(line).get("result") for line in lines[1:])
+
+
 def test_export_writes_a_header_with_format_and_producer_then_one_line_per_public_result(alice):
     _store_public_and_private(alice)
 

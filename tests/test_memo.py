@@ -1,8 +1,9 @@
-"""auditor/memo.py: a kept value is computed again when the fingerprint changes, or once it is too old."""
+"""auditor/memo.py: a kept value is computed again when the fingerprint changes, or once it is too old; a request
+reads what it reads once."""
 
 from __future__ import annotations
 
-from auditor.memo import FingerprintMemo
+from auditor.memo import FingerprintMemo, RequestScopeMiddleware, once_per_request
 
 
 class Counter:
@@ -34,3 +35,16 @@ def test_a_value_older_than_its_age_is_computed_again() -> None:
     memo.get("list", compute)
 
     assert compute.calls == 2
+
+
+def test_a_value_read_once_per_request_is_read_again_by_the_next_request_and_each_time_outside_one() -> None:
+    reads = Counter()
+
+    def view(request: object) -> list[int]:
+        return [once_per_request("version", reads), once_per_request("version", reads)]
+
+    middleware = RequestScopeMiddleware(view)
+
+    assert middleware(object()) == [1, 1]
+    assert middleware(object()) == [2, 2]
+    assert [once_per_request("version", reads), once_per_request("version", reads)] == [3, 4]

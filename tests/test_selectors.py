@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 
 from auditor.core.findings import Finding, SocketOnImport
-from auditor.models import Audit, ProbeRecord
+from auditor.models import Audit, ProbeRecord, ResultsVersion
 from auditor.selectors import (
     audit_distribution_list,
     audit_get_for_viewer,
     audit_list_for_viewer,
+    package_name_suggestions,
     package_search,
+    package_search_count,
     package_version_detail,
     package_versions,
+    packages_by_verdict,
     probe_record_get,
 )
-from auditor.services import audit_create, audit_distribution_complete, audit_graph_store, probe_record_store
+from auditor.services import (
+    audit_create,
+    audit_distribution_complete,
+    audit_graph_store,
+    probe_record_store,
+    probe_records_add,
+)
 from tests.probe_results import native_thread, probe_key, probe_result
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +136,110 @@ def test_package_search_in_local_mode_shows_private_results_without_an_owner() -
 
     assert list(package_search(q="mylib")) == []
     assert [r.origin for r in package_search(q="mylib", local_mode=True)] == ["upload:local"]
+
+
+def test_package_search_leaves_the_stored_result_out() -> None:
+    _public("numpy", "2.4.6")
+
+    (record,) = package_search(q="numpy")
+
+    assert "result" in record.get_deferred_fields()
+
+
+# --- the kept names and lists follow every write ------------------------------------------------------------------
+
+
+def _version() -> tuple[int, int] | None:
+    return ResultsVersion.objects.filter(pk=1).values_list("changes", "removals").first()
+
+
+def _delete_raw() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM auditor_proberecord WHERE name = %s", ["numpy"])
+
+
+_LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+WRITES: dict[str, tuple[Callable[[], object], bool]] = {  # what writes, and whether it removes a result
+    "stored": (lambda: _public("six", "1.17.0"), False),
+    "replaced": (lambda: _public("numpy", "2.4.6", verdict="unsafe"), False),
+    "imported": (
+        lambda: probe_records_add(entries=[(probe_key("six"), probe_result("six"), "safe", _LONG_AGO)]),
+        False,
+    ),
+    "updated in bulk": (lambda: ProbeRecord.objects.update(verdict="caution"), False),
+    "deleted": (lambda: ProbeRecord.objects.filter(name="numpy").delete(), True),
+    "deleted with its owner": (lambda: User.objects.filter(username="alice").delete(), True),
+    "deleted by a raw statement": (_delete_raw, True),
+    "renamed": (lambda: ProbeRecord.objects.filter(name="numpy").update(name="numpy2"), True),
+}
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_every_write_to_the_results_changes_their_version_and_a_removal_its_removals(
+    write: str, alice_private_requests: ProbeRecord
+) -> None:
+    _public("numpy", "2.4.6")
+    before = _version()
+    do, removes = WRITES[write]
+
+    do()
+
+    after = _version()
+    assert before is not None and after is not None
+    assert after[0] != before[0]
+    assert (after[1] != before[1]) == removes
+
+
+def test_a_deleted_result_leaves_the_search_its_count_and_the_suggestions() -> None:
+    _public("numpy", "2.4.6")
+    _public("numba", "0.60.0")
+    assert package_search_count(q="num") == 2
+    assert package_name_suggestions(q="numpyy") == ["numpy"]
+
+    ProbeRecord.objects.filter(name="numpy").delete()
+
+    assert [r.name for r in package_search(q="num")] == ["numba"]
+    assert package_search_count(q="num") == package_search_count() == 1
+    assert package_name_suggestions(q="numpyy") == []
+
+
+def test_the_count_of_every_public_result_follows_an_import_of_older_results_and_a_deletion(alice: User) -> None:
+    _public("numpy", "2.4.6")
+    _private(alice, "mylib", "1.0")
+    assert package_search_count() == 1
+    assert package_search_count(viewer=alice) is None  # her own results too: the database counts them
+
+    probe_records_add(entries=[(probe_key("six", "1.17.0"), probe_result("six", "1.17.0"), "safe", _LONG_AGO)])
+    assert package_search_count() == package_search().count() == 2
+
+    ProbeRecord.objects.filter(name="numpy").delete()
+    assert package_search_count() == package_search().count() == 1
+
+
+def test_a_result_committed_after_one_with_a_greater_id_is_found() -> None:
+    numpy = _public("numpy", "2.4.6")
+    first = ProbeRecord.objects.get(pk=numpy.pk)
+    first.pk, first.name = numpy.pk + 10, "pandas"
+    first.save(force_insert=True)
+    assert package_search_count(q="pandas") == 1  # the names read up to id + 10
+
+    late = ProbeRecord.objects.get(pk=numpy.pk)  # its transaction took a smaller id and commits now
+    late.pk, late.name, late.created = numpy.pk + 5, "requests", _LONG_AGO
+    late.save(force_insert=True)
+
+    assert [r.name for r in package_search(q="requests")] == ["requests"]
+    assert package_search_count(q="requests") == 1
+    assert package_search_count() == 3
+
+
+def test_the_fork_unsafe_list_follows_a_verdict_changed_in_bulk() -> None:
+    _public("numpy", "2.4.6", native_thread(), verdict="unsafe")
+    assert [entry.name for entry in packages_by_verdict()] == ["numpy"]
+
+    ProbeRecord.objects.filter(name="numpy").update(verdict="safe")  # neither a new id nor a new time
+
+    assert packages_by_verdict() == []
 
 
 def test_package_versions_lists_newest_version_first() -> None:

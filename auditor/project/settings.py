@@ -164,6 +164,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Right after SecurityMiddleware, as whitenoise asks: static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # What a request learns of the stored results' version (whether kept names and lists still hold), it asks once.
+    "auditor.memo.RequestScopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

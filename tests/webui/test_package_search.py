@@ -7,9 +7,12 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from auditor.core.findings import Verdict
+from auditor.models import ProbeRecord
 from tests.api.builders import store_result
 from tests.probe_results import native_thread
 
@@ -122,3 +125,33 @@ def test_a_bad_page_number_shows_a_page_not_an_error(page: str) -> None:
 
     assert response.status_code == 200
     assert listed(response.content.decode()) == ["numpy 1.0"]
+
+
+def test_the_count_of_every_result_follows_a_deletion() -> None:
+    for n in range(55):
+        store_result("demo", f"1.{n}")
+    assert "55 results · page 1 of 2" in Client().get(URL).content.decode()
+
+    ProbeRecord.objects.filter(version__in=["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"]).delete()
+
+    html = Client().get(URL).content.decode()
+    assert "49 results" in html and "page 1 of 2" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [({}, "2 results"), ({"q": "demo"}, "1 result<"), ({"q": "demmo"}, 'Did you mean <a href="/packages/demo/">')],
+)
+def test_a_search_asks_the_results_version_once_and_counts_no_results(query: dict[str, str], shown: str) -> None:
+    store_result("demo")
+    store_result("numpy")
+    client = Client()
+    client.get(URL, query)  # the names read
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(URL, query).content.decode()
+
+    statements = [captured["sql"] for captured in queries.captured_queries]
+    assert sum("auditor_resultsversion" in sql for sql in statements) == 1
+    assert not [sql for sql in statements if "COUNT(" in sql.upper()]
+    assert shown in html
