@@ -69,8 +69,9 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
             distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
             return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
         stage_wheels(audit_input(audit, directory).wheels, directory)
-        probes = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING).count()
-        prepared = build_environment(resolution, workdir=directory, options=options, probes=probes)
+        pending = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING)
+        probed = set(pending.values_list("name", flat=True))
+        prepared = build_environment(resolution, workdir=directory, options=options, probed=probed)
         env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
         state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
         return prepared

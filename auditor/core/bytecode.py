@@ -1,7 +1,9 @@
 """Compiling an audit environment's bytecode, in the sandbox.
 
-A probe sees the environment read-only, so the bytecode an interpreter would write is lost: compiling once pays off
-when many modules are imported (deep probes). Compiling runs no package code (the interpreter starts with `-I -S`, so
+A probe sees the environment read-only, so the bytecode an interpreter would write is lost: compiling a module once
+pays off when two interpreters or more import it, that is for a distribution that is probed and also required by
+another probed one, or required by two (`shared_distributions`). An interpreter that is alone to import a module
+compiles it as it goes, no slower. Compiling runs no package code (the interpreter starts with `-I -S`, so
 no `.pth` file runs), but it reads every file a wheel brought, so it runs like a probe: in the sandbox, without
 network, without capabilities, allowed to write site-packages only. (uv's `--compile-bytecode` would start the
 environment's interpreter with `site`, and so run every `.pth` file, on the host.)
@@ -9,7 +11,10 @@ environment's interpreter with `site`, and so run every `.pth` file, on the host
 
 from __future__ import annotations
 
-from auditor.core.environments import AuditEnvironment
+from collections import Counter
+from collections.abc import Collection, Sequence
+
+from auditor.core.environments import AuditEnvironment, InstalledDistribution
 from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
 
 # Directories that no probe imports (auditor.core.environments.NON_PUBLIC_PARTS) and that a library's own code does
@@ -18,12 +23,42 @@ from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
 NOT_IMPORTED = r"/(tests?|_tests|testsuite|examples?|benchmarks)/"
 
 
-def compile_environment(env: AuditEnvironment, *, sandbox: Sandbox, jobs: int, timeout: float = 600) -> Confined:
-    """Compile the modules of `env`'s site-packages that the probes may import. A file that does not compile, or
-    that was left out, is compiled by the probe that imports it (or reported as a SyntaxError): a file missed here
-    costs time, never a result."""
+def shared_distributions(edges: Collection[tuple[str, str]], probed: Collection[str]) -> set[str]:
+    """The distributions whose modules two probes or more import: each probe imports its own distribution's and,
+    through them, those of everything it requires, directly or not (`edges` are (requirer, required) pairs)."""
+    required_by: dict[str, list[str]] = {}
+    for requirer, required in edges:
+        required_by.setdefault(requirer, []).append(required)
+    importers: Counter[str] = Counter()
+    for name in set(probed):
+        seen, frontier = {name}, [name]
+        while frontier:
+            for required in required_by.get(frontier.pop(), ()):
+                if required not in seen:
+                    seen.add(required)
+                    frontier.append(required)
+        importers.update(seen)
+    return {name for name, count in importers.items() if count > 1}
+
+
+def compile_environment(
+    env: AuditEnvironment,
+    distributions: Sequence[InstalledDistribution],
+    *,
+    sandbox: Sandbox,
+    jobs: int,
+    timeout: float = 600,
+) -> Confined | None:
+    """Compile the modules of `distributions` (installed in `env`) that the probes may import; None if there is
+    none. A file that does not compile, or that was left out, is compiled by the probe that imports it (or reported
+    as a SyntaxError): a file missed here costs time, never a result."""
+    files = [f for dist in distributions for f in dist.module_files() if f.endswith(".py")]
+    if not files:
+        return None
+    listing = env.root / "compile.txt"  # read inside the sandbox: an argument list could outgrow the kernel's limit
+    listing.write_text("".join(f"{env.site_packages / f}\n" for f in files))
     argv = [str(env.interpreter), "-I", "-S", "-m", "compileall", "-q", "-x", NOT_IMPORTED, "-j", str(max(1, jobs))]
-    argv.append(str(env.site_packages))
+    argv += ["-i", str(listing)]
     limits = Limits(wall_seconds=timeout, cpu_seconds=int(timeout) * max(1, jobs), file_bytes=256 * 2**20)
     return run_confined(
         argv, sandbox=sandbox, binds=env.sandbox_binds, writable=[env.site_packages], keep_uid=True, limits=limits

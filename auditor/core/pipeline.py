@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
 from auditor.core.blame import refuted
 from auditor.core.builds import BuildFailed, build_wheel, placeholder_wheel
-from auditor.core.bytecode import compile_environment
+from auditor.core.bytecode import compile_environment, shared_distributions
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -279,12 +279,11 @@ def _build_sources(
 
 
 def build_environment(
-    resolution: Resolution, *, workdir: Path, options: AuditOptions, probes: int | None = None
+    resolution: Resolution, *, workdir: Path, options: AuditOptions, probed: Collection[str] | None = None
 ) -> Prepared:
-    """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`), its
-    bytecode compiled in the sandbox for a deep audit of more than one distribution (`probes`, default: every pin).
-    Compiling pays off when several interpreters import the same modules; a single one compiles what it imports as
-    it goes, no slower, and nothing else."""
+    """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`); for a deep
+    audit, the bytecode of the distributions that two of its probes or more import (auditor.core.bytecode) compiled
+    in the sandbox. `probed`: the distributions it will probe (default: every pin)."""
     env_root = workdir / "env"
     if env_root.exists():
         shutil.rmtree(env_root)
@@ -310,9 +309,12 @@ def build_environment(
                 install(env, requirements=[requirement], **common)
             except UvError as exc:
                 install_errors[requirement.split("==")[0]] = str(exc)
-    if not options.shallow and (len(resolution.pins) if probes is None else probes) > 1:
-        compile_environment(env, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
-    distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
+    installed = installed_distributions(env)
+    if not options.shallow:
+        shared = shared_distributions(resolution.edges, resolution.pins if probed is None else probed)
+        compiled = [dist for dist in installed if dist.name in shared]
+        compile_environment(env, compiled, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
+    distributions, problems = intact_distributions(env, installed, resolution.pins)
     return Prepared(env, resolution, distributions, {**install_errors, **problems})
 
 
@@ -650,7 +652,7 @@ def _analyse(
     # The scanner's workers start (and import libcst) while uv installs, which leaves the cores partly idle.
     with static.Scanner(static.scan_workers(options.jobs) if options.static_scan else 0) as scanner:
         prepared = build_environment(
-            resolution, workdir=workdir, options=options, probes=len(resolution.pins) - len(results)
+            resolution, workdir=workdir, options=options, probed=resolution.pins.keys() - results.keys()
         )
         env = prepared.env
         for name, message in prepared.install_errors.items():
