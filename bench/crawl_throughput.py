@@ -26,10 +26,11 @@ Printed: each median, the crawl's throughput as a share of the floor's (floor se
 projects; target ≥ 0.8), two workers against one (crawl 1 ÷ crawl 2; target ≥ 1.8 where the cores allow: the floor's
 own 2-against-1 says what this machine allows), the core count and the 1-minute load average around every row (other
 sessions' work inflates wall times). And where the crawl's time goes, from the database of each crawl: per project,
-resolving (handed out → audit submitted), the audit (submitted → finished; its probes' stored seconds beside it) and
-the wait for the driver to notice (audit finished → item settled). With `--poll-experiment SECONDS`, each round also
-crawls with the driver looking at the crawl every SECONDS (auditor.cli.crawl.POLL_SECONDS) instead: what that interval
-costs. Nothing is asserted. Figures and findings: bench/README.md.
+its submission (handed out → audit submitted), the audit (submitted → finished: resolving the project and installing
+its set, then the probes; their stored seconds beside it) and the settling (audit finished → item settled). With
+`--poll-experiment SECONDS`, each round also crawls with the driver looking at the crawl every SECONDS
+(auditor.cli.crawl.POLL_SECONDS) instead: what that interval costs. Nothing is asserted. Figures and findings:
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -292,7 +293,7 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
 
 
 def phases(database: Path, seconds: float) -> dict[str, list[float]]:
-    """Per audited project: seconds from being handed out to its audit's submission (resolving it), of its audit,
+    """Per audited project: seconds from being handed out to its audit's submission, of its audit,
     of its audit's probes (their stored seconds, summed), and from the audit's end to the item's settling; and the
     command's `seconds` outside the crawl's own life (its creation to its end)."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
@@ -312,7 +313,7 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
         dispatched, submitted, started, probing, audited, settled = (
             datetime.fromisoformat(stamp) if stamp else None for stamp in stamps
         )
-        found["resolve"].append((submitted - dispatched).total_seconds())
+        found["submit"].append((submitted - dispatched).total_seconds())
         found["audit"].append((audited - submitted).total_seconds())
         found["queued"].append((started - submitted).total_seconds())
         if probing is not None:  # None when nothing was left to probe
@@ -324,13 +325,13 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
 
 
 PHASES = (
-    ("resolve", "handed out → audit submitted (resolving the project)"),
+    ("submit", "handed out → audit submitted (a refresh also resolves a known project here)"),
     ("audit", "audit submitted → finished"),
     ("queued", "… of which: submitted → its first task started"),
     ("prepare", "… then: resolve the audit's input, install the set (first task → first probe)"),
     ("analyse", "… then: probes, static scan, finish (first probe → audit finished)"),
     ("probes", "… its probes' stored seconds, summed"),
-    ("settle", "audit finished → item settled (when the driver next looks)"),
+    ("settle", "audit finished → item settled (by the worker that ended it)"),
     ("outside", "the command's start-up and end (once per crawl, not per project)"),
 )
 
