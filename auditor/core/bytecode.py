@@ -11,8 +11,12 @@ environment's interpreter with `site`, and so run every `.pth` file, on the host
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from collections import Counter
 from collections.abc import Collection, Sequence
+from pathlib import Path
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution
 from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
@@ -20,7 +24,23 @@ from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
 # Directories that no probe imports (auditor.core.environments.NON_PUBLIC_PARTS) and that a library's own code does
 # not either: most of the files of sets such as pandas' (bench/README.md). `testing` packages stay: libraries import
 # them (pandas._testing, numpy.testing).
-NOT_IMPORTED = r"/(tests?|_tests|testsuite|examples?|benchmarks)/"
+NOT_IMPORTED = r"(tests?|_tests|testsuite|examples?|benchmarks)"
+
+
+def discard_shipped_bytecode(env: AuditEnvironment) -> None:
+    """Delete the bytecode caches that wheels brought. An interpreter may run a cached module's bytecode without
+    comparing it with the source (an unchecked hash-based .pyc), so a wheel that ships the cache of another
+    distribution's module would run its own code in that distribution's probe and forge its result: the only
+    bytecode a probe may read is what `compile_environment` made from the sources, in the sandbox. Runs no package
+    code; follows no symbolic link."""
+    for root, directories, _ in os.walk(env.site_packages):
+        if "__pycache__" in directories:
+            directories.remove("__pycache__")
+            cache = Path(root) / "__pycache__"
+            if cache.is_symlink():
+                cache.unlink()
+            else:
+                shutil.rmtree(cache)
 
 
 def shared_distributions(edges: Collection[tuple[str, str]], probed: Collection[str]) -> set[str]:
@@ -52,12 +72,15 @@ def compile_environment(
     """Compile the modules of `distributions` (installed in `env`) that the probes may import; None if there is
     none. A file that does not compile, or that was left out, is compiled by the probe that imports it (or reported
     as a SyntaxError): a file missed here costs time, never a result."""
-    files = [f for dist in distributions for f in dist.module_files() if f.endswith(".py")]
-    if not files:
+    # Each distribution's top-level packages and modules: compileall compiles directories on `jobs` processes (a
+    # namespace package's directory holds other distributions' modules too, compiled for nothing).
+    tops = sorted({f.split("/", 1)[0] for dist in distributions for f in dist.module_files() if f.endswith(".py")})
+    if not tops:
         return None
     listing = env.root / "compile.txt"  # read inside the sandbox: an argument list could outgrow the kernel's limit
-    listing.write_text("".join(f"{env.site_packages / f}\n" for f in files))
-    argv = [str(env.interpreter), "-I", "-S", "-m", "compileall", "-q", "-x", NOT_IMPORTED, "-j", str(max(1, jobs))]
+    listing.write_text("".join(f"{env.site_packages / top}\n" for top in tops))
+    skipped = f"^{re.escape(str(env.site_packages))}/(.+/)?{NOT_IMPORTED}/"  # matched against whole paths
+    argv = [str(env.interpreter), "-I", "-S", "-m", "compileall", "-q", "-x", skipped, "-j", str(max(1, jobs))]
     argv += ["-i", str(listing)]
     limits = Limits(wall_seconds=timeout, cpu_seconds=int(timeout) * max(1, jobs), file_bytes=256 * 2**20)
     return run_confined(

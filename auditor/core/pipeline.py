@@ -26,7 +26,7 @@ from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
 from auditor.core.blame import refuted
 from auditor.core.builds import BuildFailed, build_wheel, placeholder_wheel
-from auditor.core.bytecode import compile_environment, shared_distributions
+from auditor.core.bytecode import compile_environment, discard_shipped_bytecode, shared_distributions
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -309,6 +309,7 @@ def build_environment(
                 install(env, requirements=[requirement], **common)
             except UvError as exc:
                 install_errors[requirement.split("==")[0]] = str(exc)
+    discard_shipped_bytecode(env)
     installed = installed_distributions(env)
     if not options.shallow:
         shared = shared_distributions(resolution.edges, resolution.pins if probed is None else probed)

@@ -1,15 +1,19 @@
 """No distribution can alter the result of another: a co-installed distribution's start-up code (`.pth` files,
-`sitecustomize`) does not run in the other's probe, whose result is stored for everyone's reuse."""
+`sitecustomize`) and the bytecode it ships for another's modules do not run in the other's probe, whose result is
+stored for everyone's reuse."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from auditor.core.cache import MemoryStore
 from auditor.core.findings import ThreadOnImport, Verdict
 from auditor.core.pipeline import AuditInput, AuditOptions, run_audit
 from auditor.core.verdicts import probe_verdict
-from tests.hostile.audits import audit_wheels
+from tests.hostile.audits import OPTIONS, audit_wheels, verdicts
 from tests.wheelfactory import build_wheel
 
 VICTIM = {
@@ -200,3 +204,29 @@ def test_the_result_of_an_index_package_that_requires_an_uploaded_wheel_is_the_u
     assert origins["fa-other"] == "index"
     assert origins["fa-dep"].startswith("upload:mallory:")
     assert origins["fa-app"].startswith("upload:mallory:requires:")
+
+
+def forged_bytecode(source: str, filename: str) -> bytes:
+    """`source` compiled by the audits' interpreter as an unchecked hash-based .pyc: an interpreter runs it without
+    looking at the source it claims to be the cache of."""
+    program = (
+        "import importlib.util, marshal, sys\n"
+        f"code = compile({source!r}, {filename!r}, 'exec')\n"
+        "flags = (0b01).to_bytes(4, 'little')  # hash-based, unchecked\n"
+        "sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + flags + bytes(8) + marshal.dumps(code))\n"
+    )
+    return subprocess.run([OPTIONS.python, "-c", program], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("shallow", [True, False], ids=["shallow", "deep"])
+def test_bytecode_a_wheel_ships_for_another_distribution_never_runs_in_its_probe(tmp_path: Path, shallow: bool):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "fa-quiet", {"fa_quiet/__init__.py": "x = 1\n"})
+    starts = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='fa-forged').start()\n"
+    cache = {"fa_quiet/__pycache__/__init__.cpython-311.pyc": forged_bytecode(starts, "fa_quiet/__init__.py")}
+    build_wheel(wheels, "fa-cache-planter", {"fa_cache_planter/__init__.py": "", **cache})
+
+    found, _ = audit_wheels(tmp_path, wheels, shallow=shallow)
+
+    assert verdicts(found) == {"fa-quiet": Verdict.SAFE, "fa-cache-planter": Verdict.SAFE}
