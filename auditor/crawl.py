@@ -142,6 +142,8 @@ def _submit(item: CrawlItem, *, version: str | None, options: CrawlOptions) -> N
         )
         if not claimed:  # settled meanwhile (its budget ran out): the audit is not wanted
             transaction.set_rollback(True)
+    if claimed and audit.status == Audit.Status.DONE:  # finished at once (every result known): no task will say so
+        crawl_advance(crawl_id=item.crawl_id)
 
 
 def crawl_item_fail_unexpectedly(*, item_id: int, error: Exception) -> None:
@@ -254,11 +256,13 @@ def crawl_advance(*, crawl_id: int) -> Progress:
         Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
         in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
         pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
-        handed = list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)])
-        CrawlItem.objects.filter(pk__in=handed).update(status=CrawlItem.Status.QUEUED, dispatched=timezone.now())
-        in_flight += len(handed)
-        for item_id in handed:
-            transaction.on_commit(lambda item_id=item_id: dispatch.enqueue("auditor.tasks.crawl_item", item_id))
+        for item_id in list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]):
+            handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
+                status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
+            )
+            if handed:
+                in_flight += 1
+                transaction.on_commit(lambda item_id=item_id: dispatch.enqueue("auditor.tasks.crawl_item", item_id))
     total = CrawlItem.objects.filter(crawl=crawl).count()
     finished = CrawlItem.objects.filter(crawl=crawl, status__in=_FINISHED).count()
     done = finished == total

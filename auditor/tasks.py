@@ -50,8 +50,7 @@ def analyse_distribution(self, audit_distribution_id: str) -> None:  # type: ign
         # Another worker probes the same version for another audit: wait for its result instead of probing twice.
         raise self.retry(countdown=2, exc=exc) from exc
     except Exception as exc:
-        workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=distribution_id, error=exc)
-        return
+        audit_id = workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=distribution_id, error=exc)
     if audit_id is not None:
         _crawl_next(audit_id)
 

@@ -427,12 +427,14 @@ def audit_fail_unexpectedly(*, audit_id: uuid.UUID | str, error: Exception) -> b
     return audit_mark_failed(audit_id=audit_id, error=error, code=Audit.FailureCode.INTERNAL)
 
 
-def audit_distribution_fail_unexpectedly(*, audit_distribution_id: int, error: Exception) -> bool:
-    """`audit_fail_unexpectedly` for the audit that distribution `audit_distribution_id` belongs to."""
+def audit_distribution_fail_unexpectedly(*, audit_distribution_id: int, error: Exception) -> uuid.UUID | None:
+    """`audit_fail_unexpectedly` for the audit that distribution `audit_distribution_id` belongs to; that audit's id
+    (None if the distribution is gone)."""
     audit_id = AuditDistribution.objects.filter(pk=audit_distribution_id).values_list("audit_id", flat=True).first()
     if audit_id is None:
         logger.error(
             "audit distribution %s (gone) failed on an unexpected error", audit_distribution_id, exc_info=error
         )
-        return False
-    return audit_fail_unexpectedly(audit_id=audit_id, error=error)
+        return None
+    audit_fail_unexpectedly(audit_id=audit_id, error=error)
+    return audit_id

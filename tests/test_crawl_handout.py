@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
+from auditor import tasks
 from auditor.crawl import CrawlOptions, crawl_advance, crawl_audit_ended, crawl_open
 from auditor.models import Audit, CrawlItem
 from auditor.services import audit_graph_store, audit_mark_done, audit_mark_failed, audit_mark_running
@@ -99,3 +100,32 @@ def test_an_audit_that_is_no_crawls_moves_nothing():
     crawl_audit_ended(audit_id=other.pk)
 
     assert statuses(crawl.pk) == {"alone-a": "pending", "alone-b": "pending"}
+
+
+def crawl_of(*projects: str) -> int:
+    crawl, _ = crawl_open(projects=list(projects), options=CrawlOptions(concurrency=1))
+    crawl_advance(crawl_id=crawl.pk)
+    return crawl.pk
+
+
+def test_a_crawls_audit_that_fails_preparing_hands_out_the_next_project():
+    crawl_id = crawl_of("prep-first", "prep-next")
+    audit = queued_audit(None, text="prep-first\n")  # its uploaded requirements are gone: preparing it raises
+    CrawlItem.objects.filter(crawl_id=crawl_id, project="prep-first").update(status="running", audit=audit)
+
+    tasks.prepare_audit(str(audit.pk))
+
+    assert statuses(crawl_id) == {"prep-first": "skipped", "prep-next": "queued"}
+
+
+def test_a_crawls_audit_whose_analysis_fails_unexpectedly_hands_out_the_next_project():
+    crawl_id = crawl_of("analysis-first", "analysis-next")
+    audit = running_with_audit(crawl_id, "analysis-first", resolved="1.0")
+    # Its stored graph loses its edges: analysing its distribution raises KeyError, which no step expects.
+    Audit.objects.filter(pk=audit.pk).update(graph={"direct": ["analysis-first"], "pins": {"analysis-first": "1.0"}})
+    [distribution] = audit.distributions.all()
+
+    tasks.analyse_distribution(str(distribution.pk))
+
+    assert Audit.objects.get(pk=audit.pk).status == Audit.Status.FAILED
+    assert statuses(crawl_id) == {"analysis-first": "skipped", "analysis-next": "queued"}

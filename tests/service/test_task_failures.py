@@ -105,7 +105,7 @@ def test_an_analysis_that_meets_a_probe_in_progress_is_retried_not_failed(alice:
 def test_an_unexpected_error_of_a_distribution_that_is_gone_fails_no_audit(alice: User):
     audit = audit_without_uploads(alice)
 
-    assert not workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=10**9, error=ValueError("x"))
+    assert workflow.audit_distribution_fail_unexpectedly(audit_distribution_id=10**9, error=ValueError("x")) is None
     assert Audit.objects.get(pk=audit.pk).status == Audit.Status.QUEUED
 
 
