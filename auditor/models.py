@@ -106,15 +106,18 @@ class ProbeRecord(models.Model):
 
 
 class ResultsVersion(models.Model):
-    """One row (id 1) that the database itself changes with every write to ProbeRecord, by triggers (migration
-    0010): whatever adds, replaces or removes results (a service, an import, the admin, a user's deletion and its
-    cascade, a bulk or raw write) changes it in the same transaction. How a process that keeps values computed from
-    the results (auditor/selectors.py) learns, with one lookup by primary key, that they changed.
+    """One row (id 1) that the database itself changes with every write to ProbeRecord, by triggers (migrations
+    0010, 0011): whatever adds, replaces or removes results (a service, an import, the admin, a user's deletion and
+    its cascade, a bulk or raw write) changes it in the same transaction. How a process that keeps values computed
+    from the results (auditor/selectors.py) learns, with one lookup by primary key, that they changed. `removals`
+    changes when a result is removed or its id, name or origin changed, not on an update that sets them as they were.
 
     Random values, not counters: a write rolled back (the tests' transactions) must not leave a value that a later
-    write makes again. The row is made again by the next write if it is gone (`manage.py flush`). On PostgreSQL a
-    transaction that writes results holds the row until it ends: writers of results commit one after another (a
-    probe's store holds it while it writes its findings; a dataset import for the whole import).
+    write makes again. The row is made again by the next write if it is gone (`manage.py flush`). On PostgreSQL the
+    triggers are deferred to the commit: a transaction that writes results takes the row as it commits, once, and
+    holds it only until the commit ends, so a long one (a dataset import) does not make other writers wait. Within
+    that transaction the row is as it was before it (its change comes with its commit): the values kept by the
+    process that runs it may not follow its own writes until then.
     """
 
     changes = models.BigIntegerField(help_text="A new random value whenever a result is added, replaced or removed.")

@@ -49,6 +49,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# The triggers that change the results' version on PostgreSQL, deferred to the commit (migration 0011).
+RESULTS_VERSION_TRIGGERS = ("auditor_proberecord_changed", "auditor_proberecord_deleted", "auditor_proberecord_renamed")
+
+
+@pytest.fixture(autouse=True)
+def _results_version_after_each_statement(request: pytest.FixtureRequest) -> None:
+    """In a database test run in a transaction that is never committed (`django_db` without `transaction=True`), the
+    results' version changes after each statement that writes results, as it changes at each commit outside the
+    tests: on PostgreSQL its triggers fire at commit, which never comes."""
+    if request.node.get_closest_marker("django_db") is None and "db" not in request.fixturenames:
+        return
+    request.getfixturevalue("db")
+    from django.db import connection
+
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET CONSTRAINTS {', '.join(RESULTS_VERSION_TRIGGERS)} IMMEDIATE")
+
+
 @pytest.fixture
 def alice(django_user_model: type[User]) -> User:
     """Owns audits and private wheel results."""

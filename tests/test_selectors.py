@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
+from django.db import connection, connections, transaction
 
-from auditor.core.findings import Finding, SocketOnImport
+from auditor.core.cache import ProbeKey
+from auditor.core.findings import Finding, ProbeResult, SocketOnImport
 from auditor.models import Audit, ProbeRecord, ResultsVersion
 from auditor.selectors import (
     audit_distribution_list,
@@ -172,6 +174,7 @@ WRITES: dict[str, tuple[Callable[[], object], bool]] = {  # what writes, and whe
     "deleted with its owner": (lambda: User.objects.filter(username="alice").delete(), True),
     "deleted by a raw statement": (_delete_raw, True),
     "renamed": (lambda: ProbeRecord.objects.filter(name="numpy").update(name="numpy2"), True),
+    "saved as it was, as the admin saves it": (lambda: ProbeRecord.objects.get(name="numpy").save(), False),
 }
 
 
@@ -189,6 +192,96 @@ def test_every_write_to_the_results_changes_their_version_and_a_removal_its_remo
     assert before is not None and after is not None
     assert after[0] != before[0]
     assert (after[1] != before[1]) == removes
+
+
+# What one transaction does, committed: whether it removes a result.
+TRANSACTIONS: dict[str, tuple[list[Callable[[], object]], bool]] = {
+    "a change": ([lambda: _public("six", "1.17.0")], False),
+    "changes": ([lambda: _public("six", "1.17.0"), lambda: ProbeRecord.objects.update(verdict="caution")], False),
+    "a change, then a removal": ([lambda: _public("six", "1.17.0"), WRITES["deleted"][0]], True),
+    "a removal, then a change": ([WRITES["deleted"][0], lambda: _public("six", "1.17.0")], True),
+    "a change, then a rename": ([lambda: _public("six", "1.17.0"), WRITES["renamed"][0]], True),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("writes", TRANSACTIONS)
+def test_a_committed_transaction_changes_the_version_and_the_removals_if_it_removed_a_result(writes: str) -> None:
+    _public("numpy", "2.4.6")
+    before = _version()
+    steps, removes = TRANSACTIONS[writes]
+
+    with transaction.atomic():
+        for step in steps:
+            step()
+
+    after = _version()
+    assert before is not None and after is not None
+    assert after[0] != before[0]
+    assert (after[1] != before[1]) == removes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_that_stores_results_does_not_keep_others_from_storing_theirs_until_it_commits() -> None:
+    """An import (one transaction) that stored a first batch, then a worker that stores a result of the import's next
+    batch and commits, then the import's next batch: with the version's row taken at the first write, the worker
+    waited for the import to end, and the import for the worker's result (a deadlock)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one transaction write at a time")
+    _public("pandas", "2.2.3")
+    before = _version()
+    first_batch_stored, worker_done, next_batch = threading.Event(), threading.Event(), threading.Event()
+    added: list[int] = []
+    errors: list[BaseException] = []
+
+    def entry(name: str, version: str) -> tuple[ProbeKey, ProbeResult, str, datetime]:
+        return (probe_key(name, version), probe_result(name, version), "safe", _LONG_AGO)
+
+    def import_() -> None:
+        try:
+            with transaction.atomic():
+                added.append(probe_records_add(entries=[entry("numpy", "2.4.6")]))
+                first_batch_stored.set()
+                if not next_batch.wait(timeout=60):
+                    raise TimeoutError("never told to store the next batch")
+                added.append(probe_records_add(entries=[entry("six", "1.17.0")]))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            first_batch_stored.set()
+            connections.close_all()
+
+    def worker() -> None:
+        try:
+            _public("six", "1.17.0", verdict="unsafe")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            worker_done.set()
+            connections.close_all()
+
+    importing = threading.Thread(target=import_)
+    storing = threading.Thread(target=worker)
+    importing.start()
+    try:
+        assert first_batch_stored.wait(timeout=60)
+        storing.start()
+        stored_while_importing = worker_done.wait(timeout=30)
+        during = _version()
+    finally:
+        next_batch.set()
+        importing.join(timeout=60)
+        if storing.ident is not None:
+            storing.join(timeout=60)
+
+    assert stored_while_importing, "the worker's store waited for the import's transaction"
+    assert errors == []
+    assert before is not None and during is not None
+    assert during[0] != before[0]  # the worker's commit changed it
+    after = _version()
+    assert after is not None and after[0] != during[0]  # and the import's
+    assert added == [1, 0]  # the worker's result was there first
+    assert ProbeRecord.objects.get(name="six").verdict == "unsafe"
 
 
 def test_a_deleted_result_leaves_the_search_its_count_and_the_suggestions() -> None:
