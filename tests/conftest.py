@@ -40,6 +40,18 @@ def pytest_configure(config: pytest.Config) -> None:
     django.setup()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of what only PostgreSQL does are left out of a run on SQLite (scripts/test runs them on PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    postgresql_only = [item for item in items if item.get_closest_marker("postgresql")]
+    if postgresql_only:
+        config.hook.pytest_deselected(items=postgresql_only)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     from auditor.core.cleanup import wait_for_deletions
 

@@ -221,13 +221,12 @@ def test_a_committed_transaction_changes_the_version_and_the_removals_if_it_remo
     assert (after[1] != before[1]) == removes
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_transaction_that_stores_results_does_not_keep_others_from_storing_theirs_until_it_commits() -> None:
     """An import (one transaction) that stored a first batch, then a worker that stores a result of the import's next
     batch and commits, then the import's next batch: with the version's row taken at the first write, the worker
     waited for the import to end, and the import for the worker's result (a deadlock)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite lets one transaction write at a time")
     _public("pandas", "2.2.3")
     before = _version()
     first_batch_stored, worker_done, next_batch = threading.Event(), threading.Event(), threading.Event()
