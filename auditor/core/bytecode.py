@@ -20,6 +20,7 @@ from pathlib import Path
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution
 from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
+from auditor.core.resolve import Resolution
 
 # Directories that no probe imports (auditor.core.environments.NON_PUBLIC_PARTS) and that a library's own code does
 # not either: most of the files of sets such as pandas' (bench/README.md). `testing` packages stay: libraries import
@@ -43,21 +44,10 @@ def discard_shipped_bytecode(env: AuditEnvironment) -> None:
                 shutil.rmtree(cache)
 
 
-def shared_distributions(edges: Collection[tuple[str, str]], probed: Collection[str]) -> set[str]:
+def shared_distributions(resolution: Resolution, probed: Collection[str]) -> set[str]:
     """The distributions whose modules two probes or more import: each probe imports its own distribution's and,
-    through them, those of everything it requires, directly or not (`edges` are (requirer, required) pairs)."""
-    required_by: dict[str, list[str]] = {}
-    for requirer, required in edges:
-        required_by.setdefault(requirer, []).append(required)
-    importers: Counter[str] = Counter()
-    for name in set(probed):
-        seen, frontier = {name}, [name]
-        while frontier:
-            for required in required_by.get(frontier.pop(), ()):
-                if required not in seen:
-                    seen.add(required)
-                    frontier.append(required)
-        importers.update(seen)
+    through them, those of everything it requires, directly or not."""
+    importers = Counter(name for probe in set(probed) for name in {probe} | resolution.dependencies_of(probe))
     return {name for name, count in importers.items() if count > 1}
 
 

@@ -312,7 +312,7 @@ def build_environment(
     discard_shipped_bytecode(env)
     installed = installed_distributions(env)
     if not options.shallow:
-        shared = shared_distributions(resolution.edges, resolution.pins if probed is None else probed)
+        shared = shared_distributions(resolution, resolution.pins if probed is None else probed)
         compiled = [dist for dist in installed if dist.name in shared]
         compile_environment(env, compiled, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
     distributions, problems = intact_distributions(env, installed, resolution.pins)

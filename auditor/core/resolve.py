@@ -83,10 +83,12 @@ class Resolution:
 
     def dependencies_of(self, name: str) -> set[str]:
         """Everything `name` requires, directly or not."""
+        required_by: dict[str, list[str]] = {}
+        for requirer, required in self.edges:
+            required_by.setdefault(requirer, []).append(required)
         found, frontier = set(), [name]
         while frontier:
-            requirer = frontier.pop()
-            for required in (b for a, b in self.edges if a == requirer):
+            for required in required_by.get(frontier.pop(), ()):
                 if required not in found:
                     found.add(required)
                     frontier.append(required)

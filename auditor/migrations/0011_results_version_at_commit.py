@@ -107,15 +107,8 @@ POSTGRESQL_REVERSE = [
 ]
 
 # SQLite: once per row (it has no statement triggers), as 0010 made them; a removal on an update only when it changes
-# an id, a name or an origin. random() is a random 64-bit integer.
-_CHANGE = f"""
-    INSERT INTO {VERSION} (id, changes, removals) VALUES (1, random(), random())
-    ON CONFLICT (id) DO UPDATE SET changes = excluded.changes;
-"""
-_REMOVAL = f"""
-    INSERT INTO {VERSION} (id, changes, removals) VALUES (1, random(), random())
-    ON CONFLICT (id) DO UPDATE SET changes = excluded.changes, removals = excluded.removals;
-"""
+# an id, a name or an origin.
+_CHANGE, _REMOVAL = previous._CHANGE, previous._REMOVAL
 SQLITE_TRIGGERS = {
     "auditor_proberecord_inserted": ("AFTER INSERT", "", _CHANGE),
     "auditor_proberecord_updated": ("AFTER UPDATE", "", _CHANGE),
