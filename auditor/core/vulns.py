@@ -138,20 +138,18 @@ def pip_audit_source(
     `cache_dir` configure the service built from a name; an instance brings its own. `ValueError` only for a bad
     service name.
     """
+    if isinstance(service, str) and service not in SERVICES:
+        raise ValueError(f"unknown vulnerability service {service!r} (expected one of {', '.join(SERVICES)})")
+    if service == "none" or not pins:
+        return {}, None  # before pip-audit's import, which in a worker runs `pip --version` (pip-api)
     from auditor.core.pip_audit_adapter import make_service, query
 
     if isinstance(service, str):
-        if service not in SERVICES:
-            raise ValueError(f"unknown vulnerability service {service!r} (expected one of {', '.join(SERVICES)})")
-        if service == "none" or not pins:
-            return {}, None
         owned = make_service(service, timeout=timeout, cache_dir=cache_dir)
         try:
             found, problem = query(pins, owned, total_timeout=total_timeout)
         finally:
             owned.session.close()  # pip-audit never closes it: its pooled sockets would leak
-    elif not pins:
-        return {}, None
     else:
         found, problem = query(pins, service, total_timeout=total_timeout)
     return found, readable_problem(problem)

@@ -13,6 +13,8 @@ import json
 import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -226,6 +228,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 def test_pip_audit_source_none_makes_no_network_call(no_network: list[object]) -> None:
     assert pip_audit_source({"requests": "2.0.0"}, service="none") == ({}, None)
     assert no_network == []
+
+
+def test_pip_audit_source_none_imports_neither_pip_audit_nor_pip_api() -> None:
+    # pip-api runs `pip --version` when imported: a worker whose audits look nothing up must not pay for it.
+    check = (
+        "import sys; from auditor.core.vulns import pip_audit_source; "
+        "assert pip_audit_source({'requests': '2.0.0'}, service='none') == ({}, None); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pip_audit', 'pip_api')))"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_pip_audit_source_rejects_unknown_service_names(no_network: list[object]) -> None:
