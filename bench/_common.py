@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -22,6 +23,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # tests.wheelfactory, and auditor when it is not installed
 VENV_BIN = Path(sys.executable).parent
 CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+
+if TYPE_CHECKING:
+    from auditor.core.environments import AuditEnvironment
 
 
 def machine() -> str:
@@ -112,6 +116,24 @@ def uv_env() -> dict[str, str]:
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+def uv_venv(root: Path, python: str) -> AuditEnvironment:
+    """`uv venv`: how the baselines make an environment, as anyone would (forkaudit writes its own,
+    auditor.core.environments.create_environment)."""
+    import subprocess
+
+    from auditor.core.environments import AuditEnvironment, interpreter_info
+    from auditor.core.uv import uv_binary
+
+    args = [uv_binary(), "venv", "--quiet", "--python", python, "--no-project", str(root)]
+    subprocess.run(args, env=uv_env(), check=True, capture_output=True, umask=0o022)
+    info = interpreter_info(python)
+    site_packages = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
+    interpreter = Path(python).resolve()
+    return AuditEnvironment(
+        root, root / "bin" / "python", site_packages, info.base_prefix, info.version, info.platform, interpreter
+    )
 
 
 def scratch() -> tuple[Path, Path]:

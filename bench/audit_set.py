@@ -63,10 +63,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import _common
-from _common import BENCH, REPO, VENV_BIN, cpu_timed, median, ratio, table, timed, uv_env
+from _common import BENCH, REPO, VENV_BIN, cpu_timed, median, ratio, table, timed, uv_env, uv_venv
 
 from auditor.core import static
-from auditor.core.environments import AuditEnvironment, create_environment, import_names, installed_distributions
+from auditor.core.environments import AuditEnvironment, import_names, installed_distributions
 from auditor.core.pipeline import default_python
 from auditor.core.probe.sandbox import probe_environment
 from auditor.core.uv import uv_binary
@@ -103,7 +103,7 @@ def run_uv(args: list[str]) -> None:
 
 
 def uv_install(root: Path, requirements: Path, python: str, *, compile_bytecode: bool) -> AuditEnvironment:
-    env = create_environment(root, python=python)  # `uv venv`, plus one -I -S interpreter start to read its layout
+    env = uv_venv(root, python)
     args = ["pip", "install", "--quiet", "--python", str(env.python), "--only-binary", ":all:", "-r", str(requirements)]
     run_uv(args + (["--compile-bytecode"] if compile_bytecode else []))
     return env

@@ -53,10 +53,10 @@ from datetime import datetime
 from pathlib import Path
 
 import _common
-from _common import REPO, VENV_BIN, median, table, uv_env
+from _common import REPO, VENV_BIN, median, table, uv_env, uv_venv
 
 from auditor.cli.serve import worker_command
-from auditor.core.environments import create_environment, import_names, installed_distributions
+from auditor.core.environments import import_names, installed_distributions
 from auditor.core.pipeline import default_python
 from auditor.core.probe.sandbox import probe_environment
 from auditor.core.ranking import read_project_list, top_projects
@@ -132,7 +132,7 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
             if project in seen:
                 return  # an earlier project's set had it: the crawl finds it known
             run.installed += 1
-        env = create_environment(root / f"floor{jobs}-{index}", python=python)
+        env = uv_venv(root / f"floor{jobs}-{index}", python)
         try:
             uv(["pip", "install", "--quiet", "--python", str(env.python), "--only-binary", ":all:", project])
             for dist in installed_distributions(env):
@@ -372,7 +372,7 @@ def main() -> int:
     runs: dict[tuple[str, int], list] = {(kind, k): [] for kind in kinds for k in (1, 2)}
     try:
         note("warming uv's cache (untimed)…")
-        warm = create_environment(envs / "warm", python=args.python)
+        warm = uv_venv(envs / "warm", args.python)
         seconds, _ = _common.timed(
             lambda: [
                 uv(["pip", "install", "--quiet", "--python", str(warm.python), "--only-binary", ":all:", p])

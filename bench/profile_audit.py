@@ -183,7 +183,9 @@ def main() -> int:
         env = prepared.env
         pinned = [f"{n}=={v}" for n, v in sorted(resolution.pins.items())]
         seconds, other = timed(lambda: create_environment(tmp / "venv-only", python=args.python))
-        stage_rows.append(["  of which: create_environment alone", f"{seconds:.2f}", "uv venv + one interpreter start"])
+        stage_rows.append(
+            ["  of which: create_environment alone", f"{seconds:.2f}", "a PEP 405 layout written in place"]
+        )
         seconds, _ = timed(lambda: install(other, requirements=pinned, no_deps=True))
         stage_rows.append(["  of which: install alone", f"{seconds:.2f}", ""])
         seconds, dists = timed(lambda: installed_distributions(env))

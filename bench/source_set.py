@@ -22,7 +22,6 @@ import _common
 from _common import BENCH, cpu_timed, median, ratio, table
 from audit_set import bare_imports, forkaudit, migrate, run_uv, settle_deletions
 
-from auditor.core.environments import create_environment
 from auditor.core.pipeline import default_python
 
 DEFAULT_REQUIREMENTS = BENCH / "requirements-sources.txt"
@@ -30,7 +29,7 @@ SOURCE_ONLY = ("fysom", "docopt", "sgmllib3k")
 
 
 def host_install(root: Path, requirements: Path, python: str):
-    env = create_environment(root, python=python)
+    env = _common.uv_venv(root, python)
     refresh = [arg for name in SOURCE_ONLY for arg in ("--refresh-package", name)]
     run_uv(["pip", "install", "--quiet", "--python", str(env.python), "-r", str(requirements), *refresh])
     return env

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
+import sysconfig
 from pathlib import Path
 
 import pytest
 
-from auditor.core.environments import InstalledDistribution, import_names, interpreter_info, is_test_code, module_name
+from auditor.core.environments import (
+    InstalledDistribution,
+    create_environment,
+    import_names,
+    interpreter_info,
+    is_test_code,
+    module_name,
+)
+from auditor.core.pipeline import default_python
+from auditor.core.probe.sandbox import Limits, run_confined, sandbox_for
 
 
 def dist(*files: str) -> InstalledDistribution:
@@ -121,3 +132,23 @@ def test_interpreter_info_of_a_link_is_its_target_s(tmp_path: Path) -> None:
     (tmp_path / "python").symlink_to(python)
 
     assert interpreter_info(tmp_path / "python") == interpreter_info(python)
+
+
+def test_a_new_environment_is_a_virtual_environment_of_its_interpreter(tmp_path: Path) -> None:
+    # Written by forkaudit, not by `uv venv`: run in the sandbox, its interpreter must take the environment for its
+    # prefix, with its own site-packages on the path and not those of the interpreter it was made from.
+    python = default_python()
+    env = create_environment(tmp_path / "env", python=python)
+    env.site_packages.joinpath("marker_module.py").write_text("")
+    script = "import json, sys, marker_module; print(json.dumps([sys.prefix, sys.base_prefix, sys.path]))"
+    done = run_confined(
+        [str(env.python), "-c", script], sandbox=sandbox_for("bwrap"), binds=env.sandbox_binds, limits=Limits()
+    )
+    assert done.ok, done.output
+    prefix, base_prefix, path = json.loads(done.output.splitlines()[-1])
+    assert (prefix, base_prefix) == (str(env.root), str(interpreter_info(python).base_prefix))
+    assert str(env.site_packages) in path
+    assert sysconfig.get_paths()["purelib"] not in path  # this process's site-packages (forkaudit's own)
+
+    with pytest.raises(OSError):
+        create_environment(tmp_path / "env", python=python)  # never over an existing directory
