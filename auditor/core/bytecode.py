@@ -1,16 +1,18 @@
 """Compiling an audit environment's bytecode, in the sandbox.
 
 A probe sees the environment read-only, so the bytecode an interpreter would write is lost: compiling a module once
-pays off when two interpreters or more import it, that is for a distribution that is probed and also required by
-another probed one, or required by two (`shared_distributions`). An interpreter that is alone to import a module
-compiles it as it goes, no slower. Compiling runs no package code (the interpreter starts with `-I -S`, so
-no `.pth` file runs), but it reads every file a wheel brought, so it runs like a probe: in the sandbox, without
-network, without capabilities, allowed to write site-packages only. (uv's `--compile-bytecode` would start the
-environment's interpreter with `site`, and so run every `.pth` file, on the host.)
+can pay off when two interpreters or more import it, that is for a distribution that is probed and also required by
+another probed one, or required by two (`shared_distributions`), and when there is much of it (`worth_compiling`).
+An interpreter that is alone to import a module compiles it as it goes, no slower. Compiling runs no
+package code (the interpreter starts with `-I -S`, so no `.pth` file runs), but it reads every file a wheel brought,
+so it runs like a probe: in the sandbox, without network, without capabilities, allowed to write site-packages only.
+(uv's `--compile-bytecode` would start the environment's interpreter with `site`, and so run every `.pth` file, on
+the host.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from auditor.core.environments import AuditEnvironment, InstalledDistribution
+from auditor.core.environments import AuditEnvironment, InstalledDistribution, is_test_code
 from auditor.core.probe.sandbox import Confined, Limits, Sandbox, run_confined
 from auditor.core.resolve import Resolution
 
@@ -26,6 +28,7 @@ from auditor.core.resolve import Resolution
 # not either: most of the files of sets such as pandas' (bench/README.md). `testing` packages stay: libraries import
 # them (pandas._testing, numpy.testing).
 NOT_IMPORTED = r"(tests?|_tests|testsuite|examples?|benchmarks)"
+MIN_SHARED_SOURCE_BYTES = 2 * 2**20  # of Python source in the shared distributions, tests left out
 
 
 def discard_shipped_bytecode(env: AuditEnvironment) -> None:
@@ -49,6 +52,21 @@ def shared_distributions(resolution: Resolution, probed: Collection[str]) -> set
     through them, those of everything it requires, directly or not."""
     importers = Counter(name for probe in set(probed) for name in {probe} | resolution.dependencies_of(probe))
     return {name for name, count in importers.items() if count > 1}
+
+
+def worth_compiling(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> bool:
+    """Whether compiling the shared `distributions` ahead saves the probes more than it costs. Compiling has a fixed
+    cost (a sandbox, an interpreter, compileall's start) and compiles whole directories, most of which a small set's
+    probes never import: it pays only on much shared source (bench/README.md, finding 48)."""
+    total = 0
+    for dist in distributions:
+        for relative in dist.module_files():
+            if relative.endswith(".py") and not is_test_code(relative):
+                with contextlib.suppress(OSError):
+                    total += os.lstat(env.site_packages / relative).st_size
+                if total >= MIN_SHARED_SOURCE_BYTES:
+                    return True
+    return False
 
 
 def compile_environment(

@@ -26,7 +26,12 @@ from auditor.core import static
 from auditor.core.background import ThreadPool, in_background
 from auditor.core.blame import refuted
 from auditor.core.builds import BuildFailed, build_wheel, placeholder_wheel
-from auditor.core.bytecode import compile_environment, discard_shipped_bytecode, shared_distributions
+from auditor.core.bytecode import (
+    compile_environment,
+    discard_shipped_bytecode,
+    shared_distributions,
+    worth_compiling,
+)
 from auditor.core.cache import ANY_WHEEL_TAG, ProbeKey, ResultStore
 from auditor.core.environments import (
     AuditEnvironment,
@@ -282,8 +287,8 @@ def build_environment(
     resolution: Resolution, *, workdir: Path, options: AuditOptions, probed: Collection[str] | None = None
 ) -> Prepared:
     """A fresh environment at `workdir/env` with exactly the resolved pins (wheels from `workdir/wheels`); for a deep
-    audit, the bytecode of the distributions that two of its probes or more import (auditor.core.bytecode) compiled
-    in the sandbox. `probed`: the distributions it will probe (default: every pin)."""
+    audit, the bytecode of the distributions that two of its probes or more import, when there is much of it
+    (auditor.core.bytecode), compiled in the sandbox. `probed`: the distributions it will probe (default: every pin)."""
     env_root = workdir / "env"
     if env_root.exists():
         shutil.rmtree(env_root)
@@ -314,7 +319,8 @@ def build_environment(
     if not options.shallow:
         shared = shared_distributions(resolution, resolution.pins if probed is None else probed)
         compiled = [dist for dist in installed if dist.name in shared]
-        compile_environment(env, compiled, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
+        if worth_compiling(env, compiled):
+            compile_environment(env, compiled, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
     distributions, problems = intact_distributions(env, installed, resolution.pins)
     return Prepared(env, resolution, distributions, {**install_errors, **problems})
 

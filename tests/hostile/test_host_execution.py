@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.core.bytecode import MIN_SHARED_SOURCE_BYTES
 from auditor.core.cache import MemoryStore
 from auditor.core.environments import create_environment, install
 from auditor.core.findings import Verdict
@@ -36,7 +37,9 @@ def test_a_deep_audit_runs_no_pth_file_on_the_host_and_still_compiles_bytecode(t
     marker = tmp_path / "marker"
     wheels = tmp_path / "wheels"
     hook = pth_wheel(wheels, marker)
-    files = {"fa_pth_lib/__init__.py": "", "fa_pth_lib/tests/test_it.py": "def test(): pass\n"}
+    # Enough shared source to be worth compiling (auditor.core.bytecode.worth_compiling): comments, quick to compile.
+    padding = "".join(f"# line {n} of padding\n" for n in range(MIN_SHARED_SOURCE_BYTES // 20))
+    files = {"fa_pth_lib/__init__.py": padding, "fa_pth_lib/tests/test_it.py": "def test(): pass\n"}
     lib = build_wheel(wheels, "fa-pth-lib", files)
     app = build_wheel(wheels, "fa-pth-app", {"fa_pth_app/__init__.py": "import fa_pth_lib\n"}, requires=["fa-pth-lib"])
     options = AuditOptions(use_index=False, timeout=10, python=PYTHON)
