@@ -10,6 +10,7 @@ anything twice, and a crawl run again after a kill goes on with what it had not 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import tempfile
@@ -222,6 +223,7 @@ class Progress:
     total: int
     finished: int
     in_flight: int
+    pending: int  # not handed out yet
     done: bool
 
 
@@ -250,27 +252,30 @@ def crawl_advance(*, crawl_id: int) -> Progress:
                 # Its remaining distributions' tasks then find the audit finished and do nothing; what was probed
                 # so far stays stored.
                 audit_mark_failed(audit_id=audit.pk, error=f"the crawl stopped it: {reason}")
-    with transaction.atomic():
-        # One hand-out at a time (the crawl's row locked; SQLite's transactions take the write lock when they
-        # start): the driver and every worker that ends an audit call this, and the concurrency holds.
-        Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
-        in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
-        pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
-        for item_id in list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]):
-            handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
-                status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
-            )
-            if handed:
-                in_flight += 1
-                transaction.on_commit(lambda item_id=item_id: dispatch.enqueue("auditor.tasks.crawl_item", item_id))
+    in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
+    pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
+    if in_flight < options["concurrency"] and pending.exists():  # else no lock: the driver calls this often
+        with transaction.atomic():
+            # One hand-out at a time (the crawl's row locked; SQLite's transactions take the write lock when they
+            # start): the driver and every worker that ends an audit call this, and the concurrency holds.
+            Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
+            in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
+            for item_id in list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]):
+                handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
+                    status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
+                )
+                if handed:
+                    in_flight += 1
+                    transaction.on_commit(functools.partial(dispatch.enqueue, "auditor.tasks.crawl_item", item_id))
     total = CrawlItem.objects.filter(crawl=crawl).count()
     finished = CrawlItem.objects.filter(crawl=crawl, status__in=_FINISHED).count()
     done = finished == total
+    pending_count = total - finished - in_flight
     if done:
         Crawl.objects.filter(pk=crawl.pk, status=Crawl.Status.RUNNING).update(
             status=Crawl.Status.DONE, finished=timezone.now()
         )
-    return Progress(total=total, finished=finished, in_flight=in_flight, done=done)
+    return Progress(total=total, finished=finished, in_flight=in_flight, pending=pending_count, done=done)
 
 
 _FAILURE_OUTCOMES = {

@@ -22,6 +22,7 @@ from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, Incomplete, UsageError,
 from auditor.cli.progress import ProgressBar
 
 POLL_SECONDS = 0.2  # how often the progress is shown (the workers hand out the next project themselves)
+LAST_POLL_SECONDS = 0.05  # once every project is handed out: the command ends soon after the crawl does
 MAX_TOP = 100_000
 
 
@@ -156,7 +157,7 @@ def _drive(crawl_id: int, worker: Any) -> int:
                 raise KeyboardInterrupt
             if worker is not None and worker.poll() is not None:
                 raise Incomplete(f"the worker exited (status {worker.returncode}); run the same command to resume")
-            time.sleep(POLL_SECONDS)
+            time.sleep(POLL_SECONDS if progress.pending else LAST_POLL_SECONDS)
             progress = crawl_advance(crawl_id=crawl_id)
             for item in crawl_items_finished(crawl_id=crawl_id, excluding=shown):
                 shown.add(item.pk)
