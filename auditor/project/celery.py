@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+
 from celery import Celery
 from celery.signals import worker_init
+from django.conf import settings
 
 from auditor.project.startup import load_settings_or_exit
 
@@ -16,7 +20,12 @@ app.autodiscover_tasks(["auditor"])
 
 
 @worker_init.connect
-def _import_before_the_first_task(**_: object) -> None:
-    # The static scan's parser (libcst) is imported lazily, for the CLI's sake; a worker needs it for nearly every
-    # task, and its import is a quarter of a second that the worker's first audit would wait for.
+def _prepare_before_the_first_task(**_: object) -> None:
+    # What nearly every task needs and the first would otherwise wait for: the static scan's parser (libcst, imported
+    # lazily for the CLI's sake: a quarter of a second) and the audits' interpreter's version (one interpreter start).
     import auditor.core.static.libcst_pass  # noqa: F401
+    from auditor.core.environments import interpreter_info
+    from auditor.core.pipeline import default_python
+
+    with contextlib.suppress(OSError, ValueError, subprocess.CalledProcessError):  # then the first audit says why
+        interpreter_info(settings.FORKAUDIT_PYTHON or default_python())
