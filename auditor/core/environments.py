@@ -119,14 +119,15 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     info = interpreter_info(interpreter)  # also refuses what is not a Python interpreter
     # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
     purelib = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
-    root.mkdir(parents=True)
-    purelib.mkdir(parents=True)
-    (root / "bin").mkdir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for directory in (root, root / "bin", root / "lib", purelib.parent, purelib):
+        directory.mkdir()
+        directory.chmod(0o755)  # the sandbox's unprivileged user reads it, whatever this process's umask
     venv_python = root / "bin" / "python"
     venv_python.symlink_to(interpreter)
-    (root / "pyvenv.cfg").write_text(
-        f"home = {interpreter.parent}\ninclude-system-site-packages = false\nversion = {info.version}\n"
-    )
+    config = root / "pyvenv.cfg"
+    config.write_text(f"home = {interpreter.parent}\ninclude-system-site-packages = false\nversion = {info.version}\n")
+    config.chmod(0o644)
     return AuditEnvironment(
         root=root,
         python=venv_python,

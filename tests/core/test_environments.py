@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sysconfig
 from pathlib import Path
 
@@ -138,7 +139,11 @@ def test_a_new_environment_is_a_virtual_environment_of_its_interpreter(tmp_path:
     # Written by forkaudit, not by `uv venv`: run in the sandbox, its interpreter must take the environment for its
     # prefix, with its own site-packages on the path and not those of the interpreter it was made from.
     python = default_python()
-    env = create_environment(tmp_path / "env", python=python)
+    umask = os.umask(0o077)  # an operator's strict umask: the sandbox's user must still read the environment
+    try:
+        env = create_environment(tmp_path / "env", python=python)
+    finally:
+        os.umask(umask)
     env.site_packages.joinpath("marker_module.py").write_text("")
     script = "import json, sys, marker_module; print(json.dumps([sys.prefix, sys.base_prefix, sys.path]))"
     done = run_confined(
