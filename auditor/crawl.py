@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -234,7 +235,8 @@ def crawl_advance(*, crawl_id: int) -> Progress:
     options = crawl.options
     budget = timedelta(seconds=options["item_seconds"])
     now = timezone.now()
-    for item in CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).select_related("audit"):
+    in_flight_items = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT)
+    for item in in_flight_items.select_related("audit").defer("audit__report"):  # a report is large: not needed
         over_budget = item.dispatched is not None and now - item.dispatched > budget
         audit = item.audit
         version = _resolved_version(item)
@@ -252,30 +254,39 @@ def crawl_advance(*, crawl_id: int) -> Progress:
                 # Its remaining distributions' tasks then find the audit finished and do nothing; what was probed
                 # so far stays stored.
                 audit_mark_failed(audit_id=audit.pk, error=f"the crawl stopped it: {reason}")
-    in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
-    pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
-    if in_flight < options["concurrency"] and pending.exists():  # else no lock: the driver calls this often
+    counts = _status_counts(crawl)
+    if counts["in_flight"] < options["concurrency"] and counts["pending"]:  # else no lock: the driver calls this often
         with transaction.atomic():
             # One hand-out at a time (the crawl's row locked; SQLite's transactions take the write lock when they
             # start): the driver and every worker that ends an audit call this, and the concurrency holds.
             Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
-            in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
+            in_flight = in_flight_items.count()
+            pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
             for item_id in list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]):
                 handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
                     status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
                 )
                 if handed:
-                    in_flight += 1
                     transaction.on_commit(functools.partial(dispatch.enqueue, "auditor.tasks.crawl_item", item_id))
-    total = CrawlItem.objects.filter(crawl=crawl).count()
-    finished = CrawlItem.objects.filter(crawl=crawl, status__in=_FINISHED).count()
+        counts = _status_counts(crawl)
+    total, finished = counts["total"], counts["finished"]
     done = finished == total
-    pending_count = total - finished - in_flight
     if done:
         Crawl.objects.filter(pk=crawl.pk, status=Crawl.Status.RUNNING).update(
             status=Crawl.Status.DONE, finished=timezone.now()
         )
-    return Progress(total=total, finished=finished, in_flight=in_flight, pending=pending_count, done=done)
+    return Progress(total=total, finished=finished, in_flight=counts["in_flight"], pending=counts["pending"], done=done)
+
+
+def _status_counts(crawl: Crawl) -> dict[str, int]:
+    """The crawl's items: how many in all, finished, in flight and not handed out yet, in one query."""
+    by_status = dict(CrawlItem.objects.filter(crawl=crawl).values_list("status").annotate(Count("pk")).order_by())
+    return {
+        "total": sum(by_status.values()),
+        "finished": sum(by_status.get(status, 0) for status in _FINISHED),
+        "in_flight": sum(by_status.get(status, 0) for status in _IN_FLIGHT),
+        "pending": by_status.get(CrawlItem.Status.PENDING, 0),
+    }
 
 
 _FAILURE_OUTCOMES = {
