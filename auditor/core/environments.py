@@ -13,10 +13,12 @@ would start the environment's interpreter with `site`, and so every `.pth` file,
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import io
 import json
 import os
+import posixpath
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ _TEST_DIRECTORIES = (NON_PUBLIC_PARTS - {"__main__"}) | {"_tests", "_testing", "
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 MAX_RECORD_BYTES = 20 * 2**20
 _SCHEME_DIRECTORIES = ("bin", "include", "share", "etc")
+ASK_SECONDS = 60  # for an interpreter to say what it is
 _TEST_MODULES = ("conftest", "setup", "testing", "_testbase", "_testing")
 
 
@@ -72,9 +75,15 @@ class InstalledDistribution:
             for f in self.files
             if f.endswith(_MODULE_SUFFIXES)
             and ".dist-info/" not in f
-            and not f.startswith("..")
+            and _inside(f)
             and f.partition("/")[0] not in scheme
         ]
+
+
+def _inside(relative: str) -> bool:
+    """A RECORD path within site-packages: not absolute, and no `..` out of it (RECORD is the wheel's own text)."""
+    normal = posixpath.normpath(relative)
+    return not posixpath.isabs(normal) and normal != ".." and not normal.startswith("../")
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Interpreter:
     version: str  # "3.11.2"
     platform: str  # "linux-x86_64"
     bytecode_magic: str = ""  # importlib.util.MAGIC_NUMBER, hex: which compiled bytecode it runs
+    executable: Path | None = None  # its real file, also when asked through a wrapper (a pyenv shim)
 
 
 def interpreter_info(python: str | Path) -> Interpreter:
@@ -100,13 +110,21 @@ def interpreter_info(python: str | Path) -> Interpreter:
 def _interpreter_info(python: Path, inode: int, mtime_ns: int) -> Interpreter:
     # Only the standard library runs (-I -S): no `.pth` file of an environment's packages.
     script = (
-        "import importlib.util, json, sys, sysconfig; "
+        "import importlib.util, json, os, sys, sysconfig; "
         "print(json.dumps([sys.base_prefix, '.'.join(map(str, sys.version_info[:3])), sysconfig.get_platform(), "
-        "importlib.util.MAGIC_NUMBER.hex()]))"
+        "importlib.util.MAGIC_NUMBER.hex(), os.path.realpath(sys.executable)]))"
     )
-    done = subprocess.run([str(python), "-I", "-S", "-c", script], capture_output=True, text=True, check=True)
-    base_prefix, version, platform, *magic = json.loads(done.stdout)
-    return Interpreter(Path(base_prefix).resolve(), version, platform, "".join(magic[:1]))
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-S", "-c", script], capture_output=True, text=True, check=True, timeout=ASK_SECONDS
+        )
+    except subprocess.TimeoutExpired:
+        raise OSError(errno.ETIMEDOUT, f"{python} did not answer within {ASK_SECONDS:g} s") from None
+    base_prefix, version, platform, *rest = json.loads(done.stdout)
+    magic, executable = (rest + ["", ""])[:2]
+    return Interpreter(
+        Path(base_prefix).resolve(), version, platform, magic, Path(executable) if executable else python
+    )
 
 
 def create_environment(root: Path, *, python: str) -> AuditEnvironment:
@@ -115,8 +133,8 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     Written here, as PEP 405 defines it (a `pyvenv.cfg` naming the interpreter's directory, a link to it, an empty
     site-packages), rather than by `uv venv`: an environment is made for every audit and every build, and a process
     (with activation scripts nothing uses) cost more than the rest of a small project's install."""
-    interpreter = Path(python).resolve()
-    info = interpreter_info(interpreter)  # also refuses what is not a Python interpreter
+    info = interpreter_info(python)  # also refuses what is not a Python interpreter
+    interpreter = info.executable or Path(python).resolve()  # the interpreter itself, not a wrapper that runs it
     # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
     purelib = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
     root.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.core import environments
 from auditor.core.environments import (
     InstalledDistribution,
     create_environment,
@@ -135,10 +136,17 @@ def test_interpreter_info_of_a_link_is_its_target_s(tmp_path: Path) -> None:
     assert interpreter_info(tmp_path / "python") == interpreter_info(python)
 
 
-def test_a_new_environment_is_a_virtual_environment_of_its_interpreter(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["the interpreter", "a wrapper script"])
+def test_a_new_environment_is_a_virtual_environment_of_its_interpreter(tmp_path: Path, given: str) -> None:
     # Written by forkaudit, not by `uv venv`: run in the sandbox, its interpreter must take the environment for its
-    # prefix, with its own site-packages on the path and not those of the interpreter it was made from.
+    # prefix, with its own site-packages on the path and not those of the interpreter it was made from. A wrapper
+    # (a pyenv shim) is not what the environment links to: the interpreter it runs is.
     python = default_python()
+    if given == "a wrapper script":
+        wrapper = tmp_path / "python-wrapper"
+        wrapper.write_text(f'#!/bin/sh\nexec {python} "$@"\n')
+        wrapper.chmod(0o755)
+        python = str(wrapper)
     umask = os.umask(0o077)  # an operator's strict umask: the sandbox's user must still read the environment
     try:
         env = create_environment(tmp_path / "env", python=python)
@@ -157,3 +165,19 @@ def test_a_new_environment_is_a_virtual_environment_of_its_interpreter(tmp_path:
 
     with pytest.raises(OSError):
         create_environment(tmp_path / "env", python=python)  # never over an existing directory
+
+
+def test_an_interpreter_that_does_not_answer_is_an_os_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(environments, "ASK_SECONDS", 0.2)
+    hanging = tmp_path / "python"
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    with pytest.raises(OSError, match="did not answer within 0.2 s"):
+        interpreter_info(hanging)
+
+
+def test_module_files_are_only_those_inside_site_packages():
+    # RECORD is the wheel's own text: a path out of site-packages names no module of it (the scan, the compile and
+    # the probe plan would otherwise read the host's files).
+    listed = dist("pkg/__init__.py", "/usr/lib/python3.11/os.py", "pkg/../../etc/x.py", "../../bin/tool.py", "pkg/a.py")
+    assert listed.module_files() == ["pkg/__init__.py", "pkg/a.py"]
