@@ -224,7 +224,6 @@ class Progress:
     total: int
     finished: int
     in_flight: int
-    pending: int  # not handed out yet
     done: bool
 
 
@@ -275,7 +274,11 @@ def crawl_advance(*, crawl_id: int) -> Progress:
         Crawl.objects.filter(pk=crawl.pk, status=Crawl.Status.RUNNING).update(
             status=Crawl.Status.DONE, finished=timezone.now()
         )
-    return Progress(total=total, finished=finished, in_flight=counts["in_flight"], pending=counts["pending"], done=done)
+    return Progress(total=total, finished=finished, in_flight=counts["in_flight"], done=done)
+
+
+def crawl_done(*, crawl_id: int) -> bool:
+    return Crawl.objects.filter(pk=crawl_id, status=Crawl.Status.DONE).exists()
 
 
 def _status_counts(crawl: Crawl) -> dict[str, int]:

@@ -22,7 +22,7 @@ from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, Incomplete, UsageError,
 from auditor.cli.progress import ProgressBar
 
 POLL_SECONDS = 0.2  # how often the progress is shown (the workers hand out the next project themselves)
-LAST_POLL_SECONDS = 0.05  # once every project is handed out: the command ends soon after the crawl does
+END_POLL_SECONDS = 0.05  # how often the crawl's own row is read, so that the command ends soon after the crawl
 MAX_TOP = 100_000
 
 
@@ -157,7 +157,7 @@ def _drive(crawl_id: int, worker: Any) -> int:
                 raise KeyboardInterrupt
             if worker is not None and worker.poll() is not None:
                 raise Incomplete(f"the worker exited (status {worker.returncode}); run the same command to resume")
-            time.sleep(POLL_SECONDS if progress.pending else LAST_POLL_SECONDS)
+            _wait(crawl_id, POLL_SECONDS)
             progress = crawl_advance(crawl_id=crawl_id)
             for item in crawl_items_finished(crawl_id=crawl_id, excluding=shown):
                 shown.add(item.pk)
@@ -173,6 +173,16 @@ def _drive(crawl_id: int, worker: Any) -> int:
     for line in crawl_summary(crawl_id=crawl_id).lines():
         print(line)
     return EXIT_OK
+
+
+def _wait(crawl_id: int, seconds: float) -> None:
+    """Up to `seconds`, less once the crawl is done (the worker that settles its last project marks it so): a look at
+    its row is one read, where the progress's counts read every item."""
+    from auditor.crawl import crawl_done
+
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not crawl_done(crawl_id=crawl_id):
+        time.sleep(min(END_POLL_SECONDS, left))
 
 
 def _line(item: Any) -> str:
