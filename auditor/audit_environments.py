@@ -17,10 +17,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from auditor.core.environments import AuditEnvironment, installed_distributions
+from auditor.core.environments import AuditEnvironment
 from auditor.core.inputs import parse_requirements
-from auditor.core.integrity import intact_distributions
-from auditor.core.pipeline import AuditInput, AuditOptions, Prepared, build_environment, stage_wheels
+from auditor.core.pipeline import AuditInput, AuditOptions, Prepared, build_environment, examined, stage_wheels
 from auditor.core.resolve import Resolution
 from auditor.core.workspace import work_root
 from auditor.models import Audit, AuditDistribution
@@ -66,8 +65,7 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
-            distributions, problems = intact_distributions(env, installed_distributions(env), resolution.pins)
-            return Prepared(env, resolution, distributions, {**state["install_errors"], **problems})
+            return examined(env, resolution, state["install_errors"])
         stage_wheels(audit_input(audit, directory).wheels, directory)
         pending = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING)
         probed = set(pending.values_list("name", flat=True))

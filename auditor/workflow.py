@@ -319,7 +319,7 @@ def audit_analyse(*, audit_distribution_id: int) -> uuid.UUID | None:
         error = prepared.install_errors.get(distribution.name, "it was not installed")
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=None, cached=False, error=error)
     else:
-        key = installed_key(dist, prepared.env, options, audit.options.get("origins", {}))
+        key = installed_key(dist, prepared.env, options, {**prepared.carried, **audit.options.get("origins", {})})
         record, cached = _reusable(key, audit), True
         if record is None:
             with claimed(key, stale_after=timedelta(seconds=options.timeout * 30 + 600)):

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from auditor.core.environments import MAX_RECORD_BYTES, AuditEnvironment, InstalledDistribution
+from auditor.core.resolve import Resolution
 
 _NOT_IMPORTED = ("bin/", "../")
 _CODE = (".py", ".so", ".pyd", ".pth")
@@ -45,6 +46,40 @@ def intact_distributions(
             errors[dist.name] = dist.record_error
     errors.update(_replaced(env, [d for d in real if d.name not in errors]))
     return [d for d in real if d.name not in errors], errors
+
+
+def carried_origins(distributions: Sequence[InstalledDistribution], resolution: Resolution) -> dict[str, str]:
+    """The origin of each distribution whose packages hold a module of another distribution that it does not require,
+    directly or not: `carried:` and those carriers (`name==version`, sorted).
+
+    A wheel may add a module to another's package (`victim/_speedups.py`, which the victim imports if it is there):
+    its code then runs in the victim's probe and could make the victim's result anything, so that result holds only
+    beside its carriers and is never the public one. A dependency's module there is the distribution's own choice
+    (PyQt5-sip's `PyQt5/sip.so`), and a namespace package that several declare is shared by design."""
+    versions = {d.name: d.version for d in distributions}
+    packages: dict[str, set[str]] = defaultdict(set)  # package directory -> who ships its `__init__.py`
+    for dist in distributions:
+        for path in dist.files:
+            if path.endswith("/__init__.py"):
+                packages[path.rpartition("/")[0]].add(dist.name)
+    required = {name: resolution.dependencies_of(name) for name in versions}
+    carried: dict[str, set[str]] = defaultdict(set)
+    for other in distributions:
+        for path in other.module_files():
+            parents = path.split("/")[:-1]
+            for depth in range(1, len(parents) + 1):
+                owners = packages.get("/".join(parents[:depth]), set())
+                if other.name in owners:
+                    continue  # its own package, or a namespace it declares too (shared, or an error: `_replaced`)
+                for name in owners:
+                    if other.name not in required[name]:
+                        carried[name].add(other.name)
+    origins = {}
+    for name, carriers in carried.items():
+        listed = ",".join(f"{carrier}=={versions[carrier]}" for carrier in sorted(carriers))
+        # An origin is stored in 200 characters: a long list is named by its digest.
+        origins[name] = "carried:" + (listed if len(listed) <= 150 else hashlib.sha256(listed.encode()).hexdigest())
+    return origins
 
 
 def _replaced(env: AuditEnvironment, distributions: Sequence[InstalledDistribution]) -> dict[str, str]:

@@ -56,7 +56,7 @@ from auditor.core.findings import (
     Vulnerability,
 )
 from auditor.core.inputs.locks import Lock, marker_environment
-from auditor.core.integrity import intact_distributions
+from auditor.core.integrity import carried_origins, intact_distributions
 from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
@@ -117,6 +117,7 @@ class Prepared:
     resolution: Resolution
     distributions: list[InstalledDistribution]
     install_errors: dict[str, str]  # name -> why it could not be installed
+    carried: dict[str, str] = dataclasses.field(default_factory=dict)  # integrity.carried_origins
 
 
 class _InstallOptions(TypedDict):
@@ -321,8 +322,22 @@ def build_environment(
         compiled = [dist for dist in installed if dist.name in shared]
         if worth_compiling(env, compiled):
             compile_environment(env, compiled, sandbox=sandbox_for(options.sandbox), jobs=options.jobs)
+    return examined(env, resolution, install_errors, installed)
+
+
+def examined(
+    env: AuditEnvironment,
+    resolution: Resolution,
+    install_errors: Mapping[str, str],
+    installed: Sequence[InstalledDistribution] | None = None,
+) -> Prepared:
+    """What the pipeline knows of an installed environment: its intact distributions, why the others are not, and
+    the origins of those whose packages carry another's modules (auditor.core.integrity)."""
+    if installed is None:
+        installed = installed_distributions(env)
     distributions, problems = intact_distributions(env, installed, resolution.pins)
-    return Prepared(env, resolution, distributions, {**install_errors, **problems})
+    carried = carried_origins(distributions, resolution)
+    return Prepared(env, resolution, distributions, {**install_errors, **problems}, carried)
 
 
 def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> dict[str, str]:
@@ -679,7 +694,7 @@ def _analyse(
             )
             with contextlib.closing(analysed):  # an interruption stops the probes at once, not when collected
                 for dist, result in analysed:
-                    keys[dist.name] = installed_key(dist, env, options, origins)
+                    keys[dist.name] = installed_key(dist, env, options, {**prepared.carried, **origins})
                     store.put(keys[dist.name], result)
                     results[dist.name] = (result, False)
                     progress(Probed(name=dist.name, done=len(results), total=total))

@@ -1,6 +1,7 @@
 """No distribution can alter the result of another: a co-installed distribution's start-up code (`.pth` files,
 `sitecustomize`) and the bytecode it ships for another's modules do not run in the other's probe, whose result is
-stored for everyone's reuse."""
+stored for everyone's reuse; a module it adds to another's package can run there, and then that result is not the
+public one."""
 
 from __future__ import annotations
 
@@ -204,6 +205,51 @@ def test_the_result_of_an_index_package_that_requires_an_uploaded_wheel_is_the_u
     assert origins["fa-other"] == "index"
     assert origins["fa-dep"].startswith("upload:mallory:")
     assert origins["fa-app"].startswith("upload:mallory:requires:")
+
+
+def audit_index(tmp_path: Path, *requirements: str) -> dict[str, tuple[str, Verdict]]:
+    """Origin and verdict of each result an audit of `requirements` (from the test's index) stored."""
+    store = MemoryStore()
+    run_audit(AuditInput(requirements=requirements), workdir=tmp_path / "work", store=store, options=OPTIONS)
+    return {key.name: (key.origin, probe_verdict(result)) for key, result in store._results.items()}
+
+
+def test_a_module_planted_in_another_distributions_package_keeps_what_it_did_out_of_the_public_record(
+    tmp_path, monkeypatch
+):
+    index = tmp_path / "index"
+    monkeypatch.setenv("UV_FIND_LINKS", str(index))
+    index.mkdir()
+    # The victim imports an optional module of its own package if it is there (a speed-up), then starts its thread:
+    # a wheel that puts that module there runs its code in the victim's probe, here to hide the thread.
+    speedups = "try:\n    from fa_victim import _speedups\nexcept ImportError:\n    pass\n"
+    build_wheel(
+        index, "fa-victim", {"fa_victim/__init__.py": speedups + VICTIM["fa-victim"]["files"]["fa_victim/__init__.py"]}
+    )
+    build_wheel(index, "fa-carrier", {"fa_carrier/__init__.py": "", "fa_victim/_speedups.py": SILENCER})
+
+    together = audit_index(tmp_path / "together", "fa-victim", "fa-carrier")
+    alone = audit_index(tmp_path / "alone", "fa-victim")
+
+    assert together == {
+        "fa-victim": ("carried:fa-carrier==1.0", Verdict.SAFE),  # what the carrier made of it, kept beside it
+        "fa-carrier": ("index", Verdict.SAFE),
+    }
+    assert alone == {"fa-victim": ("index", Verdict.UNSAFE)}
+
+
+def test_a_module_that_a_dependency_adds_to_a_package_is_the_packages_own_choice(tmp_path, monkeypatch):
+    index = tmp_path / "index"
+    monkeypatch.setenv("UV_FIND_LINKS", str(index))
+    index.mkdir()
+    plugin = "try:\n    from fa_host import _plugin\nexcept ImportError:\n    pass\n"  # as PyQt5 and PyQt5-sip
+    build_wheel(index, "fa-host", {"fa_host/__init__.py": plugin}, requires=["fa-plugin"])
+    build_wheel(index, "fa-plugin", {"fa_plugin/__init__.py": "", "fa_host/_plugin.py": ""})
+
+    assert audit_index(tmp_path, "fa-host") == {
+        "fa-host": ("index", Verdict.SAFE),
+        "fa-plugin": ("index", Verdict.SAFE),
+    }
 
 
 def forged_bytecode(source: str, filename: str) -> bytes:
