@@ -65,13 +65,15 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
-            return examined(env, resolution, state["install_errors"])
+            # Found by the task that built it: not again by every task (an environment written before has none).
+            return examined(env, resolution, state["install_errors"], carried=state.get("carried"))
         stage_wheels(audit_input(audit, directory).wheels, directory)
         pending = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING)
         probed = set(pending.values_list("name", flat=True))
         prepared = build_environment(resolution, workdir=directory, options=options, probed=probed)
         env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
-        state_file.write_text(json.dumps({"env": env_state, "install_errors": prepared.install_errors}))
+        state = {"env": env_state, "install_errors": prepared.install_errors, "carried": prepared.carried}
+        state_file.write_text(json.dumps(state))
         return prepared
 
 

@@ -330,14 +330,17 @@ def examined(
     resolution: Resolution,
     install_errors: Mapping[str, str],
     installed: Sequence[InstalledDistribution] | None = None,
+    carried: Mapping[str, str] | None = None,
 ) -> Prepared:
     """What the pipeline knows of an installed environment: its intact distributions, why the others are not, and
-    the origins of those whose packages carry another's modules (auditor.core.integrity)."""
+    the origins of those whose packages carry another's modules (auditor.core.integrity; `carried` when they were
+    found when it was built: every file of every distribution is read to find them)."""
     if installed is None:
         installed = installed_distributions(env)
     distributions, problems = intact_distributions(env, installed, resolution.pins)
-    carried = carried_origins(distributions, resolution)
-    return Prepared(env, resolution, distributions, {**install_errors, **problems}, carried)
+    if carried is None:
+        carried = carried_origins(distributions, resolution)
+    return Prepared(env, resolution, distributions, {**install_errors, **problems}, dict(carried))
 
 
 def _rebuild_sources(resolution: Resolution, *, workdir: Path, options: AuditOptions) -> dict[str, str]:
