@@ -123,14 +123,14 @@ def uv_venv(root: Path, python: str) -> AuditEnvironment:
     auditor.core.environments.create_environment)."""
     import subprocess
 
-    from auditor.core.environments import AuditEnvironment, interpreter_info
+    from auditor.core.environments import AuditEnvironment, interpreter_info, venv_site_packages
     from auditor.core.uv import uv_binary
 
     args = [uv_binary(), "venv", "--quiet", "--python", python, "--no-project", str(root)]
     subprocess.run(args, env=uv_env(), check=True, capture_output=True, umask=0o022)
     info = interpreter_info(python)
-    site_packages = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
-    interpreter = Path(python).resolve()
+    site_packages = venv_site_packages(root, info.version)
+    interpreter = info.executable or Path(python).resolve()
     return AuditEnvironment(
         root, root / "bin" / "python", site_packages, info.base_prefix, info.version, info.platform, interpreter
     )

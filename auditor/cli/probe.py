@@ -49,7 +49,9 @@ def _interpreter_paths(python: Path) -> tuple[Path, Path, Path]:
     prefix, base_prefix, (major, minor), purelib = json.loads(done.stdout)
     root = python.absolute().parent.parent
     if (root / "pyvenv.cfg").exists():  # a virtualenv: `site` would have made it the prefix
-        return root, Path(base_prefix).resolve(), root / "lib" / f"python{major}.{minor}" / "site-packages"
+        from auditor.core.environments import venv_site_packages
+
+        return root, Path(base_prefix).resolve(), venv_site_packages(root, f"{major}.{minor}")
     return Path(prefix), Path(base_prefix).resolve(), Path(purelib)
 
 

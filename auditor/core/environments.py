@@ -127,6 +127,12 @@ def _interpreter_info(python: Path, inode: int, mtime_ns: int) -> Interpreter:
     )
 
 
+def venv_site_packages(root: Path, version: str) -> Path:
+    """A virtual environment's site-packages: the venv layout, not sysconfig's default scheme (Debian's interpreter
+    patches that to dist-packages)."""
+    return root / "lib" / f"python{'.'.join(version.split('.')[:2])}" / "site-packages"
+
+
 def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     """A new, empty virtual environment at `root` on the interpreter `python` (an OSError if `root` exists).
 
@@ -135,8 +141,7 @@ def create_environment(root: Path, *, python: str) -> AuditEnvironment:
     (with activation scripts nothing uses) cost more than the rest of a small project's install."""
     info = interpreter_info(python)  # also refuses what is not a Python interpreter
     interpreter = info.executable or Path(python).resolve()  # the interpreter itself, not a wrapper that runs it
-    # The venv layout, not sysconfig's default scheme: Debian's interpreter patches that to dist-packages.
-    purelib = root / "lib" / f"python{'.'.join(info.version.split('.')[:2])}" / "site-packages"
+    purelib = venv_site_packages(root, info.version)
     root.parent.mkdir(parents=True, exist_ok=True)
     for directory in (root, root / "bin", root / "lib", purelib.parent, purelib):
         directory.mkdir()
