@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult
 from auditor.core.probe.cgroups import limits_description
 from auditor.core.probe.evidence import Attributor, findings_from_report, foreign_threads
-from auditor.core.probe.forktrial import with_fork_trial
+from auditor.core.probe.forktrial import live_thread_modules, with_fork_trial
 from auditor.core.probe.mitigations import with_mitigations
 from auditor.core.probe.provenance import script_modules, with_provenance
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
 PROBE_VERSION = "7"  # bump when the probe would find something different for the same distribution
+# One interpreter's imports: their outcomes, the findings, whether the distribution is fork-aware, the report.
+Ran = tuple[dict[str, ModuleOutcome], list[Finding], bool, dict[str, Any]]
+# Interpreters that re-import a distribution at once: twice the cores, so that one's settle time serves another.
+RERUNS_AT_ONCE = 2 * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def probe_distribution(
 
     django_apps: list[str] = []  # set when the distribution is a plug-in that needs Django configured
 
-    def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None, fork_trial: float | None = None):
+    def run(modules: list[ModuleSpec], env_vars: dict[str, str] | None = None, fork_trial: float | None = None) -> Ran:
         outcomes, report = probe_modules(
             modules,
             python=env.python,
@@ -95,12 +102,14 @@ def probe_distribution(
     findings += _import_failures(modules)
     # An import through what requires it is the application's import of this distribution too.
     findings = with_provenance(findings, [*top_level, *options.importers], script_modules(dist, env))
-    if options.verify_mitigations:
-        findings = with_mitigations(findings, dist.name, lambda modules, knob: run(modules, knob)[:2])
-    if options.fork_trial:
-        limit = max(2.0, options.timeout / 4)
-        findings, stopped_at_fork = with_fork_trial(findings, lambda modules: _trial(run(modules, None, limit)))
+    seconds = time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0)
+    rerun_modules = live_thread_modules(findings)
+    if rerun_modules and (options.verify_mitigations or options.fork_trial):
+        findings, stopped_at_fork, rerun_seconds = _reruns(
+            findings, dist.name, rerun_modules, run, options=options, cores=cores
+        )
         fork_aware = fork_aware or stopped_at_fork
+        seconds += rerun_seconds
     return ProbeResult(
         distribution=dist.name,
         version=dist.version,
@@ -108,16 +117,50 @@ def probe_distribution(
         modules=modules,
         findings=tuple(findings),
         fork_aware=fork_aware,
-        seconds=time.monotonic() - started - ((cores.waited() - waited) if cores is not None else 0.0),
+        seconds=seconds,
         limits=limits_description(),
         imported_with=imported_with,
         foreign_threads=tuple(foreign_threads(report, attributor=attributor, distribution=dist.name)),
     )
 
 
-def _trial(ran):
-    outcomes, findings, _, report = ran
-    return outcomes, findings, report
+def _reruns(
+    findings: list[Finding],
+    distribution: str,
+    modules: list[ModuleSpec],
+    run: Callable[[list[ModuleSpec], dict[str, str] | None, float | None], Ran],
+    *,
+    options: ProbeOptions,
+    cores: Cores | None,
+) -> tuple[list[Finding], bool, float]:
+    """The re-imports of the modules whose threads live on, side by side: the fork trial and the trials of the
+    mitigations (each in its own interpreter, `RERUNS_AT_ONCE` at a time, and each holding one of `cores` if given,
+    so that an idle core or a trial's settle time serves another). The findings they give, whether a library
+    stopped a thread of its own at the fork, and the seconds they took as if each interpreter had its core."""
+    spent: list[float] = []
+
+    def timed(env_vars: dict[str, str] | None, fork_trial: float | None = None) -> Ran:
+        begun = time.monotonic()
+        waited = cores.waited() if cores is not None else 0.0
+        try:
+            return run(modules, env_vars, fork_trial)
+        finally:
+            spent.append(time.monotonic() - begun - ((cores.waited() - waited) if cores is not None else 0.0))
+
+    pool = ThreadPoolExecutor(max_workers=RERUNS_AT_ONCE, thread_name_prefix="forkaudit-rerun")
+    try:
+        limit = max(2.0, options.timeout / 4)
+        trial = pool.submit(timed, None, limit) if options.fork_trial else None
+        if options.verify_mitigations:
+            findings = with_mitigations(findings, distribution, lambda knob: pool.submit(timed, knob))
+        stopped_at_fork = False
+        if trial is not None:
+            outcomes, again, _, report = trial.result()
+            findings, stopped_at_fork = with_fork_trial(findings, outcomes, again, report)
+    finally:
+        # An error, or a stop (ProbesStopped): the trials not started yet never start.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return findings, stopped_at_fork, max(spent, default=0.0)
 
 
 DJANGO_CONFIGURED = (

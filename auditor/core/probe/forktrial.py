@@ -10,24 +10,30 @@ claim), and the child runs a short smoke test within S seconds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
 from auditor.core.probe.runner import ModuleSpec
 
-# rerun(modules) -> (outcomes, findings, report): the probe's imports again, ending with a fork.
-Rerun = Callable[[list[ModuleSpec]], tuple[dict[str, ModuleOutcome], list[Finding], dict[str, Any]]]
+
+def live_thread_modules(findings: Sequence[Finding]) -> list[ModuleSpec]:
+    """The modules whose threads live on after the import: what the fork trial and the mitigations' trials import."""
+    live = {f.module for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module}
+    return [ModuleSpec(module, True) for module in sorted(live)]
 
 
-def with_fork_trial(findings: list[Finding], rerun: Rerun) -> tuple[list[Finding], bool]:
+def with_fork_trial(
+    findings: list[Finding], outcomes: dict[str, ModuleOutcome], again: list[Finding], report: dict[str, Any]
+) -> tuple[list[Finding], bool]:
     """`findings` with what a fork did to each live thread and the trial's own finding; and whether a library
-    stopped a thread of its own at the fork (fork-aware, natively). Unchanged when nothing is alive, or when the
-    trial's imports did not all succeed (it would say nothing of these threads)."""
+    stopped a thread of its own at the fork (fork-aware, natively). The trial is the imports of
+    `live_thread_modules(findings)` again, forking at the end: their `outcomes`, the findings they gave (`again`) and
+    the bootstrap's report. Unchanged when nothing is alive, or when the trial's imports did not all succeed (it
+    would say nothing of these threads)."""
     live = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
     if not live:
         return findings, False
-    outcomes, again, report = rerun([ModuleSpec(m, True) for m in sorted({t.module for t in live if t.module})])
     trial = report.get("fork")
     if not isinstance(trial, dict) or any(o.status != ModuleStatus.OK for o in outcomes.values()):
         return findings, False

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
 
-from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
+from auditor.core.findings import Finding, ModuleStatus, ThreadOnImport, thread_kind
 from auditor.core.probe.libraries import catalogue, known_libraries
-from auditor.core.probe.runner import ModuleSpec
 
 Knob = dict[str, str]
 MAX_TRIALS = 8  # re-imports per distribution, whatever the catalogue offers
 
-# run(modules, env) -> (outcomes, findings): the probe's imports again, with `env` set.
-Rerun = Callable[[list[ModuleSpec], Knob], tuple[dict[str, ModuleOutcome], list[Finding]]]
+# rerun(env) -> the probe's imports of the live threads' modules again, with `env` set: (outcomes, findings, ...),
+# on its way.
+Rerun = Callable[[Knob], Future[tuple[Any, ...]]]
 
 
 def candidates(distribution: str, threads: Sequence[ThreadOnImport]) -> tuple[list[Knob], list[Knob]]:
@@ -42,19 +44,29 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
     targets = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
     if not targets:
         return findings
-    modules = [ModuleSpec(m, True) for m in sorted({t.module for t in targets if t.module})]
     specific, fallback = candidates(distribution, targets)
+    fallback = fallback[: max(0, MAX_TRIALS - len(specific))]
+    specific = specific[:MAX_TRIALS]
     verified: dict[int, list[Knob]] = {index: [] for index in range(len(targets))}
-    trials = [(knob, False) for knob in specific] + [(knob, True) for knob in fallback]
-    for knob, only_if_needed in trials[:MAX_TRIALS]:
-        if only_if_needed and all(verified.values()):
-            break
-        outcomes, again = rerun(modules, knob)
+
+    def verify(knob: Knob, trial: Future[tuple[Any, ...]]) -> None:
+        outcomes, again = trial.result()[:2]
         if any(o.status != ModuleStatus.OK for o in outcomes.values()):
-            continue  # a knob that breaks the import proves nothing
+            return  # a knob that breaks the import proves nothing
         for index, target in enumerate(targets):
             if not any(_is_same_thread(target, other) for other in again):
                 verified[index].append(knob)
+
+    # The trials start together; the fallbacks are only kept (and only waited for) while a thread has no verified
+    # knob, in their order, as if each had been tried after the last.
+    for knob, trial in [(knob, rerun(knob)) for knob in specific]:
+        verify(knob, trial)
+    pending = [(knob, rerun(knob)) for knob in fallback] if not all(verified.values()) else []
+    for knob, trial in pending:
+        if all(verified.values()):
+            trial.cancel()
+        else:
+            verify(knob, trial)
     mitigated = {
         id(target): {"env": verified[index][0], "verified": True, "alternatives": verified[index][1:]}
         for index, target in enumerate(targets)
