@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from auditor.core.cache import ProbeKey
 from auditor.core.findings import ProbeResult
+from auditor.models import ProbeRecord
 from auditor.selectors import probe_record_for
 from auditor.services import probe_record_store
 
@@ -41,5 +42,6 @@ class DatabaseResultStore:
             logger.warning("ignoring unreadable stored result %s %s (id %s)", record.name, record.version, record.pk)
             return None
 
-    def put(self, key: ProbeKey, result: ProbeResult) -> None:
-        probe_record_store(key=key, result=result, verdict=self.verdict_of(result), owner=self.owner)
+    def put(self, key: ProbeKey, result: ProbeResult) -> ProbeRecord:
+        """Store `result` under `key`; the record stored (its audit's owner may reuse it)."""
+        return probe_record_store(key=key, result=result, verdict=self.verdict_of(result), owner=self.owner)

@@ -341,8 +341,7 @@ def audit_analyse(*, audit_distribution_id: int) -> uuid.UUID | None:
                         options=options,
                         importers=importers_of(dist.name, prepared.resolution, prepared.distributions),
                     )
-                    store.put(key, result)
-                    record, cached = _reusable(key, audit), False
+                    record, cached = store.put(key, result), False
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)
     audit_finish(audit_id=audit.pk)
     return audit.pk

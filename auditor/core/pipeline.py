@@ -414,18 +414,29 @@ def analyse_distribution(
 ) -> ProbeResult:
     """Static scan (unless given) and probe of one installed distribution: everything that is cached about it.
     `importers` are the top-level modules of what requires it, should it refuse to be imported on its own."""
-    if static_findings is None:
-        static_findings = (
-            static.scan_files(python_files(dist, env), root=env.site_packages, jobs=options.jobs)
-            if options.static_scan
-            else []
+
+    def probe(found: Sequence[Finding]) -> ProbeResult:
+        extra = sorted(static.module_level_thread_modules(found))
+        probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra, importers=tuple(importers))
+        return probe_distribution(
+            dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options, cores=cores
         )
-    extra = sorted(static.module_level_thread_modules(static_findings))
-    probe_options = dataclasses.replace(options.probe_options(), extra_modules=extra, importers=tuple(importers))
-    result = probe_distribution(
-        dist, env=env, attributor=attributor, sandbox=sandbox, options=probe_options, cores=cores
-    )
-    return dataclasses.replace(result, findings=result.findings + tuple(static_findings))
+
+    if static_findings is not None or not options.static_scan:
+        found = list(static_findings or [])
+        result = probe(found)
+    else:
+        # The scan and the probe side by side: the probe waits on its interpreter while this process scans. The
+        # probe is done again, with them, only if the scan names modules it did not import (a private module that
+        # starts a thread when imported): the result is the one the scan first, then the probe, would give.
+        files = python_files(dist, env)
+        scan = in_background(lambda: static.scan_files(files, root=env.site_packages, jobs=options.jobs))
+        result = probe([])
+        found = scan.result()
+        probed = {module.name for module in result.modules}
+        if not static.module_level_thread_modules(found) <= probed:
+            result = probe(found)
+    return dataclasses.replace(result, findings=result.findings + tuple(found))
 
 
 def analyse_distributions(

@@ -6,10 +6,10 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.core.background import ThreadPool
 from auditor.core.environments import AuditEnvironment, InstalledDistribution, import_names
 from auditor.core.findings import Finding, ImportFailure, ModuleOutcome, ModuleStatus, ProbeResult
 from auditor.core.probe.cgroups import limits_description
@@ -147,7 +147,7 @@ def _reruns(
         finally:
             spent.append(time.monotonic() - begun - ((cores.waited() - waited) if cores is not None else 0.0))
 
-    pool = ThreadPoolExecutor(max_workers=RERUNS_AT_ONCE, thread_name_prefix="forkaudit-rerun")
+    pool = ThreadPool(max_workers=RERUNS_AT_ONCE, thread_name_prefix="forkaudit-rerun")
     try:
         limit = max(2.0, options.timeout / 4)
         trial = pool.submit(timed, None, limit) if options.fork_trial else None

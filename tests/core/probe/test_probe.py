@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from auditor.core.background import sigint_blocked
+from auditor.core.environments import file_owners, installed_distributions
 from auditor.core.findings import (
     AtforkHandler,
     ImportFailure,
@@ -18,8 +19,11 @@ from auditor.core.findings import (
     ThreadOnImport,
     Verdict,
 )
+from auditor.core.pipeline import AuditOptions, analyse_distribution
 from auditor.core.probe import runner
+from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
+from auditor.core.probe.sandbox import sandbox_for
 from auditor.core.report.describe import describe_finding, plain
 from auditor.core.verdicts import probe_verdict
 from tests.probes_running import probes_of, wait_for_a_probe_of
@@ -62,6 +66,26 @@ def test_probe_imports_private_modules_the_static_scan_points_at(bench):
     result = bench.probe("fa-sub", shallow=True, extra_modules=["fa_sub._private"])
 
     assert [(t.module, t.alive_after_import) for t in threads(result)] == [("fa_sub._private", True)]
+
+
+def test_an_analysis_that_scans_while_it_probes_imports_what_the_scan_points_at(bench):
+    # The scan runs beside the probe; the modules it finds starting threads, which the probe did not import (a
+    # shallow probe imports fa_sub alone), are imported by a probe done again with them.
+    dists = installed_distributions(bench.env)
+    dist = next(d for d in dists if d.name == "fa-sub")
+    result = analyse_distribution(
+        dist,
+        env=bench.env,
+        attributor=Attributor(file_owners(bench.env, dists), bench.env.site_packages),
+        sandbox=sandbox_for("bwrap"),
+        options=AuditOptions(shallow=True, timeout=10, jobs=1),
+    )
+
+    assert sorted((t.module, t.alive_after_import) for t in threads(result)) == [
+        ("fa_sub._private", True),
+        ("fa_sub.worker", True),
+    ]
+    assert {f.kind for f in result.findings} >= {"runtime-thread", "thread-on-import"}  # the scan's, kept
 
 
 def test_probe_sees_a_native_thread_that_python_does_not_know(bench):
