@@ -46,6 +46,7 @@ from auditor.core.pipeline import (
     resolve_input,
 )
 from auditor.core.probe.evidence import Attributor
+from auditor.core.probe.runner import Cores
 from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
 from auditor.core.resolve import Resolution, ResolutionError, lock_pins
 from auditor.core.verdicts import probe_verdict
@@ -65,6 +66,11 @@ from auditor.services import (
 from auditor.store import DatabaseResultStore
 
 logger = logging.getLogger(__name__)
+
+# This machine's cores, shared by the probes of every task of this worker process as an audit's probes share them in
+# the CLI: an interpreter starts once it holds one, so a task's re-imports (auditor.core.probe) take a core left idle,
+# and never more of them import at once than there are cores.
+WORKER_CORES = Cores(os.cpu_count() or 1)
 
 
 def audit_submit(
@@ -340,6 +346,7 @@ def audit_analyse(*, audit_distribution_id: int) -> uuid.UUID | None:
                         sandbox=sandbox,
                         options=options,
                         importers=importers_of(dist.name, prepared.resolution, prepared.distributions),
+                        cores=WORKER_CORES,
                     )
                     record, cached = store.put(key, result), False
         audit_distribution_complete(audit_distribution_id=distribution.pk, probe=record, cached=cached)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from auditor.core.probe.sandbox import Limits, Sandbox
 PROBE_VERSION = "7"  # bump when the probe would find something different for the same distribution
 # One interpreter's imports: their outcomes, the findings, whether the distribution is fork-aware, the report.
 Ran = tuple[dict[str, ModuleOutcome], list[Finding], bool, dict[str, Any]]
-# Interpreters that re-import a distribution at once: twice the cores, so that one's settle time serves another.
-RERUNS_AT_ONCE = 2 * (os.cpu_count() or 1)
+# Interpreters that re-import one distribution at once: a few, each may hold a large library in memory.
+RERUNS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -134,10 +133,11 @@ def _reruns(
     cores: Cores | None,
 ) -> tuple[list[Finding], bool, float]:
     """The re-imports of the modules whose threads live on, side by side: the fork trial and the trials of the
-    mitigations (each in its own interpreter, `RERUNS_AT_ONCE` at a time, and each holding one of `cores` if given,
+    mitigations (each in its own interpreter, `RERUNS_AT_ONCE` at most, and each holding one of `cores` if given,
     so that an idle core or a trial's settle time serves another). The findings they give, whether a library
-    stopped a thread of its own at the fork, and the seconds they took as if each interpreter had its core."""
-    spent: list[float] = []
+    stopped a thread of its own at the fork, and their seconds: the time some trial was running (waits for a core
+    left out)."""
+    running: list[tuple[float, float]] = []  # each trial's span, from the moment it held its core
 
     def timed(env_vars: dict[str, str] | None, fork_trial: float | None = None) -> Ran:
         begun = time.monotonic()
@@ -145,7 +145,7 @@ def _reruns(
         try:
             return run(modules, env_vars, fork_trial)
         finally:
-            spent.append(time.monotonic() - begun - ((cores.waited() - waited) if cores is not None else 0.0))
+            running.append((begun + ((cores.waited() - waited) if cores is not None else 0.0), time.monotonic()))
 
     pool = ThreadPool(max_workers=RERUNS_AT_ONCE, thread_name_prefix="forkaudit-rerun")
     try:
@@ -158,9 +158,19 @@ def _reruns(
             outcomes, again, _, report = trial.result()
             findings, stopped_at_fork = with_fork_trial(findings, outcomes, again, report)
     finally:
-        # An error, or a stop (ProbesStopped): the trials not started yet never start.
+        # An error, or a stop (ProbesStopped): the trials not started yet never start, those running end first.
         pool.shutdown(wait=True, cancel_futures=True)
-    return findings, stopped_at_fork, max(spent, default=0.0)
+    return findings, stopped_at_fork, _covered(running)
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds that at least one of `spans` covers."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 DJANGO_CONFIGURED = (

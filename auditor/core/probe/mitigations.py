@@ -57,16 +57,13 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
             if not any(_is_same_thread(target, other) for other in again):
                 verified[index].append(knob)
 
-    # The trials start together; the fallbacks are only kept (and only waited for) while a thread has no verified
-    # knob, in their order, as if each had been tried after the last.
+    # The specific knobs' trials start together; then the fallbacks, one at a time while a thread has no knob yet.
     for knob, trial in [(knob, rerun(knob)) for knob in specific]:
         verify(knob, trial)
-    pending = [(knob, rerun(knob)) for knob in fallback] if not all(verified.values()) else []
-    for knob, trial in pending:
+    for knob in fallback:
         if all(verified.values()):
-            trial.cancel()
-        else:
-            verify(knob, trial)
+            break
+        verify(knob, rerun(knob))
     mitigated = {
         id(target): {"env": verified[index][0], "verified": True, "alternatives": verified[index][1:]}
         for index, target in enumerate(targets)

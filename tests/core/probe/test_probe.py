@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from auditor.core import pipeline
 from auditor.core.background import sigint_blocked
 from auditor.core.environments import file_owners, installed_distributions
 from auditor.core.findings import (
@@ -20,6 +21,7 @@ from auditor.core.findings import (
     Verdict,
 )
 from auditor.core.pipeline import AuditOptions, analyse_distribution
+from auditor.core.probe import probe_distribution as probe
 from auditor.core.probe import runner
 from auditor.core.probe.evidence import Attributor
 from auditor.core.probe.runner import Cores
@@ -86,6 +88,24 @@ def test_an_analysis_that_scans_while_it_probes_imports_what_the_scan_points_at(
         ("fa_sub.worker", True),
     ]
     assert {f.kind for f in result.findings} >= {"runtime-thread", "thread-on-import"}  # the scan's, kept
+
+
+def test_an_analysis_whose_scan_names_nothing_new_probes_once(bench, monkeypatch):
+    # fa-sub, deep: the scan's modules are fa_sub.worker, which the probe imports, and fa_sub._private, which it does
+    # not. fa-native's scan names nothing: one probe.
+    calls = []
+    monkeypatch.setattr(pipeline, "probe_distribution", lambda dist, **kw: calls.append(dist.name) or probe(dist, **kw))
+    dists = installed_distributions(bench.env)
+    for name in ("fa-sub", "fa-native"):
+        analyse_distribution(
+            next(d for d in dists if d.name == name),
+            env=bench.env,
+            attributor=Attributor(file_owners(bench.env, dists), bench.env.site_packages),
+            sandbox=sandbox_for("bwrap"),
+            options=AuditOptions(timeout=10, jobs=1),
+        )
+
+    assert calls == ["fa-sub", "fa-sub", "fa-native"]
 
 
 def test_probe_sees_a_native_thread_that_python_does_not_know(bench):

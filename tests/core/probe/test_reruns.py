@@ -7,7 +7,7 @@ import threading
 
 from auditor.core import probe
 from auditor.core.findings import ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport
-from auditor.core.probe import ProbeOptions, _reruns
+from auditor.core.probe import ProbeOptions, _covered, _reruns
 from auditor.core.probe.runner import ModuleSpec
 
 MODULES = [ModuleSpec("blas", True)]
@@ -45,18 +45,27 @@ def test_the_trials_overlap_and_keep_their_order(monkeypatch):
     assert seconds > 0
 
 
-def test_fallbacks_stop_at_the_first_that_works():
-    # A Python thread of no known library: its fallback knobs are kept up to the first one that stops it.
-    thread = ThreadOnImport(thread="flusher", native=False, alive_after_import=True, module="telemetry")
+def test_fallbacks_are_tried_one_at_a_time_up_to_the_first_that_works():
+    # A native thread of no known library: its fallback knobs, in their order. The first breaks the import (it proves
+    # nothing), the second stops the thread, and no other is tried.
+    thread = ThreadOnImport(thread="pool", native=True, alive_after_import=True, module="fast")
     tried = []
 
     def run(modules, env_vars, fork_trial):
         tried.append(env_vars)
-        alive = [] if env_vars and ("DO_NOT_TRACK" in env_vars or "CI" in env_vars) else [thread]
-        return {"telemetry": ModuleOutcome("telemetry", ModuleStatus.OK, 0.1, True)}, alive, False, {}
+        if env_vars == {"OPENBLAS_NUM_THREADS": "1"}:
+            return {"fast": ModuleOutcome("fast", ModuleStatus.IMPORT_ERROR, 0.1, True, "no")}, [], False, {}
+        alive = [] if env_vars == {"OMP_NUM_THREADS": "1"} else [thread]
+        return {"fast": ModuleOutcome("fast", ModuleStatus.OK, 0.1, True)}, alive, False, {}
 
     options = ProbeOptions(fork_trial=False)
-    findings, _, _ = _reruns([thread], "telemetry", [ModuleSpec("telemetry")], run, options=options, cores=None)
+    findings, _, _ = _reruns([thread], "fast", [ModuleSpec("fast")], run, options=options, cores=None)
 
-    assert findings[0].mitigation == {"env": {"DO_NOT_TRACK": "1"}, "verified": True, "alternatives": []}
-    assert {"DO_NOT_TRACK": "1"} in tried
+    assert findings[0].mitigation == {"env": {"OMP_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
+    assert tried == [{"OPENBLAS_NUM_THREADS": "1"}, {"OMP_NUM_THREADS": "1"}]
+
+
+def test_the_seconds_of_trials_side_by_side_are_the_time_some_trial_ran():
+    assert _covered([]) == 0
+    assert _covered([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == 2.5
+    assert _covered([(0.0, 3.0), (1.0, 2.0)]) == 3.0
