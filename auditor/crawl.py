@@ -259,9 +259,8 @@ def crawl_advance(*, crawl_id: int) -> Progress:
             # One hand-out at a time (the crawl's row locked; SQLite's transactions take the write lock when they
             # start): the driver and every worker that ends an audit call this, and the concurrency holds.
             Crawl.objects.select_for_update().filter(pk=crawl.pk).first()
-            in_flight = in_flight_items.count()
             pending = CrawlItem.objects.filter(crawl=crawl, status=CrawlItem.Status.PENDING).order_by("rank")
-            for item_id in list(pending.values_list("pk", flat=True)[: max(0, options["concurrency"] - in_flight)]):
+            for item_id in list(pending.values_list("pk", flat=True)[: _room(crawl)]):
                 handed = CrawlItem.objects.filter(pk=item_id, status=CrawlItem.Status.PENDING).update(
                     status=CrawlItem.Status.QUEUED, dispatched=timezone.now()
                 )
@@ -275,6 +274,12 @@ def crawl_advance(*, crawl_id: int) -> Progress:
             status=Crawl.Status.DONE, finished=timezone.now()
         )
     return Progress(total=total, finished=finished, in_flight=counts["in_flight"], done=done)
+
+
+def _room(crawl: Crawl) -> int:
+    """How many more of the crawl's items may be handed out now (read under the crawl's lock)."""
+    in_flight = CrawlItem.objects.filter(crawl=crawl, status__in=_IN_FLIGHT).count()
+    return max(0, crawl.options["concurrency"] - in_flight)
 
 
 def crawl_done(*, crawl_id: int) -> bool:

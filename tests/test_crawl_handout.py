@@ -4,11 +4,13 @@ hands out the next project. On SQLite here, on PostgreSQL in the suite's second 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
 from django.db import connection
 
+from auditor import crawl as crawl_module
 from auditor import tasks
 from auditor.crawl import CrawlOptions, crawl_advance, crawl_audit_ended, crawl_open
 from auditor.models import Audit, CrawlItem
@@ -32,10 +34,23 @@ def running_with_audit(crawl_id: int, project: str, *, resolved: str | None) -> 
     return audit
 
 
-def test_callers_at_once_hand_out_no_more_than_the_concurrency():
+def test_callers_at_once_hand_out_no_more_than_the_concurrency(monkeypatch):
     crawl, _ = crawl_open(projects=[f"handout-{n}" for n in range(12)], options=CrawlOptions(concurrency=3))
     callers = 8
     ready = threading.Barrier(callers)
+    # Two callers that both counted the room before either handed anything out would each hand out three: a caller
+    # that has counted waits for a second one to count too. Under the crawl's lock no second one can, and the first
+    # goes on when the wait gives up (the test fails at once, without the lock).
+    counted = threading.Barrier(2, timeout=5)
+    room = crawl_module._room
+
+    def room_then_wait(crawl):
+        free = room(crawl)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait()
+        return free
+
+    monkeypatch.setattr(crawl_module, "_room", room_then_wait)
     errors: list[BaseException] = []
 
     def advance() -> None:
