@@ -21,8 +21,8 @@ from typing import Any
 from auditor.cli.common import EXIT_INCOMPLETE, EXIT_OK, Incomplete, UsageError, positive_int, setup_django
 from auditor.cli.progress import ProgressBar
 
-POLL_SECONDS = 0.2  # how often the progress is shown (the workers hand out the next project themselves)
-END_POLL_SECONDS = 0.05  # how often the crawl's own row is read, so that the command ends soon after the crawl
+POLL_SECONDS = 1.0  # how often the progress is shown (the workers hand out the next project themselves)
+END_POLL_SECONDS = 0.1  # how often the crawl's own row is read, so that the command ends soon after the crawl
 MAX_TOP = 100_000
 
 
