@@ -39,8 +39,14 @@ def candidates(distribution: str, threads: Sequence[ThreadOnImport]) -> tuple[li
     return _unique(specific), [k for k in _unique(extra) if k not in specific]
 
 
-def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -> list[Finding]:
-    """`findings` with each live thread's verified knobs: the first as its mitigation, the others as alternatives."""
+def with_mitigations(
+    findings: list[Finding], distribution: str, rerun: Rerun, control: Future[tuple[Any, ...]] | None = None
+) -> list[Finding]:
+    """`findings` with each live thread's verified knobs: the first as its mitigation, the others as alternatives.
+
+    `control`, the same imports again without any knob (the fork trial's, at the same time as the trials): a thread
+    it does not show again comes and goes by itself, so its absence after a knob proves nothing, and no knob is
+    verified for it (ddtrace's tokio worker was "stopped" by OPENBLAS_NUM_THREADS)."""
     targets = [f for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module]
     if not targets:
         return findings
@@ -53,13 +59,15 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
         outcomes, again = trial.result()[:2]
         if any(o.status != ModuleStatus.OK for o in outcomes.values()):
             return  # a knob that breaks the import proves nothing
-        for index, target in enumerate(targets):
-            if not any(_is_same_thread(target, other) for other in again):
-                verified[index].append(knob)
+        for index, knobs in verified.items():
+            if not any(_is_same_thread(targets[index], other) for other in again):
+                knobs.append(knob)
 
     # The specific knobs' trials start together; then the fallbacks, one at a time while a thread has no knob yet.
     for knob, trial in [(knob, rerun(knob)) for knob in specific]:
         verify(knob, trial)
+    for index in _unreproduced(targets, control):
+        del verified[index]
     for knob in fallback:
         if all(verified.values()):
             break
@@ -67,7 +75,7 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
     mitigated = {
         id(target): {"env": verified[index][0], "verified": True, "alternatives": verified[index][1:]}
         for index, target in enumerate(targets)
-        if verified[index]
+        if verified.get(index)
     }
     return [
         dataclasses.replace(f, mitigation=mitigated[id(f)])
@@ -75,6 +83,17 @@ def with_mitigations(findings: list[Finding], distribution: str, rerun: Rerun) -
         else f
         for f in findings
     ]
+
+
+def _unreproduced(targets: Sequence[ThreadOnImport], control: Future[tuple[Any, ...]] | None) -> list[int]:
+    """The indexes of the `targets` that the control run, whose imports all succeeded, does not show again (none
+    without a control, or when the control itself says nothing)."""
+    if control is None:
+        return []
+    outcomes, again = control.result()[:2]
+    if not outcomes or any(o.status != ModuleStatus.OK for o in outcomes.values()):
+        return []
+    return [index for index, target in enumerate(targets) if not any(_is_same_thread(target, g) for g in again)]
 
 
 def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:

@@ -69,3 +69,23 @@ def test_the_seconds_of_trials_side_by_side_are_the_time_some_trial_ran():
     assert _covered([]) == 0
     assert _covered([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == 2.5
     assert _covered([(0.0, 3.0), (1.0, 2.0)]) == 3.0
+
+
+def test_no_knob_is_verified_for_a_thread_that_the_run_without_knobs_does_not_show_again():
+    # A thread that comes and goes by itself: the fork trial's imports, without any knob, do not show it again, so
+    # its absence after a knob proves nothing. The pool, shown again, keeps its knobs.
+    flaky = ThreadOnImport(thread="tokio-rt-worker", native=True, alive_after_import=True, module="blas")
+    tried = []
+
+    def run(modules, env_vars, fork_trial):
+        tried.append(env_vars)
+        if fork_trial:
+            return OK, [POOL], False, FORKED
+        return OK, ([] if env_vars else [POOL, flaky]), False, {}
+
+    findings, _, _ = _reruns([POOL, flaky], "numpy", MODULES, run, options=ProbeOptions(), cores=None)
+
+    pool, thread = findings[:2]
+    assert pool.mitigation["env"] == {"OPENBLAS_NUM_THREADS": "1"}
+    assert thread.mitigation is None
+    assert len(tried) == 3  # the fork trial and OpenBLAS's two knobs: no fallback is tried for the flaky thread
