@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from auditor.core.findings import Finding, ModuleStatus, ThreadOnImport, thread_kind
+from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
 from auditor.core.probe.libraries import catalogue, known_libraries
 
 Knob = dict[str, str]
 MAX_TRIALS = 8  # re-imports per distribution, whatever the catalogue offers
 
-# rerun(env) -> the probe's imports of the live threads' modules again, with `env` set: (outcomes, findings, ...),
-# on its way.
+# rerun(env) -> the probe's imports of the live threads' modules again, with `env` set: (outcomes, findings,
+# fork-aware, report), on its way.
 Rerun = Callable[[Knob], Future[tuple[Any, ...]]]
 
 
@@ -56,9 +56,9 @@ def with_mitigations(
     verified: dict[int, list[Knob]] = {index: [] for index in range(len(targets))}
 
     def verify(knob: Knob, trial: Future[tuple[Any, ...]]) -> None:
-        outcomes, again = trial.result()[:2]
-        if any(o.status != ModuleStatus.OK for o in outcomes.values()):
-            return  # a knob that breaks the import proves nothing
+        outcomes, again, _, report = trial.result()
+        if not _said(outcomes, report):
+            return  # a knob that breaks the import, or an interpreter that ended before its report, proves nothing
         for index, knobs in verified.items():
             if not any(_is_same_thread(targets[index], other) for other in again):
                 knobs.append(knob)
@@ -86,14 +86,19 @@ def with_mitigations(
 
 
 def _unreproduced(targets: Sequence[ThreadOnImport], control: Future[tuple[Any, ...]] | None) -> list[int]:
-    """The indexes of the `targets` that the control run, whose imports all succeeded, does not show again (none
-    without a control, or when the control itself says nothing)."""
+    """The indexes of the `targets` that the control run does not show again (none without a control, or when the
+    control itself says nothing)."""
     if control is None:
         return []
-    outcomes, again = control.result()[:2]
-    if not outcomes or any(o.status != ModuleStatus.OK for o in outcomes.values()):
+    outcomes, again, _, report = control.result()
+    if not _said(outcomes, report):
         return []
     return [index for index, target in enumerate(targets) if not any(_is_same_thread(target, g) for g in again)]
+
+
+def _said(outcomes: dict[str, ModuleOutcome], report: dict[str, Any]) -> bool:
+    """Whether a re-import says anything of the threads: its imports all succeeded and it ended with its report."""
+    return bool(outcomes and report) and all(o.status == ModuleStatus.OK for o in outcomes.values())
 
 
 def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:

@@ -13,7 +13,8 @@ from auditor.core.probe.runner import ModuleSpec
 MODULES = [ModuleSpec("blas", True)]
 POOL = ThreadOnImport(thread="worker", native=True, alive_after_import=True, module="blas", library="OpenBLAS")
 OK = {"blas": ModuleOutcome("blas", ModuleStatus.OK, 0.1, True)}
-FORKED = {"fork": {"child": "ok", "seconds": 0.1}}
+DONE = {"event": "done"}  # a re-import that ended with its report
+FORKED = {"event": "done", "fork": {"child": "ok", "seconds": 0.1}}
 
 
 def test_the_trials_overlap_and_keep_their_order(monkeypatch):
@@ -27,7 +28,7 @@ def test_the_trials_overlap_and_keep_their_order(monkeypatch):
         calls.append((modules, env_vars, fork_trial))
         started.wait()
         survivor = [] if env_vars else [POOL]  # either knob stops the pool
-        return OK, survivor, False, FORKED if fork_trial else {}
+        return OK, survivor, False, FORKED if fork_trial else DONE
 
     findings, stopped, seconds = _reruns([POOL], "numpy", MODULES, run, options=ProbeOptions(), cores=None)
 
@@ -54,9 +55,9 @@ def test_fallbacks_are_tried_one_at_a_time_up_to_the_first_that_works():
     def run(modules, env_vars, fork_trial):
         tried.append(env_vars)
         if env_vars == {"OPENBLAS_NUM_THREADS": "1"}:
-            return {"fast": ModuleOutcome("fast", ModuleStatus.IMPORT_ERROR, 0.1, True, "no")}, [], False, {}
+            return {"fast": ModuleOutcome("fast", ModuleStatus.IMPORT_ERROR, 0.1, True, "no")}, [], False, DONE
         alive = [] if env_vars == {"OMP_NUM_THREADS": "1"} else [thread]
-        return {"fast": ModuleOutcome("fast", ModuleStatus.OK, 0.1, True)}, alive, False, {}
+        return {"fast": ModuleOutcome("fast", ModuleStatus.OK, 0.1, True)}, alive, False, DONE
 
     options = ProbeOptions(fork_trial=False)
     findings, _, _ = _reruns([thread], "fast", [ModuleSpec("fast")], run, options=options, cores=None)
@@ -81,7 +82,7 @@ def test_no_knob_is_verified_for_a_thread_that_the_run_without_knobs_does_not_sh
         tried.append(env_vars)
         if fork_trial:
             return OK, [POOL], False, FORKED
-        return OK, ([] if env_vars else [POOL, flaky]), False, {}
+        return OK, ([] if env_vars else [POOL, flaky]), False, DONE
 
     findings, _, _ = _reruns([POOL, flaky], "numpy", MODULES, run, options=ProbeOptions(), cores=None)
 
@@ -89,3 +90,30 @@ def test_no_knob_is_verified_for_a_thread_that_the_run_without_knobs_does_not_sh
     assert pool.mitigation["env"] == {"OPENBLAS_NUM_THREADS": "1"}
     assert thread.mitigation is None
     assert len(tried) == 3  # the fork trial and OpenBLAS's two knobs: no fallback is tried for the flaky thread
+
+
+def test_a_thread_of_no_known_library_that_the_run_without_knobs_does_not_show_again_tries_no_knob():
+    flaky = ThreadOnImport(thread="tokio-rt-worker", native=True, alive_after_import=True, module="agent")
+    tried = []
+
+    def run(modules, env_vars, fork_trial):
+        tried.append(env_vars)
+        return {"agent": ModuleOutcome("agent", ModuleStatus.OK, 0.1, True)}, [], False, FORKED
+
+    findings, _, _ = _reruns([flaky], "agent", [ModuleSpec("agent")], run, options=ProbeOptions(), cores=None)
+
+    assert findings[0].mitigation is None
+    assert tried == [None]  # the fork trial alone: its imports did not show the thread, no fallback proves anything
+
+
+def test_re_imports_that_end_before_their_report_say_nothing():
+    # The fork trial's interpreter died after its imports (no report): it is no control, and the pool keeps its knob.
+    # A knob's trial that died so verifies nothing (OpenBLAS_NUM_THREADS here), the next one does.
+    def run(modules, env_vars, fork_trial):
+        if fork_trial or env_vars == {"OPENBLAS_NUM_THREADS": "1"}:
+            return OK, [], False, {}
+        return OK, ([] if env_vars else [POOL]), False, DONE
+
+    findings, _, _ = _reruns([POOL], "numpy", MODULES, run, options=ProbeOptions(), cores=None)
+
+    assert findings[0].mitigation == {"env": {"OMP_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
