@@ -18,8 +18,13 @@ from auditor.core.probe.runner import ModuleSpec
 
 
 def live_thread_modules(findings: Sequence[Finding]) -> list[ModuleSpec]:
-    """The modules whose threads live on after the import: what the fork trial and the mitigations' trials import."""
-    live = {f.module for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module}
+    """What the fork trial and the mitigations' trials import: for each thread that lives on after the import, the
+    module the probe was importing when it started (its `trigger`), else its own. A thread started by a function of
+    one module that another module's body calls (pathos' pools, started while `pathos.mp_map` is imported, in
+    `pathos.multiprocessing`) comes back only with the other module's import."""
+    live = {
+        f.trigger or f.module for f in findings if isinstance(f, ThreadOnImport) and f.alive_after_import and f.module
+    }
     return [ModuleSpec(module, True) for module in sorted(live)]
 
 

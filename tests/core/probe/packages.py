@@ -50,6 +50,20 @@ PACKAGES: dict[str, dict] = {
             """
         }
     },
+    "fa-called": {
+        # The thread starts in a function of fa_called.pool, which fa_called.boot's body calls: importing
+        # fa_called.pool alone starts nothing.
+        "files": {
+            "fa_called/__init__.py": "",
+            "fa_called/boot.py": "from fa_called.pool import start\n\nstart()\n",
+            "fa_called/pool.py": """
+                import threading, time
+
+                def start():
+                    threading.Thread(target=time.sleep, args=(60,), name="fa-called-pool").start()
+            """,
+        }
+    },
     "fa-sub": {
         "files": {
             "fa_sub/__init__.py": "",

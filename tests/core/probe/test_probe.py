@@ -12,6 +12,7 @@ from auditor.core.background import sigint_blocked
 from auditor.core.environments import file_owners, installed_distributions
 from auditor.core.findings import (
     AtforkHandler,
+    ForkTrial,
     ImportFailure,
     ModuleStatus,
     ProbeResult,
@@ -106,6 +107,17 @@ def test_an_analysis_whose_scan_names_nothing_new_probes_once(bench, monkeypatch
         )
 
     assert calls == ["fa-sub", "fa-sub", "fa-native"]
+
+
+def test_a_thread_started_by_a_function_that_another_module_calls_is_tried_at_the_fork_through_that_import(bench):
+    result = bench.probe("fa-called")
+
+    [thread] = threads(result)
+    assert (thread.module, thread.trigger, thread.alive_after_import) == ("fa_called.pool", "fa_called.boot", True)
+    # The fork trial imported fa_called.boot, which starts the thread again, not fa_called.pool, which starts nothing.
+    assert thread.at_fork == "survived"
+    [trial] = [f for f in result.findings if isinstance(f, ForkTrial)]
+    assert (trial.child, trial.survived) == ("ok", 1)
 
 
 def test_probe_sees_a_native_thread_that_python_does_not_know(bench):
