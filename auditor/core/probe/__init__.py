@@ -132,12 +132,11 @@ def _reruns(
     options: ProbeOptions,
     cores: Cores | None,
 ) -> tuple[list[Finding], bool, float]:
-    """The re-imports of the modules whose threads live on, side by side: the fork trial (the mitigations' control
-    too: the same imports, without any knob) and the trials of the mitigations (each in its own interpreter,
-    `RERUNS_AT_ONCE` at most, and each holding one of `cores` if given, so that an idle core or a trial's settle time
-    serves another). The findings they give, whether a library
-    stopped a thread of its own at the fork, and their seconds: the time some trial was running (waits for a core
-    left out)."""
+    """The re-imports of `modules`, which started the threads that live on, side by side: the fork trial (the
+    mitigations' control too: the same imports, without any knob) and the trials of the mitigations (each in its own
+    interpreter, `RERUNS_AT_ONCE` at most, and each holding one of `cores` if given, so that an idle core or a trial's
+    settle time serves another). The findings they give, whether a library stopped a thread of its own at the fork,
+    and their seconds: the time some trial was running (waits for a core left out)."""
     running: list[tuple[float, float]] = []  # each trial's span, from the moment it held its core
 
     def timed(env_vars: dict[str, str] | None, fork_trial: float | None = None) -> Ran:

@@ -2,8 +2,8 @@
 
 The candidates come from catalogue.toml: the knobs of the library a native thread runs in, then those of the
 distribution, then, only while a thread has no verified knob yet, the fallback lists. Every knob that removes a
-thread (and leaves the import working) is kept: the report's smallest set of variables for a whole audit
-(auditor.core.fixes) chooses among them.
+thread (and leaves the import working) is kept, if the same imports without any knob show the thread again: the
+report's smallest set of variables for a whole audit (auditor.core.fixes) chooses among them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from auditor.core.probe.libraries import catalogue, known_libraries
 Knob = dict[str, str]
 MAX_TRIALS = 8  # re-imports per distribution, whatever the catalogue offers
 
-# rerun(env) -> the probe's imports of the live threads' modules again, with `env` set: (outcomes, findings,
-# fork-aware, report), on its way.
+# rerun(env) -> the imports that started the live threads, again, with `env` set (auditor.core.probe's Ran:
+# outcomes, findings, fork-aware, report), on its way.
 Rerun = Callable[[Knob], Future[tuple[Any, ...]]]
 
 
