@@ -19,7 +19,7 @@ from auditor.core.probe.provenance import script_modules, with_provenance
 from auditor.core.probe.runner import Cores, ModuleSpec, probe_modules
 from auditor.core.probe.sandbox import Limits, Sandbox
 
-PROBE_VERSION = "9"  # bump when the probe would find something different for the same distribution
+PROBE_VERSION = "10"  # bump when the probe would find something different for the same distribution
 # One interpreter's imports: their outcomes, the findings, whether the distribution is fork-aware, the report.
 Ran = tuple[dict[str, ModuleOutcome], list[Finding], bool, dict[str, Any]]
 # Interpreters that re-import one distribution at once: a few, each may hold a large library in memory.

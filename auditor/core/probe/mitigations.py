@@ -24,19 +24,26 @@ MAX_TRIALS = 8  # re-imports per distribution, whatever the catalogue offers
 Rerun = Callable[[Knob], Future[tuple[Any, ...]]]
 
 
-def candidates(distribution: str, threads: Sequence[ThreadOnImport]) -> tuple[list[Knob], list[Knob]]:
+def candidates(distribution: str, threads: Sequence[ThreadOnImport]) -> tuple[list[Knob], list[tuple[Knob, bool]]]:
     """The knobs worth trying for `threads` of `distribution`: the specific ones (its threads' libraries', its
-    own), then the fallbacks, each list without repeats."""
+    own), then the fallbacks, each list without repeats; a fallback with whether it is for native threads of no known
+    library only (the thread-count variables of the native fallback list) or for any thread (telemetry opt-outs)."""
     specific: list[Knob] = []
     for thread in threads:
         library = next((lib for lib in known_libraries() if lib.name == thread.library), None)
         specific += library.knobs if library else ()
     specific += next((p.get("knobs", []) for p in catalogue().get("package", ()) if p["name"] == distribution), [])
     fallback = catalogue().get("fallback", {})
-    extra: list[Knob] = list(fallback.get("python", []))
-    if any(t.native for t in threads):
-        extra = list(fallback.get("native", [])) + extra
-    return _unique(specific), [k for k in _unique(extra) if k not in specific]
+    native = [k for k in _unique(fallback.get("native", [])) if k not in specific]
+    extra = [(knob, True) for knob in native if any(_unknown_native(t) for t in threads)]
+    extra += [(knob, False) for knob in _unique(fallback.get("python", [])) if knob not in specific + native]
+    return _unique(specific), extra
+
+
+def _unknown_native(thread: ThreadOnImport) -> bool:
+    """A native thread of no known library: the only kind a thread-count variable of the fallback list may stop
+    (for tokio's or the JVM's, OPENBLAS_NUM_THREADS can only seem to, when the thread is missing by chance)."""
+    return thread.native and thread.library is None
 
 
 def with_mitigations(
@@ -55,12 +62,12 @@ def with_mitigations(
     specific = specific[:MAX_TRIALS]
     verified: dict[int, list[Knob]] = {index: [] for index in range(len(targets))}
 
-    def verify(knob: Knob, trial: Future[tuple[Any, ...]]) -> None:
+    def verify(knob: Knob, trial: Future[tuple[Any, ...]], among: Sequence[int] | None = None) -> None:
         outcomes, again, _, report = trial.result()
         if not _said(outcomes, report):
             return  # a knob that breaks the import, or an interpreter that ended before its report, proves nothing
         for index, knobs in verified.items():
-            if not any(_is_same_thread(targets[index], other) for other in again):
+            if (among is None or index in among) and not any(_is_same_thread(targets[index], g) for g in again):
                 knobs.append(knob)
 
     # The specific knobs' trials start together; then the fallbacks, one at a time while a thread has no knob yet.
@@ -68,10 +75,10 @@ def with_mitigations(
         verify(knob, trial)
     for index in _unreproduced(targets, control):
         del verified[index]
-    for knob in fallback:
-        if all(verified.values()):
-            break
-        verify(knob, rerun(knob))
+    for knob, unknown_native_only in fallback:
+        fit = [i for i in verified if not unknown_native_only or _unknown_native(targets[i])]
+        if any(not verified[i] for i in fit):
+            verify(knob, rerun(knob), among=fit)
     mitigated = {
         id(target): {"env": verified[index][0], "verified": True, "alternatives": verified[index][1:]}
         for index, target in enumerate(targets)

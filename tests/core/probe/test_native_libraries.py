@@ -218,6 +218,7 @@ def test_well_known_libraries_are_recognised_by_file_or_by_the_name_their_thread
     assert recognise("/env/numpy.libs/libscipy_openblas64_-32a4b2a6.so", "python").name == "OpenBLAS"
     assert recognise("/env/pyarrow/libarrow.so.2600", "jemalloc_bg_thd").name == "jemalloc"
     assert recognise("/usr/lib/x86_64-linux-gnu/libgomp.so.1", "python").name == "GNU OpenMP (libgomp)"
+    assert recognise("/env/ddtrace/internal/native/_native.so", "tokio-rt-worker").name == "tokio (Rust async runtime)"
     assert recognise("/env/fa/libsomething.so", "python") is None
     assert recognise(None, None) is None
 

@@ -3,6 +3,7 @@ one after another."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from auditor.core import probe
@@ -117,3 +118,37 @@ def test_re_imports_that_end_before_their_report_say_nothing():
     findings, _, _ = _reruns([POOL], "numpy", MODULES, run, options=ProbeOptions(), cores=None)
 
     assert findings[0].mitigation == {"env": {"OMP_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
+
+
+def test_the_thread_count_fallbacks_are_tried_only_for_native_threads_of_no_known_library():
+    # tokio's worker, missing by chance from OPENBLAS_NUM_THREADS's trial, would have seemed stopped by it. That
+    # variable is tried for the other thread, of no known library, and is not verified for tokio's.
+    tokio = ThreadOnImport(thread="tokio-rt-worker", native=True, alive_after_import=True, module="agent")
+    tokio = dataclasses.replace(tokio, library="tokio (Rust async runtime)")
+    unknown = ThreadOnImport(thread="worker", native=True, alive_after_import=True, module="agent")
+    tried = []
+
+    def run(modules, env_vars, fork_trial):
+        tried.append(env_vars)
+        alive = [unknown] if env_vars == {"OPENBLAS_NUM_THREADS": "1"} else [tokio, unknown]
+        return {"agent": ModuleOutcome("agent", ModuleStatus.OK, 0.1, True)}, alive, False, FORKED
+
+    findings, _, _ = _reruns([tokio, unknown], "agent", [ModuleSpec("agent")], run, options=ProbeOptions(), cores=None)
+
+    assert {"OPENBLAS_NUM_THREADS": "1"} in tried
+    assert [f.mitigation for f in findings[:2]] == [None, None]
+
+
+def test_a_native_thread_of_a_known_library_without_knobs_tries_only_the_opt_outs():
+    tokio = ThreadOnImport(thread="tokio-rt-worker", native=True, alive_after_import=True, module="agent")
+    tokio = dataclasses.replace(tokio, library="tokio (Rust async runtime)")
+    tried = []
+
+    def run(modules, env_vars, fork_trial):
+        tried.append(env_vars)
+        return {"agent": ModuleOutcome("agent", ModuleStatus.OK, 0.1, True)}, [tokio], False, FORKED
+
+    findings, _, _ = _reruns([tokio], "agent", [ModuleSpec("agent")], run, options=ProbeOptions(), cores=None)
+
+    assert findings[0].mitigation is None
+    assert tried == [None, {"DO_NOT_TRACK": "1"}, {"CI": "true"}]
