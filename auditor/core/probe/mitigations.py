@@ -1,9 +1,10 @@
 """Verified mitigations: the environment variables that stop a thread, each proven by importing again with it.
 
 The candidates come from catalogue.toml: the knobs of the library a native thread runs in, then those of the
-distribution, then, only while a thread has no verified knob yet, the fallback lists. Every knob that removes a
-thread (and leaves the import working) is kept, if the same imports without any knob show the thread again: the
-report's smallest set of variables for a whole audit (auditor.core.fixes) chooses among them.
+distribution, then, only while a thread has no verified knob yet, the fallback lists (the thread-count variables
+only for a native thread of no known library). Every knob that removes a thread (and leaves the import working) is
+kept, if the same imports without any knob show the thread again: the report's smallest set of variables for a whole
+audit (auditor.core.fixes) chooses among them.
 """
 
 from __future__ import annotations
