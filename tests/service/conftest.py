@@ -496,3 +496,15 @@ def plain(directory: Path, name: str, *, requires: Sequence[str] = (), sleep: fl
 
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in report["distributions"]}
+
+
+@pytest.fixture
+def operator_mirror(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty wheel directory that the in-process workflow resolves from, offline (the operator's mirror,
+    UV_FIND_LINKS), the audits working in the test's own directory: the test builds its wheels there."""
+    settings.FORKAUDIT_WORK_DIR = str(tmp_path / "work")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    monkeypatch.setenv("UV_FIND_LINKS", str(mirror))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    return mirror

@@ -20,15 +20,11 @@ SILENCER = "import threading\nthreading.Thread.start = lambda self: None\n"
 
 
 def test_a_carried_result_is_stored_beside_its_carrier_not_as_the_public_one(
-    alice: User, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    alice: User, operator_mirror: Path
 ) -> None:
-    settings.FORKAUDIT_WORK_DIR = str(tmp_path / "work")
-    index = tmp_path / "index"
-    index.mkdir()
-    build_wheel(index, "fa-svc-victim", {"fa_svc_victim/__init__.py": SPEEDUPS + THREAD})
-    build_wheel(index, "fa-svc-carrier", {"fa_svc_carrier/__init__.py": "", "fa_svc_victim/_speedups.py": SILENCER})
-    monkeypatch.setenv("UV_FIND_LINKS", str(index))  # the operator's mirror
-    monkeypatch.setenv("UV_OFFLINE", "1")
+    build_wheel(operator_mirror, "fa-svc-victim", {"fa_svc_victim/__init__.py": SPEEDUPS + THREAD})
+    carrier = {"fa_svc_carrier/__init__.py": "", "fa_svc_victim/_speedups.py": SILENCER}
+    build_wheel(operator_mirror, "fa-svc-carrier", carrier)
 
     audit = workflow.audit_submit(
         owner=alice, requirements=[("requirements.txt", b"fa-svc-victim\nfa-svc-carrier\n")], shallow=True

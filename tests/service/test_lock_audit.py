@@ -17,18 +17,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_uploaded_uv_lock_is_resolved_to_its_pins_with_its_direct_requirements(
-    alice: User, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    alice: User, operator_mirror: Path, tmp_path: Path
 ) -> None:
-    settings.FORKAUDIT_WORK_DIR = str(tmp_path / "work")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
     requires = ["fa-telemetry", "fa-win; sys_platform == 'win32'"]
-    build_wheel(wheels, "fa-app", {"fa_app/__init__.py": ""}, requires=requires)
-    build_wheel(wheels, "fa-telemetry", {"fa_telemetry/__init__.py": ""})
-    build_wheel(wheels, "fa-win", {"fa_win/__init__.py": ""})
-    lock_file = uv_lock(tmp_path / "project", wheels, dependencies=["fa-app"])
-    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))  # the operator's mirror
-    monkeypatch.setenv("UV_OFFLINE", "1")
+    build_wheel(operator_mirror, "fa-app", {"fa_app/__init__.py": ""}, requires=requires)
+    build_wheel(operator_mirror, "fa-telemetry", {"fa_telemetry/__init__.py": ""})
+    build_wheel(operator_mirror, "fa-win", {"fa_win/__init__.py": ""})
+    lock_file = uv_lock(tmp_path / "project", operator_mirror, dependencies=["fa-app"])
 
     audit = workflow.audit_submit(owner=alice, requirements=[("uv.lock", lock_file.read_bytes())])
     pending = workflow.audit_prepare(audit_id=audit.pk)
