@@ -115,6 +115,7 @@ class FloorRun:
     installed: int = 0  # projects installed (the others were in an earlier project's set)
     imported: int = 0  # distributions imported
     modules: int = 0
+    imports: dict[str, float] = field(default_factory=dict)  # distribution → seconds of its interpreter
 
 
 def uv(args: Sequence[str]) -> None:
@@ -146,6 +147,7 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
                 with lock:
                     run.imported += 1
                     run.modules += len(top) + len(submodules)
+                began = time.perf_counter()
                 subprocess.run(
                     [str(env.python), "-c", IMPORT_ALL, *top, *submodules],
                     env=probe_environment(),
@@ -154,6 +156,7 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
                     capture_output=True,
                     timeout=300,
                 )
+                run.imports[dist.name] = time.perf_counter() - began
         finally:
             shutil.rmtree(env.root, ignore_errors=True)
 
@@ -239,6 +242,7 @@ class CrawlRun:
     seconds: float
     summary: list[str]
     phases: dict[str, list[float]] = field(default_factory=dict)  # per project: resolve, audit, probes, settle
+    probes: dict[str, float] = field(default_factory=dict)  # distribution → its probe's stored seconds
     driver_cpu: float = 0.0  # CPU seconds of the `forkaudit crawl` process (the driver)
 
     @property
@@ -296,7 +300,8 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
             child.stop()
         redis.stop()
     summary = done.stdout.strip().splitlines()[-2:]
-    return CrawlRun(seconds, summary, phases(data / "forkaudit.sqlite3", seconds), driver_cpu)
+    database = data / "forkaudit.sqlite3"
+    return CrawlRun(seconds, summary, phases(database, seconds), probe_seconds(database), driver_cpu)
 
 
 def phases(database: Path, seconds: float) -> dict[str, list[float]]:
@@ -329,6 +334,12 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
         found["probes"].append(probe_seconds)
         found["settle"].append((settled - audited).total_seconds())
     return found
+
+
+def probe_seconds(database: Path) -> dict[str, float]:
+    """Each probed distribution's stored seconds (its probe, static scan beside it, and re-imports)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        return dict(db.execute("SELECT name, seconds FROM auditor_proberecord"))
 
 
 PHASES = (
@@ -459,6 +470,28 @@ def main() -> int:
             f"{kind}, k = {k}: " + ", ".join(f"{run.driver_cpu:.2f}" for run in runs[kind, k])
             for kind in kinds[1:]
             for k in (1, 2)
+        )
+    )
+
+    floor_run, crawl_run = runs["floor", 1][-1], runs["crawl", 1][-1]
+    gaps = sorted(
+        (
+            (crawl_run.probes[name] - seconds, name, seconds, crawl_run.probes[name])
+            for name, seconds in floor_run.imports.items()
+            if name in crawl_run.probes
+        ),
+        reverse=True,
+    )
+    total = sum(gap for gap, *_ in gaps)
+    print(
+        f"\nThe probes against the floor's bare imports (the last round, k = 1; {len(gaps)} distributions: "
+        f"{sum(g[3] for g in gaps):.1f} s against {sum(g[2] for g in gaps):.1f} s, {total:+.1f} s), "
+        "the largest differences:\n"
+    )
+    print(
+        table(
+            ["distribution", "bare import, s", "probe, s", "difference, s"],
+            [[name, f"{bare:.2f}", f"{probe:.2f}", f"{gap:+.2f}"] for gap, name, bare, probe in gaps[:12]],
         )
     )
 
