@@ -1,7 +1,7 @@
 """Verified mitigations: the environment variables that stop a thread, each proven by importing again with it.
 
 The candidates come from catalogue.toml: the knobs of the library a native thread runs in, then those of the
-distribution, then, only while a thread has no verified knob yet, the fallback lists (the thread-count variables
+distribution, then, only for a thread left without a verified knob, the fallback lists (the thread-count variables
 only for a native thread of no known library). Every knob that removes a thread (and leaves the import working) is
 kept, if the same imports without any knob show the thread again: the report's smallest set of variables for a whole
 audit (auditor.core.fixes) chooses among them.
@@ -71,15 +71,24 @@ def with_mitigations(
             if (among is None or index in among) and not any(_is_same_thread(targets[index], g) for g in again):
                 knobs.append(knob)
 
-    # The specific knobs' trials start together; then the fallbacks, one at a time while a thread has no knob yet.
+    def fit(unknown_native_only: bool) -> list[int]:
+        return [i for i in verified if not unknown_native_only or _unknown_native(targets[i])]
+
+    # The specific knobs' trials start together. Then, for the threads the control shows again that are left without
+    # a knob, the fallbacks' trials, together too; their results are read in the catalogue's order, each only while a
+    # thread it fits has no knob yet, as if they had run one at a time: a trial no longer needed is cancelled, or its
+    # result left unread, so the knobs found do not depend on which trial ended first.
     for knob, trial in [(knob, rerun(knob)) for knob in specific]:
         verify(knob, trial)
     for index in _unreproduced(targets, control):
         del verified[index]
-    for knob, unknown_native_only in fallback:
-        fit = [i for i in verified if not unknown_native_only or _unknown_native(targets[i])]
-        if any(not verified[i] for i in fit):
-            verify(knob, rerun(knob), among=fit)
+    needed = [(knob, only) for knob, only in fallback if any(not verified[i] for i in fit(only))]
+    for knob, unknown_native_only, trial in [(knob, only, rerun(knob)) for knob, only in needed]:
+        among = fit(unknown_native_only)
+        if any(not verified[i] for i in among):
+            verify(knob, trial, among=among)
+        else:
+            trial.cancel()
     mitigated = {
         id(target): {"env": verified[index][0], "verified": True, "alternatives": verified[index][1:]}
         for index, target in enumerate(targets)

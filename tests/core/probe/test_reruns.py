@@ -47,24 +47,36 @@ def test_the_trials_overlap_and_keep_their_order(monkeypatch):
     assert seconds > 0
 
 
-def test_fallbacks_are_tried_one_at_a_time_up_to_the_first_that_works():
-    # A native thread of no known library: its fallback knobs, in their order. The first breaks the import (it proves
-    # nothing), the second stops the thread, and no other is tried.
+def test_the_fallbacks_run_side_by_side_and_the_first_that_works_in_their_order_is_the_mitigation(monkeypatch):
+    # A native thread of no known library: its fallback knobs. Their trials start together (each of the first three
+    # waits until all three have started: one after another, the first would wait for ever). The first breaks the
+    # import (it proves nothing); the second and the third stop the thread, the third ending first: the second is the
+    # mitigation, and the third's result is left unread, as when they ran one at a time.
+    monkeypatch.setattr(probe, "RERUNS_AT_ONCE", 4)
     thread = ThreadOnImport(thread="pool", native=True, alive_after_import=True, module="fast")
+    first = [{"OPENBLAS_NUM_THREADS": "1"}, {"OMP_NUM_THREADS": "1"}, {"MKL_NUM_THREADS": "1"}]
+    started = threading.Barrier(3, timeout=60)
+    third_ended = threading.Event()
     tried = []
 
     def run(modules, env_vars, fork_trial):
         tried.append(env_vars)
-        if env_vars == {"OPENBLAS_NUM_THREADS": "1"}:
+        if env_vars in first:
+            started.wait()
+        if env_vars == first[0]:
             return {"fast": ModuleOutcome("fast", ModuleStatus.IMPORT_ERROR, 0.1, True, "no")}, [], False, DONE
-        alive = [] if env_vars == {"OMP_NUM_THREADS": "1"} else [thread]
+        if env_vars == first[1]:
+            assert third_ended.wait(timeout=60)
+        if env_vars == first[2]:
+            third_ended.set()
+        alive = [] if env_vars in first[1:] else [thread]
         return {"fast": ModuleOutcome("fast", ModuleStatus.OK, 0.1, True)}, alive, False, DONE
 
     options = ProbeOptions(fork_trial=False)
     findings, _, _ = _reruns([thread], "fast", [ModuleSpec("fast")], run, options=options, cores=None)
 
     assert findings[0].mitigation == {"env": {"OMP_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
-    assert tried == [{"OPENBLAS_NUM_THREADS": "1"}, {"OMP_NUM_THREADS": "1"}]
+    assert all(knob in tried for knob in first)
 
 
 def test_the_seconds_of_trials_side_by_side_are_the_time_some_trial_ran():
