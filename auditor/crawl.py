@@ -58,11 +58,16 @@ class CrawlOptions:
 
 
 def crawl_open(*, projects: Sequence[str], options: CrawlOptions) -> tuple[Crawl, bool]:
-    """The unfinished crawl of the same projects with the same options (resumed: True), else a new one (False)."""
+    """The unfinished crawl of the same projects with the same options (resumed: True), else a new one (False). The
+    concurrency says how fast, not what: a crawl resumed with another goes on at the new one (its default depends on
+    the machine's cores)."""
     digest = hashlib.sha256("\n".join(projects).encode()).hexdigest()
     wanted = {**options.__dict__, "projects_sha256": digest}
     for crawl in Crawl.objects.filter(status=Crawl.Status.RUNNING).order_by("-created"):
-        if crawl.options == wanted:
+        if {**crawl.options, "concurrency": options.concurrency} == wanted:
+            if crawl.options != wanted:
+                Crawl.objects.filter(pk=crawl.pk).update(options=wanted)
+                crawl.options = wanted
             return crawl, True
     with transaction.atomic():
         crawl = Crawl.objects.create(options=wanted)

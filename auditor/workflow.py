@@ -46,7 +46,7 @@ from auditor.core.pipeline import (
     resolve_input,
 )
 from auditor.core.probe.evidence import Attributor
-from auditor.core.probe.runner import Cores
+from auditor.core.probe.runner import Cores, available_cores
 from auditor.core.probe.sandbox import SandboxUnavailable, sandbox_for
 from auditor.core.resolve import Resolution, ResolutionError, lock_pins
 from auditor.core.verdicts import probe_verdict
@@ -67,10 +67,11 @@ from auditor.store import DatabaseResultStore
 
 logger = logging.getLogger(__name__)
 
-# This machine's cores, shared by the probes of every task of this worker process as an audit's probes share them in
+# The cores this worker process may run on, shared by the probes of all its tasks as an audit's probes share them in
 # the CLI: an interpreter starts once it holds one, so a task's re-imports (auditor.core.probe) take a core left idle,
-# and never more of them import at once than there are cores.
-WORKER_CORES = Cores(os.cpu_count() or 1)
+# and never more of them import at once than there are cores, however many tasks run (auditor.cli.serve starts two
+# per core).
+WORKER_CORES = Cores(available_cores())
 
 
 def audit_submit(

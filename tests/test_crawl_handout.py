@@ -117,6 +117,21 @@ def test_an_audit_that_is_no_crawls_moves_nothing():
     assert statuses(crawl.pk) == {"alone-a": "pending", "alone-b": "pending"}
 
 
+def test_a_crawl_resumed_with_another_concurrency_goes_on_at_the_new_one():
+    projects = ["again-a", "again-b", "again-c"]
+    crawl, resumed = crawl_open(projects=projects, options=CrawlOptions(concurrency=1))
+    crawl_advance(crawl_id=crawl.pk)
+    assert not resumed and statuses(crawl.pk) == {"again-a": "queued", "again-b": "pending", "again-c": "pending"}
+
+    again, resumed = crawl_open(projects=projects, options=CrawlOptions(concurrency=3))
+    crawl_advance(crawl_id=again.pk)
+
+    assert resumed and again.pk == crawl.pk
+    assert statuses(crawl.pk) == {"again-a": "queued", "again-b": "queued", "again-c": "queued"}
+    other, resumed = crawl_open(projects=projects, options=CrawlOptions(concurrency=3, shallow=True))
+    assert not resumed and other.pk != crawl.pk  # what is crawled changed: another crawl
+
+
 def crawl_of(*projects: str) -> int:
     crawl, _ = crawl_open(projects=list(projects), options=CrawlOptions(concurrency=1))
     crawl_advance(crawl_id=crawl.pk)

@@ -32,6 +32,7 @@ from auditor.core.findings import AuditReport, ProbeResult, Verdict
 from auditor.core.inputs import InputError, parse_requirements, read_requirement_files, validate_wheel_set
 from auditor.core.inputs.locks import is_lock_file
 from auditor.core.pipeline import AuditFailed, AuditInput, Planned, Probed, ProgressEvent, Resolving, run_audit
+from auditor.core.probe.runner import available_cores
 from auditor.core.probe.sandbox import SandboxUnavailable
 from auditor.core.report import FORMATS, render
 from auditor.core.report.baseline import BaselineError, compare, known_set_aside, read_baseline
@@ -139,7 +140,7 @@ def with_project_settings(args: argparse.Namespace) -> tuple[Suppression, ...]:
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     defaults = {"format": "table", "fail_on": "unsafe", "strict": False, "shallow": False, "timeout": 60.0}
-    defaults["jobs"] = os.cpu_count() or 1
+    defaults["jobs"] = available_cores()
     for attribute, default in defaults.items():
         if hasattr(args, attribute) and getattr(args, attribute) is None:
             setattr(args, attribute, config.options.get(attribute.replace("_", "-"), default))

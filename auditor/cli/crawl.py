@@ -24,6 +24,9 @@ from auditor.cli.progress import ProgressBar
 POLL_SECONDS = 1.0  # how often the progress is shown (the workers hand out the next project themselves)
 END_POLL_SECONDS = 0.1  # how often the crawl's own row is read, so that the command ends soon after the crawl
 MAX_TOP = 100_000
+# Each project in flight asks the index only while it resolves (a few requests): the embedded worker's threads, two
+# per core, keep its cores busy, up to this many at once unless asked.
+MAX_DEFAULT_CONCURRENCY = 16
 
 
 def add_parser(commands: Any) -> None:
@@ -49,9 +52,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--concurrency",
         type=positive_int,
-        default=2,
         metavar="N",
-        help="projects resolved or audited at once (default: 2; politeness towards the index)",
+        help="projects resolved or audited at once, the load on the index (default: the embedded worker's threads, "
+        f"two per core of this machine, at most {MAX_DEFAULT_CONCURRENCY}; with workers elsewhere, about their "
+        "threads in all)",
     )
     parser.add_argument(
         "--max-distributions",
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     options = CrawlOptions(
         refresh=args.refresh,
         shallow=args.shallow,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or default_concurrency(),
         max_distributions=args.max_distributions,
         item_seconds=args.item_timeout,
     )
@@ -204,15 +208,21 @@ def _gist(reason: str) -> str:
 # --- the embedded worker -------------------------------------------------------------------------------------------
 
 
+def default_concurrency() -> int:
+    from auditor.cli.serve import worker_threads
+
+    return min(MAX_DEFAULT_CONCURRENCY, worker_threads())
+
+
 def _start_worker() -> Any:
     """A Celery worker as `forkaudit serve` runs it, which dies with this process even when this one is killed."""
     import subprocess
 
-    from auditor.cli.serve import worker_command
+    from auditor.cli.serve import worker_command, worker_threads
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "auditor.project.settings")
-    command = worker_command(concurrency=os.cpu_count() or 1)
+    command = worker_command(concurrency=worker_threads())
     command[command.index("--loglevel") + 1] = "WARNING"  # this terminal shows the crawl's progress, not each task
     try:
         # Its own process group, so that it and its probes can be stopped as one; the parent-death signal, so

@@ -180,6 +180,19 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if tuple(gunicorn.version_info[:2]) >= (25, 1) else []
 
 
+# Two task threads per core: a task also waits (for the index while it resolves, for uv, for a probe's settle time),
+# and a second one keeps the core busy meanwhile. The probes hold the worker's cores (auditor.workflow.WORKER_CORES):
+# never more interpreters import at once than there are cores.
+THREADS_PER_CORE = 2
+
+
+def worker_threads() -> int:
+    """The task threads of a worker on the cores this process may run on."""
+    from auditor.core.probe.runner import available_cores
+
+    return THREADS_PER_CORE * available_cores()
+
+
 def worker_command(*, concurrency: int) -> list[str]:
     # The threads pool: tasks run in threads of this one process and nothing is ever forked. Celery's default
     # prefork pool forks its children after the application (Django, the broker client, whatever the settings
@@ -425,8 +438,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         supervisor.children.append(start_child("web server", web_command(address, workers=args.workers), web_env))
         if supervisor.stop_requested is None:
-            concurrency = os.cpu_count() or 1
-            supervisor.children.append(start_child("worker", worker_command(concurrency=concurrency), env))
+            supervisor.children.append(start_child("worker", worker_command(concurrency=worker_threads()), env))
         died = supervisor.watch(address, launch)
         supervisor.stop()
     finally:

@@ -59,7 +59,7 @@ from auditor.core.inputs.locks import Lock, marker_environment
 from auditor.core.integrity import carried_origins, intact_distributions
 from auditor.core.probe import PROBE_VERSION, ProbeOptions, probe_distribution
 from auditor.core.probe.evidence import Attributor
-from auditor.core.probe.runner import Cores
+from auditor.core.probe.runner import Cores, available_cores
 from auditor.core.probe.sandbox import Sandbox, sandbox_for
 from auditor.core.resolve import Resolution, ResolutionError, lock_pins, resolve
 from auditor.core.sources import SourceUnavailable, fetch_sdist, sources_needed, without_usable_wheels
@@ -82,7 +82,7 @@ def default_python() -> str:
 class AuditOptions:
     shallow: bool = False
     timeout: float = 60.0
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=available_cores)
     no_cache: bool = False
     build: bool = True  # build source distributions of packages without a usable wheel (in the sandbox)
     use_index: bool = True

@@ -44,6 +44,15 @@ _SETTLING = b'{"event":"settle"}\n'  # what the bootstrap writes before it waits
 _DONE = b'{"event":"done"'  # how the bootstrap's final report begins
 
 
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which `taskset` or a cpuset narrows (os.cpu_count() counts
+    the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # a platform without affinities
+        return os.cpu_count() or 1
+
+
 class ProbesStopped(Exception):
     """The probe was stopped before it could finish (`Cores.stop`): there is no result to keep."""
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -443,6 +446,25 @@ def test_cores_let_no_more_interpreters_work_at_once_than_their_count():
         pass
     # What each thread waited for a core, which a probe's stored seconds leave out.
     assert waits[0] >= 0.3 and cores.waited() < 0.3
+
+
+def test_the_cores_are_those_the_process_may_run_on():
+    # A worker started by `taskset`, or in a cpuset, counts the cores it has, not the machine's: one core, so one
+    # interpreter at a time, and two task threads.
+    cpu = min(os.sched_getaffinity(0))
+    code = (
+        "from auditor.core.probe.runner import available_cores\n"
+        "from auditor.cli.serve import worker_threads\n"
+        "print(available_cores(), worker_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        check=True,
+    )
+    assert done.stdout.split() == ["1", "2"]
 
 
 def test_probe_stores_its_own_seconds_not_its_wait_for_a_core(bench):
