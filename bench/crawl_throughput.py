@@ -9,35 +9,40 @@ those of `--from FILE` (one a line, as `forkaudit crawl --from` reads them), eac
 warmed first by installing every project once (untimed), so no timed row downloads a wheel; every row still asks the
 index for the projects' newest versions, as a crawl must. Measured, each in every round:
 
-  floor, k at once   for each project, in the list's order, k at a time: `uv venv` + `uv pip install PROJECT` into a
+  floor, k cores     for each project, in the list's order, 2k at a time: `uv venv` + `uv pip install PROJECT` into a
                      fresh venv (in /dev/shm when forkaudit would work there), then, for each installed distribution
                      no earlier project brought, one plain interpreter (`python -c`, the probe's environment
                      variables) that imports every module the deep probe imports (its top-level modules and public
                      submodules, auditor.core.environments.import_names), each in a try; a project that an earlier
                      project's set already held is not installed again (as the crawl finds it known)
-  crawl, k workers   `forkaudit crawl --from LIST --concurrency k` on a fresh data directory (migrated untimed, no
+  crawl, k workers   `forkaudit crawl --from LIST --concurrency 2k` on a fresh data directory (migrated untimed, no
                      seed, no vulnerability lookups), driven through Redis by k Celery workers started beforehand,
-                     each as `forkaudit serve` starts its worker but with one thread (`--concurrency 1`): k probes at
-                     a time at most, k projects in flight. Timed from the command's start to its exit.
+                     each on a core of its own, as `forkaudit serve` starts its worker on a machine of one core: two
+                     task threads, one probe interpreter importing at a time. Timed from the command's start to its
+                     exit.
 
-with k = 1 and k = 2 (the floor's parallelism is the crawl's). The four are measured one after another in each round
-(floor 1, crawl 1, floor 2, crawl 2), so that a pair shares this machine's drift; `--rounds` times, medians used.
+with k = 1 and k = 2 cores: each row runs on k cores only (its processes' CPU affinity: the floor's, the crawl's
+workers, driver and Redis), and both keep two projects in flight per core, the crawl's default (a project waits on the
+index while it resolves: the other one uses the core meanwhile), so the floor's parallelism is the crawl's. The four
+are measured one after another in each round (floor 1, crawl 1, floor 2, crawl 2), so that a pair shares this
+machine's drift; `--rounds` times, medians used.
 Printed: each median, the crawl's throughput as a share of the floor's (floor seconds ÷ crawl seconds, the same
 projects; target ≥ 0.8), two workers against one (crawl 1 ÷ crawl 2; target ≥ 1.8 where the cores allow: the floor's
-own 2-against-1 says what this machine allows), each for the whole command and for the crawl's own span (its row's
-creation to its end, from its database: the command's start-up and end, once per crawl whatever its length, left out;
-a crawl of thousands of projects runs at that rate), the core count and the 1-minute load average around every row
-(other sessions' work inflates wall times). And where the crawl's time goes, from the database of each crawl: per
-project, its submission (handed out → audit submitted), the audit (submitted → finished: resolving the project and
-installing its set, then the probes; their stored seconds beside it) and the settling (audit finished → item
-settled). With `--poll-experiment SECONDS`, each round also crawls with the driver looking at the crawl every SECONDS
-(auditor.cli.crawl.POLL_SECONDS) instead: what that interval costs. Nothing is asserted. Figures and findings:
+own 2-against-1 says what this machine and these projects allow), each for the whole command and for the crawl's own
+span (its row's creation to its end, from its database: the command's start-up and end, once per crawl whatever its
+length, left out; a crawl of thousands of projects runs at that rate), the core count and the 1-minute load average
+around every row (other sessions' work inflates wall times). And where the crawl's time goes, from the database of
+each crawl: per project, its submission (handed out → audit submitted), the audit (submitted → finished: resolving the
+project and installing its set, then the probes; their stored seconds beside it) and the settling (audit finished →
+item settled). With `--poll-experiment SECONDS`, each round also crawls with the driver looking at the crawl every
+SECONDS (auditor.cli.crawl.POLL_SECONDS) instead: what that interval costs. Nothing is asserted. Figures and findings:
 bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -48,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,7 +62,7 @@ from pathlib import Path
 import _common
 from _common import REPO, VENV_BIN, median, table, uv_env, uv_venv
 
-from auditor.cli.serve import worker_command
+from auditor.cli.serve import THREADS_PER_CORE, worker_command
 from auditor.core.environments import import_names, installed_distributions
 from auditor.core.pipeline import default_python
 from auditor.core.probe.sandbox import probe_environment
@@ -106,6 +111,21 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def cores(k: int) -> set[int]:
+    return set(sorted(os.sched_getaffinity(0))[:k])
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int]) -> Iterator[None]:
+    """This thread, and the threads and processes it starts meanwhile, on `cpus` only."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 # --- the floor -----------------------------------------------------------------------------------------------------
 
 
@@ -124,8 +144,10 @@ def uv(args: Sequence[str]) -> None:
         raise SystemExit(f"uv {' '.join(args[:2])} failed: {done.stderr[-3000:]}")
 
 
-def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdir: Path) -> FloorRun:
-    """Install each project into a fresh venv and deep-import what no earlier project brought, `jobs` at a time."""
+def floor(projects: Sequence[str], *, k: int, python: str, root: Path, workdir: Path) -> FloorRun:
+    """Install each project into a fresh venv and deep-import what no earlier project brought, two at a time per core,
+    on `k` cores."""
+    jobs = 2 * k
     run = FloorRun(0.0)
     seen: set[str] = set()  # distributions imported (or being imported) by some project
     lock = threading.Lock()
@@ -135,7 +157,7 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
             if project in seen:
                 return  # an earlier project's set had it: the crawl finds it known
             run.installed += 1
-        env = uv_venv(root / f"floor{jobs}-{index}", python)
+        env = uv_venv(root / f"floor{k}-{index}", python)
         try:
             uv(["pip", "install", "--quiet", "--python", str(env.python), "--only-binary", ":all:", project])
             for dist in installed_distributions(env):
@@ -162,7 +184,7 @@ def floor(projects: Sequence[str], *, jobs: int, python: str, root: Path, workdi
 
     os.sync()  # what earlier rows left to write back is not this row's (bench/README.md, finding 24)
     started = time.perf_counter()
-    with ThreadPoolExecutor(jobs) as pool:
+    with pinned(cores(k)), ThreadPoolExecutor(jobs) as pool:  # its threads, and their processes, on the k cores
         for future in [pool.submit(one, index, project) for index, project in enumerate(projects)]:
             future.result()
     run.seconds = time.perf_counter() - started
@@ -252,6 +274,12 @@ class CrawlRun:
 
 
 def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: float | None = None) -> CrawlRun:
+    """The crawl on `workers` cores: a worker on each, the driver and Redis on all of them."""
+    with pinned(cores(workers)):
+        return _crawl(project_list, workers=workers, python=python, root=root, poll=poll)
+
+
+def _crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: float | None) -> CrawlRun:
     root.mkdir()
     data = root / "data"
     redis, url = start_redis(root)
@@ -272,9 +300,12 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
         )
         if done.returncode != 0:
             raise SystemExit(f"migrate failed: {done.stderr[-2000:].decode(errors='replace')}")
-        for number in range(1, workers + 1):
-            argv = worker_command(concurrency=1) + ["--hostname", f"bench{number}@%h"]
-            worker = start(argv, env=env, log=root / f"worker{number}.log")
+        for number, cpu in enumerate(sorted(cores(workers)), start=1):
+            # As `forkaudit serve` starts its worker on a machine of one core (its probes count the cores they may
+            # run on: one).
+            argv = worker_command(concurrency=THREADS_PER_CORE) + ["--hostname", f"bench{number}@%h"]
+            with pinned({cpu}):
+                worker = start(argv, env=env, log=root / f"worker{number}.log")
             children.append(worker)
             wait_until(
                 lambda w=worker: w.process.poll() is None and " ready." in w.log.read_text(errors="replace"),
@@ -283,7 +314,7 @@ def crawl(project_list: Path, *, workers: int, python: str, root: Path, poll: fl
         command = [str(VENV_BIN / "forkaudit")]
         if poll is not None:  # the experiment: the same command with the driver's poll interval changed
             command = [sys.executable, "-c", POLLED, str(poll)]
-        command += ["crawl", "--from", str(project_list), "--concurrency", str(workers)]
+        command += ["crawl", "--from", str(project_list), "--concurrency", str(THREADS_PER_CORE * workers)]
         os.sync()
         cpu = _common.children_cpu()  # the workers are not waited for yet: this is the driver's alone
         started = time.perf_counter()
@@ -377,7 +408,9 @@ def main() -> int:
         missing = [p for p in PROJECTS if p not in ranked]
         assert not missing, f"not in the ranking's top 1,000: {missing}"
         projects = PROJECTS
-    cores = os.cpu_count() or 1
+    machine_cores = len(os.sched_getaffinity(0))
+    if machine_cores < 2:
+        raise SystemExit("this benchmark runs rows on one core and on two: it needs two cores it may run on")
     print(f"# crawl of {len(projects)} projects — {_common.machine()}; environments on {args.python}")
     tmp, workdir = _common.scratch()
     in_memory = choose_work_root(tmp).is_relative_to(MEMORY)  # where forkaudit's audits work: the floor too
@@ -404,7 +437,7 @@ def main() -> int:
                 for kind in kinds:
                     before = os.getloadavg()[0]
                     if kind == "floor":
-                        run = floor(projects, jobs=k, python=args.python, root=envs, workdir=workdir)
+                        run = floor(projects, k=k, python=args.python, root=envs, workdir=workdir)
                     else:
                         poll = args.poll_experiment if kind == "poll" else None
                         run = crawl(
@@ -425,12 +458,12 @@ def main() -> int:
     last = runs["floor", 1][-1]
     print(
         f"\n{len(projects)} projects, {last.installed} installed (the others were in an earlier set), "
-        f"{last.imported} distributions, {last.modules} modules imported; {cores} cores\n"
+        f"{last.imported} distributions, {last.modules} modules imported; {machine_cores} cores, rows on k of them\n"
     )
     print("\n".join(runs["crawl", 1][-1].summary) + "\n")
     names = {
-        "floor": "floor: uv install + bare deep imports, k at once",
-        "crawl": "forkaudit crawl --concurrency k, k workers of 1 thread",
+        "floor": "floor: uv install + bare deep imports, 2k at once, on k cores",
+        "crawl": "forkaudit crawl --concurrency 2k, k workers, each on a core",
         "poll": f"the same, the driver polling every {args.poll_experiment} s (an experiment)",
     }
     # A crawl's own span: its throughput over a list of thousands, where the command's start-up (once) weighs nothing.
@@ -502,7 +535,7 @@ def main() -> int:
             (f"crawl ≥ 0.8 × the floor's throughput, one at a time ({span})", f1 / one >= 0.8, f"{f1 / one:.2f}×"),
             (f"crawl ≥ 0.8 × the floor's throughput, two at once ({span})", f2 / two >= 0.8, f"{f2 / two:.2f}×"),
             (
-                f"two workers ≥ 1.8 × one, {cores} cores ({span})",
+                f"two workers ≥ 1.8 × one, each on a core of its own ({span})",
                 one / two >= 1.8,
                 f"{one / two:.2f}× (the floor's own: {f1 / f2:.2f}×)",
             ),
