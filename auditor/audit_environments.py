@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,24 +59,60 @@ def audit_input(audit: Audit, directory: Path) -> AuditInput:
 
 def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
     """This machine's copy of the audit's environment: built once from the stored pins, then found again by every
-    task on this machine from what the first one wrote down (and checked: intact_distributions)."""
+    task on this machine from what the first one wrote down (and checked: intact_distributions), once per process."""
     directory = workdir(audit.pk)
     resolution = Resolution.from_dict(audit.graph)
     with _locked(directory / ".lock"):
         state_file = directory / "environment.json"
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
+            known = _examined.get(_identity(state_file))
+            if known is not None:
+                return known
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
             # Found by the task that built it: not again by every task (an environment written before has none).
-            return examined(env, resolution, state["install_errors"], carried=state.get("carried"))
-        stage_wheels(audit_input(audit, directory).wheels, directory)
-        pending = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING)
-        probed = set(pending.values_list("name", flat=True))
-        prepared = build_environment(resolution, workdir=directory, options=options, probed=probed)
-        env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
-        state = {"env": env_state, "install_errors": prepared.install_errors, "carried": prepared.carried}
-        state_file.write_text(json.dumps(state))
+            prepared = examined(env, resolution, state["install_errors"], carried=state.get("carried"))
+        else:
+            stage_wheels(audit_input(audit, directory).wheels, directory)
+            pending = AuditDistribution.objects.filter(audit_id=audit.pk, status=AuditDistribution.Status.PENDING)
+            probed = set(pending.values_list("name", flat=True))
+            prepared = build_environment(resolution, workdir=directory, options=options, probed=probed)
+            env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
+            state = {"env": env_state, "install_errors": prepared.install_errors, "carried": prepared.carried}
+            state_file.write_text(json.dumps(state))
+        _examined.put(_identity(state_file), prepared)
         return prepared
+
+
+class _Examined:
+    """The environments this process examined, by the identity of the state file their build wrote: every later
+    task of the audit in this process finds its environment as it was (the probes see it read-only; a build again
+    writes another file), and need not read every RECORD again. The most recent few, for the audits in flight."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._known: OrderedDict[tuple[int, ...], Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, ...]) -> Prepared | None:
+        with self._lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+            return self._known.get(key)
+
+    def put(self, key: tuple[int, ...], prepared: Prepared) -> None:
+        with self._lock:
+            self._known[key] = prepared
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+
+_examined = _Examined(size=32)
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    status = path.stat()
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 @contextlib.contextmanager

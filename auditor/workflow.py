@@ -28,7 +28,7 @@ from auditor.audit_environments import audit_input, prepared_environment, workdi
 from auditor.claims import claimed
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
-from auditor.core.environments import file_owners, import_names, interpreter_info
+from auditor.core.environments import import_names, interpreter_info
 from auditor.core.findings import Environment, ProbeResult
 from auditor.core.inputs import MAX_REQUIREMENT_FILES, InputError, parse_requirements, validate_wheel_set
 from auditor.core.inputs.locks import marker_environment
@@ -336,7 +336,7 @@ def audit_analyse(*, audit_distribution_id: int) -> uuid.UUID | None:
                     modules = len(top_level) + (0 if options.shallow else len(submodules))
                     audit_distribution_probing(audit_distribution_id=distribution.pk, modules=modules)
                     attributor = Attributor(
-                        file_owners(prepared.env, prepared.distributions),
+                        prepared.owners,
                         prepared.env.site_packages,
                         {d.name: d.version for d in prepared.distributions},
                     )

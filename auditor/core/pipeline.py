@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import shutil
@@ -118,6 +119,11 @@ class Prepared:
     distributions: list[InstalledDistribution]
     install_errors: dict[str, str]  # name -> why it could not be installed
     carried: dict[str, str] = dataclasses.field(default_factory=dict)  # integrity.carried_origins
+
+    @functools.cached_property
+    def owners(self) -> dict[str, str]:
+        """Which of the distributions owns each installed file (file_owners), found once for all their probes."""
+        return file_owners(self.env, self.distributions)
 
 
 class _InstallOptions(TypedDict):
