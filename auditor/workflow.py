@@ -216,8 +216,8 @@ def _earlier_resolution(audit: Audit) -> dict[str, Any] | None:
 
 
 def audit_options(audit: Audit) -> AuditOptions:
-    # One distribution per task, and as many tasks at once as the worker has cores: each task's static scan runs in
-    # its own process, where the CLI's audits share one pool of scanners among their probes.
+    # One distribution per task, two tasks at once per core of the worker (auditor.cli.serve): each task's static
+    # scan runs in a thread beside its probe, where the CLI's audits share one pool of scanners among their probes.
     return options_from_settings(
         shallow=bool(audit.options.get("shallow")), jobs=1, owner_tag=str(audit.owner_id or "local")
     )
