@@ -48,7 +48,7 @@ def add_parser(commands: Any) -> None:
         type=positive_int,
         default=2,
         metavar="N",
-        help=f"web server processes, {WEB_THREADS} threads each (default: 2); the worker runs one task per core",
+        help=f"web server processes, {WEB_THREADS} threads each (default: 2); the worker runs two tasks per core",
     )
     parser.set_defaults(run=run)
 
