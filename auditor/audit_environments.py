@@ -66,7 +66,7 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
         state_file = directory / "environment.json"
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is not None and state["env"].keys() == {f.name for f in dataclasses.fields(AuditEnvironment)}:
-            known = _examined.get(_identity(state_file))
+            known = _examined.get(directory, _identity(state_file))
             if known is not None:
                 return known
             env = AuditEnvironment(**{k: Path(v) if k in _PATHS else v for k, v in state["env"].items()})
@@ -79,35 +79,51 @@ def prepared_environment(audit: Audit, options: AuditOptions) -> Prepared:
             prepared = build_environment(resolution, workdir=directory, options=options, probed=probed)
             env_state = {k: str(v) for k, v in dataclasses.asdict(prepared.env).items()}
             state = {"env": env_state, "install_errors": prepared.install_errors, "carried": prepared.carried}
-            state_file.write_text(json.dumps(state))
-        _examined.put(_identity(state_file), prepared)
+            written = directory / "environment.json.new"
+            written.write_text(json.dumps(state))
+            written.replace(state_file)  # another file: a build again is never taken for the one examined before
+        _examined.put(directory, _identity(state_file), prepared)
         return prepared
 
 
+def forget_environment(audit_id: uuid.UUID | str) -> None:
+    """The audit is over: this process's note of its environment goes (what a later task would need is built
+    again)."""
+    _examined.forget(workdir(audit_id))
+
+
 class _Examined:
-    """The environments this process examined, by the identity of the state file their build wrote: every later
-    task of the audit in this process finds its environment as it was (the probes see it read-only; a build again
-    writes another file), and need not read every RECORD again. The most recent few, for the audits in flight."""
+    """The environments this process examined, one per audit directory, with the identity of the state file their
+    build wrote: every later task of the audit in this process finds its environment as it was (the probes see it
+    read-only; a build again writes another file), and need not read every RECORD again. The most recent few, for
+    the audits in flight; an audit that ends here is forgotten at once."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._known: OrderedDict[tuple[int, ...], Prepared] = OrderedDict()
+        self._known: OrderedDict[Path, tuple[tuple[int, ...], Prepared]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, ...]) -> Prepared | None:
+    def get(self, directory: Path, identity: tuple[int, ...]) -> Prepared | None:
         with self._lock:
-            if key in self._known:
-                self._known.move_to_end(key)
-            return self._known.get(key)
+            known = self._known.get(directory)
+            if known is None or known[0] != identity:
+                return None
+            self._known.move_to_end(directory)
+            return known[1]
 
-    def put(self, key: tuple[int, ...], prepared: Prepared) -> None:
+    def put(self, directory: Path, identity: tuple[int, ...], prepared: Prepared) -> None:
         with self._lock:
-            self._known[key] = prepared
+            self._known[directory] = (identity, prepared)
+            self._known.move_to_end(directory)
             while len(self._known) > self._size:
                 self._known.popitem(last=False)
 
+    def forget(self, directory: Path) -> None:
+        with self._lock:
+            self._known.pop(directory, None)
 
-_examined = _Examined(size=32)
+
+_examined = _Examined(size=16)
 
 
 def _identity(path: Path) -> tuple[int, ...]:

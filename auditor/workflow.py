@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 
 from auditor import dispatch
-from auditor.audit_environments import audit_input, prepared_environment, workdir
+from auditor.audit_environments import audit_input, forget_environment, prepared_environment, workdir
 from auditor.claims import claimed
 from auditor.core.cache import ProbeKey
 from auditor.core.cleanup import discard, sweep
@@ -400,6 +400,7 @@ def audit_finish(*, audit_id: uuid.UUID | str) -> bool:
             store.put(probe_record_key(record), corrected[distribution.name])
     finished = audit_mark_done(audit_id=audit_id, report=report)
     if finished:
+        forget_environment(audit_id)
         discard(workdir(audit_id))
     return finished
 

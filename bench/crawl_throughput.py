@@ -368,7 +368,8 @@ def phases(database: Path, seconds: float) -> dict[str, list[float]]:
 
 
 def probe_seconds(database: Path) -> dict[str, float]:
-    """Each probed distribution's stored seconds (its probe, static scan beside it, and re-imports)."""
+    """Each probed distribution's stored seconds: its probe and its re-imports, not the static scan beside them (the
+    last version stored, if several were)."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         return dict(db.execute("SELECT name, seconds FROM auditor_proberecord"))
 

@@ -54,8 +54,8 @@ def add_parser(commands: Any) -> None:
         type=positive_int,
         metavar="N",
         help="projects resolved or audited at once, the load on the index (default: the embedded worker's threads, "
-        f"two per core of this machine, at most {MAX_DEFAULT_CONCURRENCY}; with workers elsewhere, about their "
-        "threads in all)",
+        f"two per core of this machine, at most {MAX_DEFAULT_CONCURRENCY}; with workers elsewhere, through a shared "
+        "broker, pass about their threads in all)",
     )
     parser.add_argument(
         "--max-distributions",
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         crawl, resumed = crawl_open(projects=projects, options=options)
         if resumed:
-            print(f"forkaudit: resuming crawl {crawl.pk}", file=sys.stderr)
+            print(f"forkaudit: resuming crawl {crawl.pk}, {options.concurrency} projects at once", file=sys.stderr)
             crawl_resume(crawl_id=crawl.pk, requeue_audits=embedded)
     except DatabaseError as exc:
         raise Incomplete(f"the database cannot be used: {exc}") from exc

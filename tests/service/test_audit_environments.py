@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from auditor import audit_environments, services
-from auditor.audit_environments import prepared_environment, workdir
+from auditor.audit_environments import forget_environment, prepared_environment, workdir
 from auditor.core.environments import AuditEnvironment
 from auditor.core.pipeline import Prepared
 from auditor.workflow import audit_options
@@ -57,3 +57,5 @@ def test_a_worker_examines_an_audits_environment_once_until_it_is_built_again(
     write_state(directory)  # built again (after a worker died, say): another state file
     rebuilt = prepared_environment(audit, options)
     assert rebuilt is not first and len(examined) == 2
+    forget_environment(audit.pk)  # the audit ended in this process
+    assert prepared_environment(audit, options) is not rebuilt and len(examined) == 3

@@ -76,8 +76,10 @@ def with_mitigations(
 
     # The specific knobs' trials start together. Then, for the threads the control shows again that are left without
     # a knob, the fallbacks' trials, together too; their results are read in the catalogue's order, each only while a
-    # thread it fits has no knob yet, as if they had run one at a time: a trial no longer needed is cancelled, or its
-    # result left unread, so the knobs found do not depend on which trial ended first.
+    # thread it fits has no knob yet, as if they had run one at a time, so the knobs found do not depend on which
+    # trial ended first. A trial no longer needed is cancelled if it has not started; one already running ends, its
+    # result unread (up to three more re-imports when an early fallback works: no fallback stopped a thread in the
+    # crawl of the top 1,000, where none works, and they all run anyway).
     for knob, trial in [(knob, rerun(knob)) for knob in specific]:
         verify(knob, trial)
     for index in _unreproduced(targets, control):

@@ -210,7 +210,7 @@ def test_a_thread_started_while_the_standard_library_loads_is_placed_at_the_impo
     assert thread.library is None  # no well-known library: the file says where it runs
     assert thread.library_file == "fa_lazy/libfapool.so"
     assert thread.module == "fa_lazy"  # not `colorsys`, the module that happened to be loading
-    # No knob of its own: the fallback list is tried until one works, and no further.
+    # No knob of its own: the fallback list is tried, and the first that works, in its order, is the mitigation.
     assert thread.mitigation == {"env": {"OPENBLAS_NUM_THREADS": "1"}, "verified": True, "alternatives": []}
 
 

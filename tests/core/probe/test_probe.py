@@ -453,17 +453,13 @@ def test_the_cores_are_those_the_process_may_run_on():
     # interpreter at a time, and two task threads.
     cpu = min(os.sched_getaffinity(0))
     code = (
+        "import os\n"
+        f"os.sched_setaffinity(0, {{{cpu}}})\n"
         "from auditor.core.probe.runner import available_cores\n"
         "from auditor.cli.serve import worker_threads\n"
         "print(available_cores(), worker_threads())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
-        check=True,
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["1", "2"]
 
 
