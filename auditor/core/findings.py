@@ -105,6 +105,13 @@ class ThreadOnImport(Finding):
     trigger: str | None = None  # the module the probe imported when it happened: whose import it is
     provenance: str | None = None  # import, submodule, launcher-hook, console-script (auditor.core.probe.provenance)
 
+    def same_thread(self, other: Finding) -> bool:
+        """Whether `other`, from another interpreter's import (a re-import), is this thread: by module and by name, so
+        that of two native threads of one module a knob may stop one and not the other; not by library, which the
+        host names only while the thread lives (a thread stopped at a fork is gone)."""
+        identity = (self.native, self.module, thread_kind(self.thread))
+        return isinstance(other, ThreadOnImport) and (other.native, other.module, thread_kind(other.thread)) == identity
+
 
 @dataclass(frozen=True)
 class ProcessOnImport(Finding):

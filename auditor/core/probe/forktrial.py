@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
+from auditor.core.findings import Finding, ForkTrial, ModuleOutcome, ModuleStatus, ThreadOnImport
 from auditor.core.probe.runner import ModuleSpec
 
 
@@ -46,7 +46,7 @@ def with_fork_trial(
     result: list[Finding] = []
     for finding in findings:
         if isinstance(finding, ThreadOnImport) and finding in live:
-            twin = next((g for g in seen if _same_thread(finding, g)), None)
+            twin = next((g for g in seen if finding.same_thread(g)), None)
             finding = dataclasses.replace(finding, at_fork=twin.at_fork) if twin else finding
         result.append(finding)
     stopped = sum(g.count for g in seen if g.at_fork == "stopped")
@@ -55,8 +55,3 @@ def with_fork_trial(
         ForkTrial(child=str(trial["child"]), stopped=stopped, survived=survived, seconds=float(trial["seconds"]))
     )
     return result, stopped > 0
-
-
-def _same_thread(a: ThreadOnImport, b: ThreadOnImport) -> bool:
-    # Not by library: the host names the trial's threads after the fork, when a stopped one is gone.
-    return (a.native, a.module, thread_kind(a.thread)) == (b.native, b.module, thread_kind(b.thread))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport, thread_kind
+from auditor.core.findings import Finding, ModuleOutcome, ModuleStatus, ThreadOnImport
 from auditor.core.probe.libraries import catalogue, known_libraries
 
 Knob = dict[str, str]
@@ -68,7 +68,7 @@ def with_mitigations(
         if not _said(outcomes, report):
             return  # a knob that breaks the import, or an interpreter that ended before its report, proves nothing
         for index, knobs in verified.items():
-            if (among is None or index in among) and not any(_is_same_thread(targets[index], g) for g in again):
+            if (among is None or index in among) and not _shown(targets[index], again):
                 knobs.append(knob)
 
     def fit(unknown_native_only: bool) -> list[int]:
@@ -78,8 +78,7 @@ def with_mitigations(
     # a knob, the fallbacks' trials, together too; their results are read in the catalogue's order, each only while a
     # thread it fits has no knob yet, as if they had run one at a time, so the knobs found do not depend on which
     # trial ended first. A trial no longer needed is cancelled if it has not started; one already running ends, its
-    # result unread (up to three more re-imports when an early fallback works: no fallback stopped a thread in the
-    # crawl of the top 1,000, where none works, and they all run anyway).
+    # result unread: wasted only when an early fallback works, which is rare (bench/README.md, finding 56).
     for knob, trial in [(knob, rerun(knob)) for knob in specific]:
         verify(knob, trial)
     for index in _unreproduced(targets, control):
@@ -112,7 +111,7 @@ def _unreproduced(targets: Sequence[ThreadOnImport], control: Future[tuple[Any, 
     outcomes, again, _, report = control.result()
     if not _said(outcomes, report):
         return []
-    return [index for index, target in enumerate(targets) if not any(_is_same_thread(target, g) for g in again)]
+    return [index for index, target in enumerate(targets) if not _shown(target, again)]
 
 
 def _said(outcomes: dict[str, ModuleOutcome], report: dict[str, Any]) -> bool:
@@ -120,13 +119,9 @@ def _said(outcomes: dict[str, ModuleOutcome], report: dict[str, Any]) -> bool:
     return bool(outcomes and report) and all(o.status == ModuleStatus.OK for o in outcomes.values())
 
 
-def _is_same_thread(a: ThreadOnImport, b: Finding) -> bool:
-    # By name too: of two native threads of one module, a knob may stop one and not the other.
-    return (
-        isinstance(b, ThreadOnImport)
-        and b.alive_after_import
-        and (b.native, b.module, thread_kind(b.thread)) == (a.native, a.module, thread_kind(a.thread))
-    )
+def _shown(thread: ThreadOnImport, findings: Sequence[Finding]) -> bool:
+    """Whether a re-import's `findings` show `thread` alive again."""
+    return any(isinstance(f, ThreadOnImport) and f.alive_after_import and thread.same_thread(f) for f in findings)
 
 
 def _unique(knobs: Sequence[Knob]) -> list[Knob]:

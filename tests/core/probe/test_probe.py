@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from auditor.cli.serve import THREADS_PER_CORE
 from auditor.core import pipeline
 from auditor.core.background import sigint_blocked
 from auditor.core.environments import file_owners, installed_distributions
@@ -460,7 +461,7 @@ def test_the_cores_are_those_the_process_may_run_on():
         "print(available_cores(), worker_threads())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["1", "2"]
+    assert done.stdout.split() == ["1", str(THREADS_PER_CORE)]
 
 
 def test_probe_stores_its_own_seconds_not_its_wait_for_a_core(bench):
